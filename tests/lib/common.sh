@@ -1,0 +1,94 @@
+# Shared helpers for integration tests (bash). Source it, then use:
+#   tap_ok "description" / tap_fail "description" / check CMD... -- desc
+#   port=$(free_port)            an unused loopback TCP port
+#   start_broker [extra conf]    mosquitto on 127.0.0.1:$BROKER_PORT
+#   wait_port PORT [secs]        until something accepts on 127.0.0.1:PORT
+#   wait_for "grep -q x file" [secs]   poll a shell condition
+#   spawn NAME cmd...            background process, killed at exit; log in $TMP/NAME.log
+# Everything lives under $TMP (a fresh dir, removed at exit) and only
+# loopback is used. Every wait is bounded.
+set -u
+GRIDGW_TOP=${GRIDGW_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${BUILD:-build}
+GRIDGW=$GRIDGW_TOP/$BUILD/gridgw
+GRIDGW_SIM=$GRIDGW_TOP/$BUILD/gridgw-sim
+TMP=$(mktemp -d /tmp/gridgw-test.XXXXXX)
+TAP_N=0
+TAP_FAILED=0
+declare -a SPAWNED=()
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
+
+cleanup() {
+	local pid
+	for pid in "${SPAWNED[@]}"; do kill "$pid" 2>/dev/null; done
+	sleep 0.2
+	for pid in "${SPAWNED[@]}"; do kill -9 "$pid" 2>/dev/null; done
+	if [ "$TAP_FAILED" != 0 ] && [ -n "${KEEP_TMP:-}" ]; then
+		echo "# kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+
+tap_ok()   { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
+tap_fail() { TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1)); echo "not ok $TAP_N - $*"; }
+# check DESCRIPTION CMD...: ok when CMD succeeds
+check() { local d=$1; shift; if "$@"; then tap_ok "$d"; else tap_fail "$d"; fi; }
+
+free_port() { # a random loopback port nothing listens on
+	local p i
+	for ((i = 0; i < 50; i++)); do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+wait_port() { # port [secs]
+	local port=$1 secs=${2:-10} i
+	for ((i = 0; i < secs * 20; i++)); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+wait_for() { # "shell condition" [secs]
+	local cond=$1 secs=${2:-10} i
+	for ((i = 0; i < secs * 10; i++)); do
+		eval "$cond" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+spawn() { # name cmd...
+	local name=$1; shift
+	"$@" >"$TMP/$name.log" 2>&1 &
+	SPAWNED+=($!)
+	eval "PID_${name//[^a-zA-Z0-9_]/_}=$!"
+}
+
+start_broker() { # [extra config lines]
+	BROKER_PORT=$(free_port)
+	{
+		echo "listener $BROKER_PORT 127.0.0.1"
+		echo "allow_anonymous true"
+		echo "persistence false"
+		echo "log_dest stderr"
+		echo "log_type error"
+		echo "log_type warning"
+		[ $# -gt 0 ] && printf '%s\n' "$@"
+	} >"$TMP/mosquitto.conf"
+	spawn mosquitto mosquitto -c "$TMP/mosquitto.conf"
+	wait_port "$BROKER_PORT" 10 || { echo "# mosquitto did not start"; cat "$TMP/mosquitto.log"; return 1; }
+}
+
+# Records every message on the topics to $TMP/NAME.rec as "topic payload" lines.
+record_topic() { # name topic
+	spawn "$1" mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -v -t "$2"
+	sleep 0.3
+}
+
+tap_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" = 0 ]; }
