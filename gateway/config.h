@@ -254,7 +254,6 @@ struct gw_config {
 	int n_rules;
 	char **files;             /* interned file names the file/line pointers refer to */
 	int n_files;
-	void *sim;                /* gridgw-sim's own section (scenario), opaque here */
 };
 
 /* Every error found in one pass, each "FILE:LINE: message". */

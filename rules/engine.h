@@ -1,0 +1,105 @@
+/* engine — the local alarm engine. Pure logic: it takes the configuration,
+ * point updates, device online/offline changes, operator actions and a
+ * monotonic time in ms, and produces outputs (alarm changes and actions)
+ * that the core drains. No Modbus, MQTT or SQLite here.
+ *
+ * An *alarm* is one (rule, device) pair — or, for correlation rules, one
+ * (rule, group) pair — and is named by a stable key "RULE_ID/DEVICE_ID"
+ * (correlation: "RULE_ID/GROUP", e.g. "smoke/b5-e2-f7") so the core can map
+ * it to its open incident and state survives a reload that keeps both. */
+#ifndef GRIDGW_ENGINE_H
+#define GRIDGW_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/config.h"
+#include "sensors/point.h"
+
+#define ENGINE_KEY_MAX 160
+#define ENGINE_MSG_MAX 256
+#define ENGINE_EVIDENCE_MAX 16
+
+enum alarm_state {
+	ALARM_NORMAL = 0,
+	ALARM_ACTIVE_UNACKED,
+	ALARM_ACTIVE_ACKED,
+	ALARM_RTN_UNACKED,     /* returned to normal, not yet acknowledged (latch) */
+};
+
+enum engine_output_kind {
+	OUT_RAISED = 1,   /* alarm became active (new incident) */
+	OUT_UPDATED,      /* re-raised while its incident is open, or count grew (chatter held) */
+	OUT_CLEARED,      /* condition returned to normal (alarm may stay unacked if latched) */
+	OUT_ACKED,        /* acknowledged */
+	OUT_ESCALATED,    /* unacknowledged past escalate.after: severity raised */
+	OUT_NORMAL,       /* alarm fully back to normal and acknowledged: incident may close */
+	OUT_SHELVED,      /* device shelved / unshelved (one per affected active alarm) */
+	OUT_UNSHELVED,
+	OUT_ACTION,       /* execute `action` (on_raise/on_clear) */
+};
+
+struct evidence_item {
+	int point;                 /* index into the device's profile points */
+	struct point_value pv;
+};
+
+struct engine_output {
+	enum engine_output_kind kind;
+	char key[ENGINE_KEY_MAX];  /* alarm key, see above */
+	int rule;                  /* index into engine rules (engine_rule_*) */
+	int device;                /* device index (correlation: the device that completed the group) */
+	const char *type;          /* incident type, e.g. "fire.smoke" (points into config/engine) */
+	int severity;
+	bool active;
+	bool acked;
+	uint32_t count;            /* raises folded into this alarm so far */
+	int64_t now_ms;            /* monotonic time of the change */
+	char message[ENGINE_MSG_MAX]; /* rendered template */
+	struct evidence_item evidence[ENGINE_EVIDENCE_MAX];
+	int n_evidence;
+	/* OUT_ACTION */
+	const struct action_config *action;
+	int action_device;         /* resolved target device */
+	int action_point;          /* resolved target point (write) */
+};
+
+struct engine;
+
+/* Builds rules from cfg (user rules, correlation rules, and the built-in
+ * device.offline / battery_low / fault / tamper rules). cfg must outlive the
+ * engine. NULL with err on failure (an expression that does not compile). */
+struct engine *engine_create(const struct gw_config *cfg, char *err, size_t errlen);
+void engine_destroy(struct engine *e);
+
+/* Reload: moves the state of every alarm whose key exists in both engines
+ * (and current point values of devices that still exist) from old to new. */
+void engine_adopt_state(struct engine *e, struct engine *old);
+
+void engine_point(struct engine *e, int device, int point, const struct point_value *pv, int64_t now_ms);
+void engine_device_online(struct engine *e, int device, bool online, int64_t now_ms);
+/* Runs delays, windows, escalation, shelve expiry up to now_ms. */
+void engine_tick(struct engine *e, int64_t now_ms);
+/* Monotonic time of the next timer, or INT64_MAX. */
+int64_t engine_next_deadline(const struct engine *e);
+
+/* Operator actions; 0, or -ENOENT / -EINVAL. */
+int engine_ack(struct engine *e, const char *key, int64_t now_ms);
+int engine_shelve_device(struct engine *e, int device, int64_t until_ms, int64_t now_ms);
+int engine_unshelve_device(struct engine *e, int device, int64_t now_ms);
+/* The incident of this alarm was closed by workflow: the next raise is a new incident. */
+int engine_incident_closed(struct engine *e, const char *key, int64_t now_ms);
+
+/* Moves up to max pending outputs into out; returns how many. */
+size_t engine_drain(struct engine *e, struct engine_output *out, size_t max);
+
+/* Introspection for status, CLI and reload. */
+int engine_rule_count(const struct engine *e);
+const char *engine_rule_id(const struct engine *e, int rule);
+const struct point_value *engine_device_values(const struct engine *e, int device);
+bool engine_device_is_online(const struct engine *e, int device);
+bool engine_device_is_shelved(const struct engine *e, int device, int64_t now_ms);
+enum alarm_state engine_alarm_state(const struct engine *e, const char *key);
+
+#endif
