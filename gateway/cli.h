@@ -1,0 +1,23 @@
+/* cli — the gridgw sub-commands. Each takes (argc, argv) with argv[0] the
+ * sub-command name, parses its own options (getopt_long, with --help), and
+ * returns the process exit status (0 ok, 1 failure, 2 usage). */
+#ifndef GRIDGW_CLI_H
+#define GRIDGW_CLI_H
+
+#define GRIDGW_DEFAULT_CONF "/etc/gridgw/gridgw.conf"
+
+/* The config path: -c/--config if given (pass what getopt found, or NULL),
+ * else $GRIDGW_CONF, else GRIDGW_DEFAULT_CONF. */
+const char *cli_config_path(const char *from_option);
+
+int cmd_run(int argc, char **argv);        /* gateway/loop.c */
+int cmd_check(int argc, char **argv);      /* gateway/cmd_check.c */
+int cmd_status(int argc, char **argv);     /* gateway/cmd_local.c */
+int cmd_incidents(int argc, char **argv);  /* gateway/cmd_local.c */
+int cmd_ack(int argc, char **argv);        /* gateway/cmd_local.c */
+int cmd_shelve(int argc, char **argv);     /* gateway/cmd_local.c */
+int cmd_unshelve(int argc, char **argv);   /* gateway/cmd_local.c */
+int cmd_scan(int argc, char **argv);       /* sensors/commission.c */
+int cmd_read(int argc, char **argv);       /* sensors/commission.c */
+
+#endif
