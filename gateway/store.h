@@ -98,4 +98,32 @@ int store_put_command_result(struct store *s, const char *req, const char *resul
 int store_prune(struct store *s, int64_t now_wall_ms);
 int64_t store_size_bytes(struct store *s);
 
+/* --- Additions (append-only) ------------------------------------------- */
+
+/* Schema version this build writes (PRAGMA user_version). A file with a
+ * newer version is refused; older ones are migrated step by step on open. */
+#define STORE_SCHEMA_VERSION 1
+
+/* True between a successful store_begin and the end of that transaction
+ * (commit, rollback, or a rollback the store did itself after an error). */
+bool store_in_transaction(const struct store *s);
+
+/* One observer of transaction outcomes, called after every outermost
+ * transaction ends: committed=true after a successful COMMIT; false after a
+ * rollback, with err = the store_err that caused it (0 for a deliberate
+ * store_rollback). The incidents module uses it to know when events it wrote
+ * into a caller's transaction are durable. The hook must not call the store. */
+typedef void (*store_txn_hook)(void *ctx, bool committed, int err);
+void store_set_txn_hook(struct store *s, store_txn_hook fn, void *ctx);
+
+/* Highest seq ever committed (0 if none); survives pruning of every row. */
+uint64_t store_last_seq(struct store *s);
+/* PRAGMA integrity_check: "ok" in buf and 0, or the first problem in buf. */
+int store_check_integrity(struct store *s, char *buf, size_t len);
+/* Short name of a store_err ("full", "readonly", "io", ...). */
+const char *store_err_name(int err);
+/* PRAGMA query_only: while on, every write fails with STORE_ERR_READONLY
+ * exactly as on a read-only database (tests, maintenance windows). */
+int store_set_query_only(struct store *s, bool on);
+
 #endif

@@ -29,6 +29,9 @@ void expr_free(struct expr *e);
 int expr_points(const struct expr *e, const int **points);
 /* Longest window any window function of the expression uses (0 if none). */
 int64_t expr_max_window_ms(const struct expr *e);
+/* Longest window any window function of the expression uses on `point`
+ * (0 if it reads that point only directly, or not at all). */
+int64_t expr_point_window_ms(const struct expr *e, int point);
 
 /* Where an evaluation reads values: the current value of a point, and the
  * window aggregates over the recent history the rule engine keeps. */

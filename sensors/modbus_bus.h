@@ -1,0 +1,84 @@
+/* modbus_bus — one polling thread per configured Modbus bus (an RS-485 line
+ * or a Modbus TCP endpoint), each with its own libmodbus context. The thread
+ * polls every device of the bus on its own `poll` period, reads each device
+ * with the block plan of modbus_plan.h, decodes points (decode.h), executes
+ * writes the core asks for between polls, detects devices going offline and
+ * coming back, and reports everything to the core through its queue.
+ * Requests on one bus are strictly serialised (one thread, one context).
+ *
+ * Messages the thread posts (queue_push_wait; a closed queue stops the thread):
+ *  - MSG_POINT {device, point, pv}: when a point's value or quality changes,
+ *    and every point of a device every MODBUS_BUS_REFRESH_POLLS polls (so the
+ *    core's current values and their ts stay fresh). pv.ts_ms is wall time of
+ *    the read. Qualities: good after a decoded read; decode_error when the
+ *    answer cannot be decoded (f32 NaN/Inf); comm_error for the points of a
+ *    block the device refused with an exception, and for every point of a
+ *    device when it goes offline. A single missed poll does NOT change
+ *    qualities: values are held until the device goes offline.
+ *  - MSG_DEVICE_COMM {device, ok, error}: transitions only. ok=1 on the first
+ *    good read after start or after being offline (immediately); ok=0 once a
+ *    device has had no good read for offline_after (default 3 poll periods;
+ *    counted from start for a device never read), error = errno or libmodbus
+ *    code of the last failure (ENOTCONN when the link is down).
+ *  - MSG_WRITE_RESULT {device, point, ok, request, error}: one per accepted
+ *    modbus_bus_write, in order.
+ * A "good read" is a poll in which at least one block was read. */
+#ifndef GRIDGW_MODBUS_BUS_H
+#define GRIDGW_MODBUS_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/config.h"
+#include "gateway/queue.h"
+
+#define MODBUS_BUS_REFRESH_POLLS 30 /* re-post unchanged points this often */
+#define MODBUS_BUS_WRITE_QUEUE 32   /* pending writes per bus before -EAGAIN */
+
+struct modbus_bus;
+
+struct modbus_bus_stats {
+	uint64_t requests;     /* Modbus requests sent, retries included */
+	uint64_t errors;       /* requests that failed, any reason */
+	uint64_t timeouts;     /* of which timeouts */
+	uint64_t points;       /* point values decoded */
+	uint64_t polls;        /* device polls run */
+	uint64_t overruns;     /* poll slots skipped because the bus was behind */
+	uint64_t writes;       /* writes executed (ok or not) */
+	uint64_t write_errors;
+	uint64_t connects;     /* successful link opens, the first included */
+	uint64_t posted;       /* messages posted to the core */
+	int64_t late_p50_us;   /* poll start minus scheduled time: median */
+	int64_t late_p99_us;   /*   99th percentile (histogram bucket bound, 50 us steps) */
+	int64_t late_max_us;
+	int devices;           /* devices polled by this bus */
+	int online;            /* devices currently online */
+	int offline;           /* devices currently offline */
+	bool link_up;
+};
+
+/* Starts the thread of cfg->buses[bus_index]. cfg and q must outlive the bus.
+ * The link is opened by the thread (a bus that cannot be opened yet is
+ * retried with backoff; its devices go offline after offline_after).
+ * Returns NULL with a message in err on bad arguments, a profile that
+ * cannot be planned, or no memory/threads. */
+struct modbus_bus *modbus_bus_start(const struct gw_config *cfg, int bus_index, struct queue *q,
+				    char *err, size_t errlen);
+
+/* Queues a write of `value` to point `point` (index in the device profile)
+ * of device `device` (index in cfg->devices). Thread-safe, never blocks.
+ * Returns 0 (a MSG_WRITE_RESULT with request_id will follow), -EINVAL
+ * (device not on this bus, bad point, point not a coil/holding point),
+ * -EAGAIN (write queue full) or -ESHUTDOWN (bus stopping). */
+int modbus_bus_write(struct modbus_bus *b, int device, int point, double value, uint64_t request_id);
+
+/* Stops and joins the thread, closes the link, frees. The thread may be
+ * inside queue_push_wait: close the queue (queue_close) or keep draining it
+ * before calling this. Takes at most about one request timeout. NULL-safe. */
+void modbus_bus_stop(struct modbus_bus *b);
+
+/* Thread-safe snapshot of the counters. */
+void modbus_bus_get_stats(struct modbus_bus *b, struct modbus_bus_stats *out);
+
+#endif

@@ -1,0 +1,44 @@
+/* modbus_link — opening a libmodbus context for one configured bus, behind a
+ * small table of per-transport operations (RTU serial line, TCP endpoint),
+ * the way libmodbus hides its own backends: the bus thread and the
+ * commissioning commands never ask "which transport". Also a thread-safe
+ * error text and error classification (modbus_strerror is not thread-safe,
+ * libmodbus #468). */
+#ifndef GRIDGW_MODBUS_LINK_H
+#define GRIDGW_MODBUS_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <modbus.h>
+
+#include "gateway/config.h"
+
+/* How a failed request should be treated. */
+enum link_fail {
+	LINK_FAIL_TIMEOUT = 1, /* no (complete) answer in time: the device may be dead */
+	LINK_FAIL_FRAME,       /* CRC/framing/garbage or a mismatched reply: flush, retry */
+	LINK_FAIL_EXCEPTION,   /* the device answered with a Modbus exception: it is alive */
+	LINK_FAIL_BUSY,        /* exception "server busy" / "acknowledge": alive, retry later */
+	LINK_FAIL_LINK,        /* the connection or serial device itself is gone: reconnect */
+};
+
+/* Creates and configures (timeouts, error recovery NONE) a context for bus,
+ * then connects it and applies serial options that need an open fd
+ * (RS-485 mode, RTS; a kernel that refuses them is logged, not fatal).
+ * Returns the context, or NULL with a message in err. */
+modbus_t *modbus_link_open(const struct bus_config *bus, char *err, size_t errlen);
+/* Closes and frees *ctx (NULL-safe), sets it to NULL. */
+void modbus_link_close(modbus_t **ctx);
+/* Silent time to leave between the end of one RTU transaction and the next
+ * request: frame_delay_ms if set, else 3.5 character times (1750 us above
+ * 19200 baud, as the Modbus serial line spec fixes it); 0 for TCP. */
+int64_t modbus_link_frame_delay_us(const struct bus_config *bus);
+/* "rtu /dev/ttyS1 9600 8N1" or "tcp 127.0.0.1:1502", for messages. */
+void modbus_link_describe(const struct bus_config *bus, char *buf, size_t len);
+
+enum link_fail modbus_link_classify(int err);
+/* Thread-safe text for an errno or libmodbus error code. */
+const char *modbus_link_strerror(int err, char *buf, size_t len);
+
+#endif
