@@ -279,4 +279,10 @@ int config_find_profile(const struct gw_config *cfg, const char *name);
 int config_find_point(const struct profile *p, const char *name);
 int config_find_rule(const struct gw_config *cfg, const char *id);
 
+/* Like config_load, but the main file's text is given (`name` is what
+ * errors call it; @include and profiles_dir resolve against its directory).
+ * For tests and the fuzzer: the same code path as config_load. */
+int config_load_text(const char *name, const char *text, size_t len, struct gw_config **out,
+		     struct config_errors *errs);
+
 #endif

@@ -3,6 +3,7 @@
  * the MQTT clients the gateway opens. */
 #include "gateway/config_priv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,14 @@ static const char *table_name(enum point_table t)
 	case TABLE_INPUT: return "input";
 	default: return "?";
 	}
+}
+
+static void describe_range(const struct point_def *pt, char *buf, size_t len)
+{
+	if (point_width(pt) == 2)
+		snprintf(buf, len, "%s %d-%d", table_name(pt->table), pt->address, pt->address + 1);
+	else
+		snprintf(buf, len, "%s %d", table_name(pt->table), pt->address);
 }
 
 /* Two points of one table overlap when their address ranges meet, unless
@@ -47,11 +56,12 @@ static void check_overlaps(struct cfg_ctx *c, const struct profile *p)
 						  b->line);
 				break;
 			}
+			char ra[32], rb[32];
+			describe_range(a, ra, sizeof ra);
+			describe_range(b, rb, sizeof rb);
 			config_errors_add(c->errs, a->file, a->line,
-					  "point \"%s\" (%s %d%s) overlaps point \"%s\" (%s %d%s) of profile \"%s\" (%s:%d)",
-					  a->name, table_name(a->table), a->address, point_width(a) == 2 ? "-+1" : "",
-					  b->name, table_name(b->table), b->address, point_width(b) == 2 ? "-+1" : "",
-					  p->name, b->file, b->line);
+					  "point \"%s\" (%s) overlaps point \"%s\" (%s) of profile \"%s\" (%s:%d)", a->name,
+					  ra, b->name, rb, p->name, b->file, b->line);
 			break;
 		}
 	}

@@ -37,6 +37,8 @@ struct cfg_src {
 	int *line_no;             /* -> line in that file */
 	int n_lines;
 	int cap_lines;
+	int *bad_int_lines;       /* combined lines holding an out-of-range integer literal */
+	int n_bad_int_lines;
 };
 
 /* Loader context: the error list, interned file names, parsed documents and
@@ -72,6 +74,9 @@ struct cfg_src *cfg_src_parse_text(struct cfg_ctx *c, const char *name, const ch
 void cfg_src_free(struct cfg_src *s);
 /* The file and line a setting came from. */
 void cfg_where(const struct cfg_ctx *c, const config_setting_t *s, const char **file, int *line);
+/* True when the setting's line has an integer literal already reported as
+ * out of range (its value is libconfig's garbage: do not report it again). */
+bool cfg_on_bad_int_line(const config_setting_t *s);
 /* dirname of a path as a new string ("." when it has no slash). */
 char *cfg_dirname(const char *path);
 /* `rel` resolved against directory `dir` (absolute paths unchanged). */

@@ -30,7 +30,8 @@ void *cfg_xrealloc(void *p, size_t n, size_t size)
 		fputs("gridgw: configuration too large\n", stderr);
 		abort();
 	}
-	void *q = realloc(p, n * size ? n * size : 1);
+	size_t bytes = n * size;
+	void *q = realloc(p, bytes ? bytes : 1);
 	if (!q) {
 		fputs("gridgw: out of memory loading the configuration\n", stderr);
 		abort();
@@ -190,6 +191,8 @@ int rd_int(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool
 		wrong_type(c, s, "an integer");
 		return -1;
 	}
+	if (cfg_on_bad_int_line(s))
+		return -1;
 	long long v = config_setting_get_int64(s);
 	if (v < min || v > max) {
 		cfg_err(c, s, "'%s' = %lld is out of range (%lld to %lld)", key, v, min, max);

@@ -261,9 +261,12 @@ static void read_action(struct cfg_ctx *c, const config_setting_t *g, const stru
 	cfg_where(c, g, &a->file, &a->line);
 	a->device = -1;
 	a->source = -1;
+	int errs_before = c->errs->n;
 	rd_check_keys(c, g, action_keys, "action");
 	bool is_write = config_setting_get_member(g, "write") != NULL;
 	bool is_publish = config_setting_get_member(g, "publish") != NULL;
+	if (!is_write && !is_publish && c->errs->n > errs_before)
+		return; /* a misspelt 'write'/'publish' is already reported */
 	if (is_write == is_publish) {
 		cfg_err(c, g, "an action has either 'write' (a point) or 'publish' (a topic)%s",
 			is_write ? ", not both" : "");

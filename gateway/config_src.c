@@ -230,10 +230,17 @@ static size_t check_number(struct expander *x, int file, int line, const char *p
 		long long v = strtoll(tmp, NULL, 10);
 		bad = errno == ERANGE || (!is_long && (v > INT_MAX || v < INT_MIN));
 	}
-	if (bad)
+	if (bad) {
+		/* Remember the line: the value libconfig makes of it is garbage,
+		 * and the readers must not report that garbage as well. */
+		struct cfg_src *s = x->src;
+		s->bad_int_lines = cfg_xrealloc(s->bad_int_lines, (size_t)s->n_bad_int_lines + 1,
+						sizeof *s->bad_int_lines);
+		s->bad_int_lines[s->n_bad_int_lines++] = s->n_lines + 1;
 		src_err(x->c, file, line, "integer %s is out of range (%s)", tmp,
 			is_long ? "64-bit integers hold -9223372036854775808 to 9223372036854775807"
 				: "use -2147483648 to 2147483647, or append L for a 64-bit integer");
+	}
 	return (size_t)(q - p) ? (size_t)(q - p) : 1;
 }
 
@@ -450,6 +457,7 @@ void cfg_src_free(struct cfg_src *s)
 		config_destroy(&s->lc);
 	free(s->line_file);
 	free(s->line_no);
+	free(s->bad_int_lines);
 	free(s);
 }
 
@@ -465,4 +473,14 @@ void cfg_where(const struct cfg_ctx *c, const config_setting_t *set, const char 
 	/* The root group has line 0: name the document's first file. */
 	*file = s && s->n_lines ? c->files[s->line_file[0]] : (c->n_files ? c->files[0] : "?");
 	*line = 0;
+}
+
+bool cfg_on_bad_int_line(const config_setting_t *set)
+{
+	const struct cfg_src *s = (const struct cfg_src *)(const void *)set->config;
+	int l = (int)config_setting_source_line(set);
+	for (int i = 0; s && i < s->n_bad_int_lines; i++)
+		if (s->bad_int_lines[i] == l)
+			return true;
+	return false;
 }

@@ -124,7 +124,7 @@ static int req_set_field(struct control_request *out, int key, const cJSON *item
 			return -1;
 		}
 		if (ms <= 0 || ms > CONTROL_SHELVE_MAX_MS) {
-			snprintf(err, errlen, "\"for\" must be more than 0 and at most 7d");
+			snprintf(err, errlen, "\"for\" must be more than 0 and at most 30d");
 			return -1;
 		}
 		out->for_ms = ms;

@@ -17,7 +17,7 @@
  *   {"op":"status"}
  *   {"op":"incidents","open":true,"limit":20}          open default true, limit 1..1000, default 20
  *   {"op":"ack","id":"<incident id>","by":"...","note":"..."}   by/note optional
- *   {"op":"shelve","device":"...","for":"2h"}           for: a duration, > 0, at most 7d
+ *   {"op":"shelve","device":"...","for":"2h"}           for: a duration, > 0, at most 30d
  *   {"op":"unshelve","device":"..."}
  * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. Transport and parse
  * errors are answered here; the core answers every parsed request. */
@@ -31,7 +31,7 @@
 #define CONTROL_SOCKET_NAME "gridgw.sock"
 #define CONTROL_MAX_LINE 8192          /* request line, newline included */
 #define CONTROL_MAX_RESPONSE (4 << 20) /* what control_call accepts */
-#define CONTROL_SHELVE_MAX_MS (7LL * 24 * 3600 * 1000)
+#define CONTROL_SHELVE_MAX_MS (30LL * 24 * 3600 * 1000)  /* as the platform's device.shelve */
 #define CONTROL_LIMIT_DEFAULT 20
 #define CONTROL_LIMIT_MAX 1000
 

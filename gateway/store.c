@@ -600,6 +600,11 @@ int store_begin(struct store *s)
 		return STORE_ERR_INVALID;
 	}
 	s->aborted = 0;
+	if (s->readonly) {
+		/* SQLite would begin and fail only at the first write. */
+		set_err(s, "%s is open read-only", s->path);
+		return STORE_ERR_READONLY;
+	}
 	int rc = step_done(s, s->st[SQ_BEGIN], "begin");
 	if (rc == STORE_OK)
 		s->in_txn = true;
@@ -674,6 +679,8 @@ static int own_end(struct store *s, bool own, int rc)
 	store_rollback(s);
 	return rc;
 }
+
+static int delete_with(struct store *s, const char *sql, int64_t arg, const char *what, int *changed);
 
 /* ---- incidents ---- */
 
@@ -914,6 +921,28 @@ int store_fetch_undelivered(struct store *s, uint64_t after_seq, int max, struct
 	return ret;
 }
 
+/* Marking needs a little room (the row grows, the partial indexes change).
+ * When the cap is hit there may be none; then the delivered rows are deleted
+ * right away instead, after recording the seq high-water mark: deleting
+ * frees pages, so the outbox can always drain a full database. */
+static int delete_delivered_now(struct store *s, const uint64_t *seqs, int n)
+{
+	bool own;
+	int rc = own_begin(s, &own);
+	if (rc != STORE_OK)
+		return rc;
+	rc = delete_with(s, "UPDATE meta SET value = max(value, ?1) WHERE key = 'last_seq'",
+			 (int64_t)(s->committed_next - 1), "record last seq", NULL);
+	for (int i = 0; i < n && rc == STORE_OK; i++)
+		rc = delete_with(s, "DELETE FROM events WHERE seq = ?1", (int64_t)seqs[i], "delete delivered event", NULL);
+	if (rc != STORE_OK && !s->in_txn)
+		return rc;
+	rc = own_end(s, own, rc);
+	if (rc == STORE_OK)
+		log_warn("store", "database full: %d delivered events deleted at once instead of kept", n);
+	return rc;
+}
+
 int store_mark_delivered(struct store *s, const uint64_t *seqs, int n)
 {
 	if (n <= 0)
@@ -929,9 +958,13 @@ int store_mark_delivered(struct store *s, const uint64_t *seqs, int n)
 		sqlite3_bind_int64(st, 2, now);
 		rc = step_done(s, st, "mark delivered");
 	}
-	if (rc != STORE_OK && !s->in_txn)
-		return rc; /* already rolled back by fail() */
-	return own_end(s, own, rc);
+	if (rc == STORE_OK)
+		rc = own_end(s, own, rc);
+	else if (s->in_txn)
+		rc = own_end(s, own, rc);
+	if (rc == STORE_ERR_FULL && !s->in_txn)
+		rc = delete_delivered_now(s, seqs, n);
+	return rc;
 }
 
 int64_t store_backlog(struct store *s)

@@ -209,7 +209,9 @@ static int snap_device(struct snap *s, const struct telemetry_device *d, char *f
 				return rc;
 			if (snap_start(s) != 0 || (rc = snap_open_device(s, d, frag, fraglen)) != 0)
 				return rc ? rc : -1;
-			if ((size_t)n + 1 > snap_room(s))
+			/* frag held the device opening meanwhile: format the point again. */
+			n = fmt_point(&d->points[i], frag, fraglen);
+			if (n < 0 || (size_t)n + 1 > snap_room(s))
 				return -1;
 		}
 		snap_put(s, frag, (size_t)n);

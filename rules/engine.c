@@ -20,142 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rules/engine_impl.h"
 #include "rules/expr.h"
 
-#define NEVER INT64_MAX
-#define WIN_SLOTS 48            /* entries per window history */
-#define RING_MAX 100            /* largest count / chatter_max accepted */
-#define OUT_INITIAL 1024        /* output queue capacity at create */
-
-enum rule_kind { RK_USER = 0, RK_OFFLINE, RK_BATTERY, RK_FAULT, RK_TAMPER };
-
-/* One slot of a window history: a good sample, several merged samples that
- * arrived within merge_ms of each other, or a quality gap marker. */
-struct wentry {
-	int64_t t0, t1;
-	double first, last, min, max, sum;
-	uint32_t n;
-	uint32_t gap;
-};
-
-struct whist {
-	int64_t merge_ms;
-	int head;                   /* index of the newest entry */
-	int n;
-	struct wentry e[WIN_SLOTS];
-};
-
-struct erule {
-	const char *id;
-	enum rule_kind kind;
-	int profile;                /* -1: every device (device.offline) */
-	const struct rule_config *cfg; /* NULL for built-ins */
-	struct expr *when, *clear;  /* clear NULL: !(when) */
-	const char *type;
-	const char *message;        /* template; NULL: type */
-	int severity;
-	int64_t for_ms, clear_for_ms, within_ms;
-	int count;                  /* >= 2: rising edges needed within within_ms */
-	bool latch;
-	bool has_escalate;
-	int64_t escalate_after_ms;
-	int escalate_severity;
-	int chatter_max;            /* 0: no chatter control */
-	int64_t chatter_window_ms;
-	bool windowed;              /* reads a window function: evaluate on every update */
-	int ev_points[ENGINE_EVIDENCE_MAX];
-	int n_ev;
-	int *raise_points, *clear_points; /* resolved write point per action, -1 for publish */
-	int first_alarm;            /* alarms of slot s: first_alarm + s */
-	int n_slots;
-	int64_t *edge_pool;         /* count entries per slot */
-	int64_t *chatter_pool;      /* chatter_max + 1 entries per alarm (slots, then groups) */
-	/* correlation */
-	enum group_by group;
-	int min_devices;
-	int *slot_group;            /* slot -> group index or -1 */
-	int n_groups;
-	char **group_keys;
-	int first_group_alarm;
-	const char *confirmed_type;
-	int confirmed_severity;
-};
-
-struct alarm {
-	int rule;
-	int device;                 /* group alarms: the device that completed the group */
-	int group;                  /* -1 for per-device alarms */
-	int slot;
-	uint8_t state;              /* enum alarm_state */
-	bool cond;                  /* debounced condition (after delays and count) */
-	bool last_w;                /* last known value of `when`, for edge detection */
-	bool acked;
-	bool incident_open;
-	bool escalated;
-	bool held;                  /* chatter: held active */
-	bool dirty;                 /* chatter: count grew, UPDATED not yet sent */
-	bool shelved_out;           /* SHELVED was emitted */
-	int severity;
-	uint32_t count;
-	int64_t on_since, off_since;
-	int64_t unacked_since;      /* escalation timer start */
-	int64_t last_raise;         /* cond went true */
-	int64_t last_update_out;    /* chatter: last UPDATED sent */
-	int n_edges, edge_head;
-	int n_chat, chat_head;
-};
-
-struct edev {
-	int profile;
-	int pslot;                  /* index among the devices of its profile */
-	bool online;
-	bool shelved;
-	bool force_eval;
-	int64_t shelve_until;
-	struct point_value *values;
-	struct whist **hist;        /* per point, NULL when no window reads it */
-	int *alarms;                /* this device's per-device alarms */
-	int n_alarms;
-};
-
-struct rule_list {
-	int *rules;
-	int n;
-};
-
-/* An indexed binary min-heap of timer owners: alarms [0, n_alarms) and
- * devices [n_alarms, n_alarms + n_devices) (shelve expiry). */
-struct theap {
-	int *ids;
-	int *pos;                   /* id -> heap index or -1 */
-	int64_t *key;               /* id -> deadline */
-	int n;
-};
-
-struct engine {
-	const struct gw_config *cfg;
-	struct erule *rules;
-	int n_rules;
-	struct alarm *alarms;
-	int n_alarms;
-	struct edev *devs;
-	int n_devs;
-	struct rule_list **prof_rules;  /* [profile][point] */
-	int *prof_n_devs;
-	struct theap heap;
-	struct engine_output *q;
-	size_t q_cap, q_head, q_n;
-	/* pools freed at destroy */
-	void *pool_values, *pool_hist, *pool_dev_alarms, *pool_rule_lists;
-};
-
 /* ---------- small helpers ---------- */
-
-static void set_err(char *err, size_t len, const char *fmt, const char *a, const char *b)
-{
-	if (err && len)
-		snprintf(err, len, fmt, a, b);
-}
 
 static const struct profile *dev_profile(const struct engine *e, int d)
 {
@@ -285,8 +153,22 @@ static int64_t alarm_deadline(const struct engine *e, const struct alarm *a)
 static void alarm_reschedule(struct engine *e, int id)
 {
 	int64_t t = alarm_deadline(e, &e->alarms[id]);
+	/* A timer that became due in the past (escalation resumed at unshelve)
+	 * fires now, not back-dated. */
+	if (t != NEVER && t < e->now)
+		t = e->now;
 	if (t != e->heap.key[id])
 		heap_set(&e->heap, id, t);
+}
+
+void engine_alarm_reschedule(struct engine *e, int id)
+{
+	alarm_reschedule(e, id);
+}
+
+void engine_timer_set(struct engine *e, int id, int64_t deadline)
+{
+	heap_set(&e->heap, id, deadline);
 }
 
 /* ---------- output queue ---------- */
@@ -667,11 +549,14 @@ static enum tri window_cb(void *ctx, int point, int fn, int64_t window_ms, doubl
 	int64_t start = w->now - window_ms;
 	bool any = false, carry = false;
 	double mn = 0, mx = 0, sum = 0, newest = 0, oldest = 0, carried = 0;
+	int64_t oldest_t0 = 0;
 	uint32_t n = 0;
 	for (int i = 0; i < h->n; i++) {
 		const struct wentry *x = &h->e[(h->head - i + WIN_SLOTS) % WIN_SLOTS];
 		if (x->t1 < start) {
-			if (!x->gap) {
+			/* the value in effect at the window's start, unless a sample
+			 * inside the window was taken exactly then */
+			if (!x->gap && (!any || oldest_t0 > start)) {
 				carry = true;
 				carried = x->last;
 			}
@@ -692,6 +577,7 @@ static enum tri window_cb(void *ctx, int point, int fn, int64_t window_ms, doubl
 		sum += x->sum;
 		n += x->n;
 		oldest = x->first;
+		oldest_t0 = x->t0;
 	}
 	if (!any && !carry)
 		return TRI_UNKNOWN;
@@ -757,8 +643,6 @@ static void alarm_apply(struct engine *e, int id, enum tri w, enum tri c, int64_
 			}
 		} else {
 			a->on_since = NEVER;
-			if (edge)
-				(void)0;
 		}
 		if (a->on_since != NEVER && now - a->on_since >= r->for_ms) {
 			a->on_since = NEVER;
@@ -843,6 +727,8 @@ static void run_due(struct engine *e, int64_t now)
 		int64_t t = e->heap.key[id];
 		if (t > now)
 			break;
+		if (t > e->now)
+			e->now = t;
 		if (id < e->n_alarms) {
 			alarm_timers(e, id, t);
 		} else {
@@ -850,6 +736,8 @@ static void run_due(struct engine *e, int64_t now)
 			engine_unshelve_at(e, id - e->n_alarms, t);
 		}
 	}
+	if (now > e->now)
+		e->now = now;
 }
 
 void engine_tick(struct engine *e, int64_t now_ms)

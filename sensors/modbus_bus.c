@@ -33,7 +33,7 @@
 #define MODBUS_BACKOFF_CAP_US (8 * 1000000LL)   /* offline device: poll at least this often */
 #define LINK_BACKOFF_MIN_US (200 * 1000LL)
 #define LINK_BACKOFF_MAX_US (10 * 1000000LL)
-#define LINK_MAX_TIMEOUTS 3                     /* consecutive TCP timeouts before reconnecting */
+#define LINK_MAX_TIMEOUTS 3                     /* consecutive timed-out TCP polls before reconnecting */
 #define LATE_BUCKET_US 50
 #define LATE_BUCKETS 4000                       /* 0..200 ms, then one overflow bucket */
 
@@ -94,7 +94,7 @@ struct modbus_bus {
 	modbus_t *ctx;
 	int64_t reconnect_at_us;
 	int64_t reconnect_backoff_us;
-	int link_timeouts;
+	int link_timeouts;          /* consecutive polls that timed out, no good reply between */
 	int64_t frame_delay_us;
 	int64_t last_io_end_us;
 	bool queue_closed;
@@ -260,13 +260,7 @@ static int bus_request(struct modbus_bus *b, int unit, enum point_table t, int a
 {
 	if (modbus_set_slave(b->ctx, unit) < 0)
 		return -1;
-	switch (t) {
-	case TABLE_COIL: return modbus_read_bits(b->ctx, addr, n, b->bits);
-	case TABLE_DISCRETE: return modbus_read_input_bits(b->ctx, addr, n, b->bits);
-	case TABLE_HOLDING: return modbus_read_registers(b->ctx, addr, n, b->regs);
-	case TABLE_INPUT: return modbus_read_input_registers(b->ctx, addr, n, b->regs);
-	default: errno = EINVAL; return -1;
-	}
+	return modbus_link_read(b->ctx, t, addr, n, b->regs, b->bits);
 }
 
 /* Accounts one failed request and repairs the link state after it:
@@ -280,12 +274,8 @@ static enum link_fail bus_request_failed(struct modbus_bus *b, int err)
 	switch (kind) {
 	case LINK_FAIL_TIMEOUT:
 		atomic_fetch_add_explicit(&b->c.timeouts, 1, memory_order_relaxed);
-		if (modbus_flush(b->ctx) < 0) {
+		if (modbus_flush(b->ctx) < 0)
 			bus_drop_link(b, errno);
-			break;
-		}
-		if (b->bc->type == BUS_TCP && ++b->link_timeouts >= LINK_MAX_TIMEOUTS)
-			bus_drop_link(b, ETIMEDOUT);
 		break;
 	case LINK_FAIL_FRAME:
 		if (modbus_flush(b->ctx) < 0)
@@ -413,6 +403,11 @@ static void bus_poll_device(struct modbus_bus *b, struct dev_state *d)
 	}
 	d->fails++;
 	d->last_error = err;
+	/* A TCP peer that accepts but never answers anyone (a half-dead gateway)
+	 * is reconnected; one dead unit among live ones never triggers this,
+	 * as every good reply resets the count. */
+	if (err == ETIMEDOUT && b->ctx && b->bc->type == BUS_TCP && ++b->link_timeouts >= LINK_MAX_TIMEOUTS)
+		bus_drop_link(b, ETIMEDOUT);
 	if (d->comm != DEV_OFFLINE && now - d->last_good_us >= d->offline_after_us)
 		bus_device_offline(b, d, wall_ms);
 }
@@ -500,7 +495,7 @@ static int bus_write_point(struct modbus_bus *b, struct dev_state *d, const stru
 static bool bus_pop_write(struct modbus_bus *b, struct write_req *out)
 {
 	pthread_mutex_lock(&b->lock);
-	bool got = b->wq_len > 0;
+	bool got = b->wq_len > 0 && !b->stop; /* results of writes left at stop are not posted */
 	if (got) {
 		*out = b->wq[b->wq_head];
 		b->wq_head = (b->wq_head + 1) % MODBUS_BUS_WRITE_QUEUE;

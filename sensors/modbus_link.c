@@ -159,6 +159,23 @@ void modbus_link_describe(const struct bus_config *bus, char *buf, size_t len)
 	link_ops(bus)->describe(bus, buf, len);
 }
 
+int modbus_link_read(modbus_t *ctx, enum point_table t, int addr, int n, uint16_t *regs, uint8_t *bits)
+{
+	bool is_bits = t == TABLE_COIL || t == TABLE_DISCRETE;
+	if (n < 1 || n > (is_bits ? MODBUS_MAX_READ_BITS : MODBUS_MAX_READ_REGISTERS) || addr < 0 ||
+	    addr + n - 1 > 65535 || (is_bits ? !bits : !regs)) {
+		errno = EINVAL;
+		return -1;
+	}
+	switch (t) {
+	case TABLE_COIL: return modbus_read_bits(ctx, addr, n, bits);
+	case TABLE_DISCRETE: return modbus_read_input_bits(ctx, addr, n, bits);
+	case TABLE_HOLDING: return modbus_read_registers(ctx, addr, n, regs);
+	case TABLE_INPUT: return modbus_read_input_registers(ctx, addr, n, regs);
+	default: errno = EINVAL; return -1;
+	}
+}
+
 enum link_fail modbus_link_classify(int err)
 {
 	switch (err) {
@@ -171,6 +188,8 @@ enum link_fail modbus_link_classify(int err)
 		return LINK_FAIL_BUSY;
 	case EMBXILFUN: case EMBXILADD: case EMBXILVAL: case EMBXSFAIL: case EMBXNACK:
 	case EMBXMEMPAR: case EMBXGPATH: case EMBXGTAR:
+		return LINK_FAIL_EXCEPTION;
+	case EINVAL: /* a request we refused to send (bad unit id, count): no retry, link fine */
 		return LINK_FAIL_EXCEPTION;
 	default:
 		return LINK_FAIL_LINK;

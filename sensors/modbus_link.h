@@ -37,6 +37,12 @@ int64_t modbus_link_frame_delay_us(const struct bus_config *bus);
 /* "rtu /dev/ttyS1 9600 8N1" or "tcp 127.0.0.1:1502", for messages. */
 void modbus_link_describe(const struct bus_config *bus, char *buf, size_t len);
 
+/* One read request of n registers (holding/input, into regs) or bits
+ * (coil/discrete, into bits) at addr. n must be 1..125 registers or 1..2000
+ * bits (libmodbus 3.1.6 does not check nb < 1). Returns the count read, or
+ * -1 with errno. */
+int modbus_link_read(modbus_t *ctx, enum point_table t, int addr, int n, uint16_t *regs, uint8_t *bits);
+
 enum link_fail modbus_link_classify(int err);
 /* Thread-safe text for an errno or libmodbus error code. */
 const char *modbus_link_strerror(int err, char *buf, size_t len);

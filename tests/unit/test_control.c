@@ -96,7 +96,7 @@ static void test_parse_rejects_with_clear_errors(void **state)
 		{ "{\"op\":\"shelve\",\"device\":\"x\"}", "missing \"for\"" },
 		{ "{\"op\":\"shelve\",\"device\":\"x\",\"for\":\"soon\"}", "not a duration" },
 		{ "{\"op\":\"shelve\",\"device\":\"x\",\"for\":\"0s\"}", "more than 0" },
-		{ "{\"op\":\"shelve\",\"device\":\"x\",\"for\":\"8d\"}", "at most 7d" },
+		{ "{\"op\":\"shelve\",\"device\":\"x\",\"for\":\"31d\"}", "at most 30d" },
 		{ "{\"op\":\"unshelve\"}", "missing \"device\"" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,0 +1,378 @@
+/* core_dispatch — what the core thread does with each queued message, with
+ * the rule engine's outputs (incidents and local actions), and with its
+ * timers (telemetry, status, pruning, the uplink-down incident, the
+ * watchdog). See core.h; all of it runs on the core thread. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/core.h"
+#include "gateway/incident.h"
+#include "gateway/log.h"
+#include "gateway/outbox.h"
+#include "gateway/sdnotify.h"
+#include "gateway/store.h"
+#include "gateway/telemetry.h"
+#include "gateway/timeutil.h"
+#include "gateway/uplink.h"
+#include "sensors/json_map.h"
+#include "sensors/modbus_bus.h"
+#include "sensors/mqtt_source.h"
+
+#define PRUNE_EVERY_MS (10 * 60 * 1000)
+#define ENGINE_DRAIN 64
+
+static void point_from_source(void *ctx, int device, int point, const struct point_value *pv)
+{
+	struct core *c = ctx;
+	engine_point(c->engine, device, point, pv, time_mono_ms());
+}
+
+static void device_comm(struct core *c, int device, bool ok, int64_t now)
+{
+	if (device < 0 || device >= c->cfg->n_devices)
+		return;
+	if (ok)
+		c->last_good_mono[device] = now;
+	if (c->online[device] == ok)
+		return;
+	c->online[device] = ok;
+	log_info("core", "device %s %s", c->cfg->devices[device].id, ok ? "online" : "offline");
+	engine_device_online(c->engine, device, ok, now);
+	int rc = store_put_device_state(c->store, c->cfg->devices[device].id, ok, time_wall_ms());
+	if (rc != STORE_OK)
+		log_warn("core", "device state of %s not stored: %s", c->cfg->devices[device].id, store_err_name(rc));
+}
+
+static void handle_source_message(struct core *c, struct core_msg *m, int64_t now)
+{
+	const char *topic = m->u.blob.data;
+	size_t tlen = strnlen(topic, m->u.blob.len);
+	if (tlen >= m->u.blob.len) {
+		free(m->u.blob.data);
+		return;
+	}
+	const char *payload = topic + tlen + 1;
+	size_t plen = m->u.blob.len - tlen - 1;
+	int dev = json_map_message(c->jmap, (int)m->u.blob.a, topic, payload, plen, time_wall_ms(),
+				   point_from_source, c, NULL);
+	if (dev >= 0)
+		device_comm(c, dev, true, now);
+	free(m->u.blob.data);
+}
+
+void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
+{
+	switch (m->type) {
+	case MSG_POINT:
+		if (m->u.point.device >= 0 && m->u.point.device < c->cfg->n_devices)
+			engine_point(c->engine, m->u.point.device, m->u.point.point, &m->u.point.pv, now);
+		break;
+	case MSG_DEVICE_COMM:
+		device_comm(c, m->u.comm.device, m->u.comm.ok != 0, now);
+		break;
+	case MSG_WRITE_RESULT:
+		core_write_result(c, m, now);
+		break;
+	case MSG_SOURCE_MESSAGE:
+		handle_source_message(c, m, now);
+		break;
+	case MSG_UPLINK_CONNECTED:
+		if (c->up) {
+			uplink_on_connected(c->up, now);
+			outbox_on_connected(c->ob);
+		}
+		break;
+	case MSG_UPLINK_LOST:
+		if (c->up) {
+			uplink_on_lost(c->up, m->u.blob.a != 0, m->u.blob.data, now);
+			outbox_on_lost(c->ob);
+		}
+		free(m->u.blob.data);
+		break;
+	case MSG_UPLINK_ACKED:
+		if (c->ob)
+			outbox_on_acked(c->ob, m->u.uplink.seq);
+		break;
+	case MSG_UPLINK_FAILED:
+		if (c->ob)
+			outbox_on_failed(c->ob, m->u.uplink.seq);
+		break;
+	case MSG_UPLINK_COMMAND:
+		core_handle_platform_command(c, m->u.blob.data, m->u.blob.len, now);
+		free(m->u.blob.data);
+		break;
+	case MSG_CONTROL: case MSG_USER:
+		free(m->u.blob.data);
+		break;
+	case MSG_STOP:
+		c->running = false;
+		break;
+	}
+}
+
+/* MQTT devices: offline after offline_after without a well-formed message. */
+void core_check_mqtt_offline(struct core *c, int64_t now)
+{
+	for (int d = 0; d < c->cfg->n_devices; d++) {
+		const struct device_config *dc = &c->cfg->devices[d];
+		if (dc->source < 0 || !c->online)
+			continue;
+		bool stale = now - c->last_good_mono[d] >= dc->offline_after_ms;
+		if (stale && c->online[d])
+			device_comm(c, d, false, now);
+	}
+}
+
+static struct pending_write *write_slot(struct core *c)
+{
+	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++)
+		if (!c->writes[i].used)
+			return &c->writes[i];
+	return NULL;
+}
+
+static int bus_write(struct core *c, struct pending_write *w)
+{
+	const struct device_config *dc = &c->cfg->devices[w->device];
+	if (dc->bus < 0 || !c->buses || !c->buses[dc->bus])
+		return -EINVAL;
+	w->attempts++;
+	w->retry_at_ms = 0;
+	return modbus_bus_write(c->buses[dc->bus], w->device, w->point, w->value, w->request);
+}
+
+/* Queues a write (rule action or platform point.write). Returns 0 or -errno. */
+int core_start_write(struct core *c, int device, int point, double value, const char *cmd_req, const char *key)
+{
+	struct pending_write *w = write_slot(c);
+	if (!w)
+		return -EAGAIN;
+	memset(w, 0, sizeof *w);
+	w->used = true;
+	w->request = ++c->next_request;
+	w->device = device;
+	w->point = point;
+	w->value = value;
+	snprintf(w->cmd_req, sizeof w->cmd_req, "%s", cmd_req ? cmd_req : "");
+	snprintf(w->alarm_key, sizeof w->alarm_key, "%s", key ? key : "");
+	int rc = bus_write(c, w);
+	if (rc == -EAGAIN) {
+		w->retry_at_ms = time_mono_ms() + CORE_WRITE_RETRY_MS;
+		return 0;
+	}
+	if (rc != 0)
+		w->used = false;
+	return rc;
+}
+
+void core_retry_writes(struct core *c, int64_t now)
+{
+	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++) {
+		struct pending_write *w = &c->writes[i];
+		if (!w->used || w->retry_at_ms == 0 || w->retry_at_ms > now)
+			continue;
+		int rc = bus_write(c, w);
+		if (rc == -EAGAIN && w->attempts < CORE_WRITE_ATTEMPTS)
+			w->retry_at_ms = now + CORE_WRITE_RETRY_MS;
+		else if (rc != 0) {
+			log_error("action", "write %s.%s = %g failed: %s", c->cfg->devices[w->device].id,
+				  c->cfg->profiles[c->cfg->devices[w->device].profile].points[w->point].name, w->value,
+				  strerror(-rc));
+			w->used = false;
+		}
+	}
+}
+
+/* A write finished at the bus: retry a failed action a bounded number of
+ * times; answer a platform point.write. */
+void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t now,
+			       void (*answer)(struct core *c, const char *req, bool ok, const char *error))
+{
+	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++) {
+		struct pending_write *w = &c->writes[i];
+		if (!w->used || w->request != m->u.write.request)
+			continue;
+		const struct device_config *dc = &c->cfg->devices[w->device];
+		const char *pname = c->cfg->profiles[dc->profile].points[w->point].name;
+		if (m->u.write.ok) {
+			log_info("action", "wrote %s.%s = %g", dc->id, pname, w->value);
+			if (w->cmd_req[0])
+				answer(c, w->cmd_req, true, NULL);
+			w->used = false;
+		} else if (!w->cmd_req[0] && w->attempts < CORE_WRITE_ATTEMPTS) {
+			log_warn("action", "write %s.%s = %g failed (%s), attempt %d of %d", dc->id, pname, w->value,
+				 m->u.write.error, w->attempts, CORE_WRITE_ATTEMPTS);
+			w->retry_at_ms = now + CORE_WRITE_RETRY_MS;
+		} else {
+			log_error("action", "write %s.%s = %g failed: %s", dc->id, pname, w->value, m->u.write.error);
+			if (w->cmd_req[0]) {
+				char e[128];
+				snprintf(e, sizeof e, "write failed: %s", m->u.write.error);
+				answer(c, w->cmd_req, false, e);
+			}
+			w->used = false;
+		}
+		return;
+	}
+}
+
+static void run_action(struct core *c, const struct engine_output *o)
+{
+	const struct action_config *a = o->action;
+	if (!a)
+		return;
+	if (a->kind == ACTION_WRITE) {
+		if (o->action_device < 0 || o->action_point < 0)
+			return;
+		int rc = core_start_write(c, o->action_device, o->action_point, a->value, NULL, o->key);
+		if (rc != 0)
+			log_error("action", "%s: write %s.%s not queued: %s", o->key, c->cfg->devices[o->action_device].id,
+				  a->point_name, strerror(-rc));
+		return;
+	}
+	/* publish on a source broker (e.g. a voice broadcaster) */
+	if (a->source < 0 || !c->sources || !c->sources[a->source])
+		return;
+	const char *payload = a->payload ? a->payload : o->message;
+	int rc = mqtt_source_publish(c->sources[a->source], a->topic, payload, strlen(payload), 1);
+	if (rc != 0)
+		log_error("action", "%s: publish to %s failed: %s", o->key, a->topic, strerror(rc < 0 ? -rc : rc));
+	else
+		log_info("action", "%s: published to %s", o->key, a->topic);
+}
+
+void core_drain_engine(struct core *c, int64_t now)
+{
+	struct engine_output out[ENGINE_DRAIN];
+	size_t n;
+	(void)now;
+	while ((n = engine_drain(c->engine, out, ENGINE_DRAIN)) > 0) {
+		int64_t wall = time_wall_ms();
+		for (size_t i = 0; i < n; i++) {
+			if (out[i].kind == OUT_ACTION) {
+				run_action(c, &out[i]);
+				continue;
+			}
+			int rc = incidents_apply(c->inc, &out[i], wall);
+			if (rc < 0)
+				log_warn("core", "%s: incident change held in memory (%s)", out[i].key, store_err_name(rc));
+		}
+	}
+}
+
+void core_status_counts(struct core *c, int *online, int *offline)
+{
+	int on = 0, off = 0;
+	for (int d = 0; d < c->cfg->n_devices; d++) {
+		if (engine_device_is_online(c->engine, d))
+			on++;
+		else
+			off++;
+	}
+	*online = on;
+	*offline = off;
+}
+
+static void publish_telemetry(struct core *c, int64_t wall)
+{
+	const struct gw_config *cfg = c->cfg;
+	int total = 0;
+	for (int d = 0; d < cfg->n_devices; d++)
+		total += cfg->profiles[cfg->devices[d].profile].n_points;
+	struct telemetry_device *devs = calloc((size_t)cfg->n_devices + 1, sizeof *devs);
+	struct telemetry_point *pts = calloc((size_t)total + 1, sizeof *pts);
+	if (!devs || !pts) {
+		free(devs);
+		free(pts);
+		return;
+	}
+	int k = 0;
+	for (int d = 0; d < cfg->n_devices; d++) {
+		const struct profile *p = &cfg->profiles[cfg->devices[d].profile];
+		const struct point_value *vals = engine_device_values(c->engine, d);
+		devs[d].id = cfg->devices[d].id;
+		devs[d].online = engine_device_is_online(c->engine, d);
+		devs[d].points = &pts[k];
+		devs[d].n_points = p->n_points;
+		for (int i = 0; i < p->n_points; i++, k++) {
+			pts[k].name = p->points[i].name;
+			pts[k].good = vals && vals[i].quality == QUALITY_GOOD;
+			pts[k].value = vals ? vals[i].value : 0;
+		}
+	}
+	int rc = uplink_publish_telemetry(c->up, wall, devs, cfg->n_devices, store_backlog(c->store));
+	if (rc < 0)
+		log_warn("uplink", "telemetry not published (%d)", rc);
+	free(devs);
+	free(pts);
+}
+
+/* gateway.uplink_down after uplink.down_after without a connection. */
+static void check_uplink_down(struct core *c, int64_t now, int64_t wall)
+{
+	int64_t down = uplink_down_for_ms(c->up, now);
+	bool is_down = down >= c->cfg->uplink.down_after_ms;
+	if (is_down == c->uplink_down_raised)
+		return;
+	char msg[160];
+	snprintf(msg, sizeof msg, is_down ? "Uplink to %s down for %llds" : "Uplink to %s restored",
+		 c->cfg->uplink.url, (long long)(down / 1000));
+	if (incidents_gateway(c->inc, "gateway.uplink_down", 3, is_down, msg, wall) >= 0)
+		c->uplink_down_raised = is_down;
+}
+
+void core_periodic(struct core *c, int64_t now)
+{
+	int64_t wall = time_wall_ms();
+	if (c->up) {
+		uplink_tick(c->up, now);
+		int on, off;
+		core_status_counts(c, &on, &off);
+		struct status_counts sc = { on, off, (int)incidents_open_count(c->inc), store_backlog(c->store) };
+		uplink_set_status(c->up, &sc, now);
+		check_uplink_down(c, now, wall);
+		if (c->cfg->uplink.telemetry_interval_ms > 0 && now >= c->next_telemetry_ms) {
+			c->next_telemetry_ms = now + c->cfg->uplink.telemetry_interval_ms;
+			if (uplink_is_up(c->up))
+				publish_telemetry(c, wall);
+		}
+	}
+	if (now >= c->next_prune_ms) {
+		c->next_prune_ms = now + PRUNE_EVERY_MS;
+		int rc = store_prune(c->store, wall);
+		bool full = rc == STORE_ERR_FULL;
+		if (full != c->storage_full_raised &&
+		    incidents_gateway(c->inc, "gateway.storage", 2, full,
+				      full ? "Store at its size cap with undelivered events" : "Store below its size cap",
+				      wall) >= 0)
+			c->storage_full_raised = full;
+	}
+	if (c->watchdog_interval_ms > 0 && now >= c->next_watchdog_ms) {
+		/* Reached only by a loop that is going round: a hung core stops pinging. */
+		sdnotify_watchdog_ping();
+		c->next_watchdog_ms = now + c->watchdog_interval_ms;
+	}
+}
+
+int64_t core_next_deadline(struct core *c, int64_t now)
+{
+	int64_t d = engine_next_deadline(c->engine);
+	int64_t cand[4] = { c->next_prune_ms, c->watchdog_interval_ms > 0 ? c->next_watchdog_ms : INT64_MAX,
+			    INT64_MAX, INT64_MAX };
+	if (c->up) {
+		int64_t t = uplink_next_tick_ms(c->up, now);
+		if (t >= 0)
+			cand[2] = now + t;
+		if (c->cfg->uplink.telemetry_interval_ms > 0)
+			cand[3] = c->next_telemetry_ms;
+	}
+	for (int i = 0; i < 4; i++)
+		if (cand[i] < d)
+			d = cand[i];
+	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++)
+		if (c->writes[i].used && c->writes[i].retry_at_ms && c->writes[i].retry_at_ms < d)
+			d = c->writes[i].retry_at_ms;
+	return d;
+}

@@ -1,0 +1,436 @@
+/* loop — `gridgw run`: the daemon's lifecycle and its one core thread.
+ *
+ * The core thread owns all state (config, rule engine, incidents, store,
+ * outbox). Bus threads, MQTT callbacks and the control socket reach it only
+ * through the queue (gateway/queue.h), so nothing here takes a lock. Each
+ * loop iteration: wait in poll() on the queue's eventfd, the signalfd and the
+ * control socket until the earliest timer; then, inside ONE store
+ * transaction, handle queued messages, run the engine's timers and turn its
+ * outputs into incidents and actions; commit; then feed the outbox (events
+ * are published only once committed). One fsync per iteration, however many
+ * events it wrote.
+ *
+ * SIGHUP reloads: the new config is loaded and validated first; a bad one is
+ * logged and the old one keeps running. A good one replaces the bus threads,
+ * sources and rule engine; alarm state and open incidents of rules and
+ * devices that still exist carry over (engine_adopt_state); the store and
+ * the outbox are never touched by a reload. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gateway/cli.h"
+#include "gateway/core.h"
+#include "gateway/incident.h"
+#include "gateway/log.h"
+#include "gateway/outbox.h"
+#include "gateway/sdnotify.h"
+#include "gateway/store.h"
+#include "gateway/timeutil.h"
+#include "gateway/uplink.h"
+#include "sensors/json_map.h"
+#include "sensors/modbus_bus.h"
+#include "sensors/mqtt_source.h"
+
+#define QUEUE_CAPACITY 65536
+#define QUEUE_HIGH_WATER 49152   /* bus threads wait above this; Paho callbacks use the rest */
+#define BATCH 512
+
+static void log_config_errors(const struct config_errors *errs)
+{
+	for (int i = 0; i < errs->n; i++)
+		log_error("config", "%s", errs->msgs[i]);
+}
+
+/* Starts the southbound side for c->cfg: bus threads, MQTT sources, the
+ * JSON map. On failure what was started is stopped again. */
+static int start_southbound(struct core *c)
+{
+	char err[256];
+	const struct gw_config *cfg = c->cfg;
+	c->jmap = json_map_create(cfg, err, sizeof err);
+	if (!c->jmap) {
+		log_error("core", "mqtt mapping: %s", err);
+		return -1;
+	}
+	c->buses = calloc((size_t)cfg->n_buses + 1, sizeof *c->buses);
+	c->sources = calloc((size_t)cfg->n_sources + 1, sizeof *c->sources);
+	c->last_good_mono = calloc((size_t)cfg->n_devices + 1, sizeof *c->last_good_mono);
+	c->online = calloc((size_t)cfg->n_devices + 1, sizeof *c->online);
+	if (!c->buses || !c->sources || !c->last_good_mono || !c->online) {
+		log_error("core", "out of memory");
+		return -1;
+	}
+	int64_t now = time_mono_ms();
+	for (int d = 0; d < cfg->n_devices; d++)
+		c->last_good_mono[d] = now; /* an MQTT device gets offline_after from start */
+	for (int b = 0; b < cfg->n_buses; b++) {
+		c->buses[b] = modbus_bus_start(cfg, b, c->q, err, sizeof err);
+		if (!c->buses[b]) {
+			log_error("core", "bus %s: %s", cfg->buses[b].name, err);
+			return -1;
+		}
+	}
+	for (int s = 0; s < cfg->n_sources; s++) {
+		c->sources[s] = mqtt_source_start(cfg, s, c->q, err, sizeof err);
+		if (!c->sources[s]) {
+			log_error("core", "mqtt source %s: %s", cfg->sources[s].name, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Stops bus threads and sources. Bus threads may be blocked pushing into a
+ * full queue, so the queue is drained (and the messages handled against the
+ * config they were made for) while they stop. */
+static void stop_southbound(struct core *c, bool handle_remaining)
+{
+	const struct gw_config *cfg = c->cfg;
+	for (int s = 0; c->sources && s < cfg->n_sources; s++)
+		if (c->sources[s])
+			mqtt_source_stop(c->sources[s]);
+	for (int b = 0; c->buses && b < cfg->n_buses; b++) {
+		if (!c->buses[b])
+			continue;
+		/* Drain so a thread blocked in queue_push_wait can get out. */
+		struct core_msg m[BATCH];
+		size_t n;
+		while ((n = queue_pop_many(c->q, m, BATCH)) > 0)
+			for (size_t i = 0; i < n; i++) {
+				if (handle_remaining)
+					core_handle_message(c, &m[i], time_mono_ms());
+				else if (m[i].type == MSG_SOURCE_MESSAGE || m[i].type == MSG_UPLINK_COMMAND ||
+					 m[i].type == MSG_UPLINK_LOST || m[i].type == MSG_USER)
+					free(m[i].u.blob.data);
+			}
+		modbus_bus_stop(c->buses[b]);
+	}
+	free(c->buses);
+	free(c->sources);
+	c->buses = NULL;
+	c->sources = NULL;
+	json_map_destroy(c->jmap);
+	c->jmap = NULL;
+	free(c->last_good_mono);
+	free(c->online);
+	c->last_good_mono = NULL;
+	c->online = NULL;
+}
+
+static bool str_differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* The uplink client lives for the process (PITFALLS: one Paho client per
+ * broker, leak fixes only in 1.3.14), so its settings are not hot-reloaded. */
+static bool uplink_settings_changed(const struct gw_config *a, const struct gw_config *b)
+{
+	const struct uplink_config *x = &a->uplink, *y = &b->uplink;
+	return str_differs(x->url, y->url) || str_differs(x->client_id, y->client_id) ||
+	       str_differs(x->username, y->username) || str_differs(x->password, y->password) ||
+	       str_differs(x->topic_prefix, y->topic_prefix) || str_differs(x->tls.ca, y->tls.ca) ||
+	       str_differs(x->tls.cert, y->tls.cert) || str_differs(x->tls.key, y->tls.key) ||
+	       x->tls.verify != y->tls.verify || x->mqtt_version != y->mqtt_version ||
+	       x->keepalive_ms != y->keepalive_ms;
+}
+
+static void apply_log_level(const struct gw_config *cfg)
+{
+	enum log_level lvl;
+	if (cfg->gateway.log_level && log_parse_level(cfg->gateway.log_level, &lvl) == 0)
+		log_set_level(lvl);
+}
+
+/* SIGHUP. Validate first; swap only a config that loaded cleanly. */
+static void core_reload(struct core *c)
+{
+	sdnotify_reloading();
+	log_info("core", "reloading %s", c->config_path);
+	struct gw_config *ncfg = NULL;
+	struct config_errors errs = { 0 };
+	if (config_load(c->config_path, &ncfg, &errs) != 0) {
+		log_config_errors(&errs);
+		log_error("core", "reload rejected: %d error(s); still running the previous configuration", errs.n);
+		config_errors_clear(&errs);
+		sdnotify_ready("reload rejected; previous configuration running");
+		return;
+	}
+	config_errors_clear(&errs);
+	if (strcmp(ncfg->gateway.id, c->cfg->gateway.id) != 0 ||
+	    strcmp(ncfg->gateway.state_dir, c->cfg->gateway.state_dir) != 0) {
+		log_error("core", "reload rejected: gateway.id and gateway.state_dir need a restart");
+		config_free(ncfg);
+		sdnotify_ready("reload rejected; previous configuration running");
+		return;
+	}
+	char err[256];
+	struct engine *ne = engine_create(ncfg, err, sizeof err);
+	if (!ne) {
+		log_error("core", "reload rejected: %s", err);
+		config_free(ncfg);
+		sdnotify_ready("reload rejected; previous configuration running");
+		return;
+	}
+	/* Everything queued was made against the old config: handle it first. */
+	store_begin(c->store);
+	stop_southbound(c, true);
+	core_drain_engine(c, time_mono_ms());
+	store_commit(c->store);
+
+	engine_adopt_state(ne, c->engine);
+	engine_destroy(c->engine);
+	c->engine = ne;
+	struct gw_config *old = c->cfg;
+	c->cfg = ncfg;
+	incidents_set_config(c->inc, ncfg);
+	apply_log_level(ncfg);
+	if (uplink_settings_changed(old, ncfg))
+		log_warn("core", "reload: uplink settings changed; they take effect at the next restart "
+			 "(the outbox is kept either way)");
+	if (start_southbound(c) != 0)
+		log_error("core", "reload: some buses or sources failed to start; they are retried by their threads or need a restart");
+	/* Devices the old config knew as online are told again by their next read. */
+	config_free(old);
+	log_info("core", "reloaded: %d buses, %d sources, %d devices, %d rules", ncfg->n_buses, ncfg->n_sources,
+		 ncfg->n_devices, engine_rule_count(c->engine));
+	sdnotify_ready("reloaded");
+}
+
+static int make_signalfd(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
+	/* Blocked before any thread exists, so every thread inherits the mask and
+	 * only the signalfd sees these signals. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void handle_signals(struct core *c)
+{
+	struct signalfd_siginfo si;
+	while (read(c->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGTERM: case SIGINT:
+			log_info("core", "signal %d: stopping", (int)si.ssi_signo);
+			c->running = false;
+			break;
+		case SIGHUP:
+			c->reload_requested = true;
+			break;
+		case SIGUSR2:
+			if (getenv("GRIDGW_TEST_FAULTS") && strcmp(getenv("GRIDGW_TEST_FAULTS"), "1") == 0)
+				c->hang_requested = true;
+			break;
+		}
+	}
+}
+
+/* One iteration's worth of queued messages, bounded so timers and the
+ * control socket are served even under a flood. */
+static void handle_queue(struct core *c)
+{
+	static struct core_msg batch[BATCH]; /* core thread only */
+	for (int rounds = 0; rounds < 16; rounds++) {
+		size_t n = queue_pop_many(c->q, batch, BATCH);
+		if (n == 0)
+			break;
+		int64_t now = time_mono_ms();
+		for (size_t i = 0; i < n; i++)
+			core_handle_message(c, &batch[i], now);
+		c->messages += n;
+		core_drain_engine(c, now);
+	}
+}
+
+static int core_open(struct core *c, char *err, size_t errlen)
+{
+	const struct gw_config *cfg = c->cfg;
+	if (mkdir(cfg->gateway.state_dir, 0750) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create state_dir %s: %s", cfg->gateway.state_dir, strerror(errno));
+		return -1;
+	}
+	c->q = queue_create(QUEUE_CAPACITY, QUEUE_HIGH_WATER);
+	if (!c->q) {
+		snprintf(err, errlen, "out of memory (queue)");
+		return -1;
+	}
+	c->store = store_open(cfg->gateway.state_dir, &cfg->store, err, errlen);
+	if (!c->store)
+		return -1;
+	c->engine = engine_create(cfg, err, errlen);
+	if (!c->engine)
+		return -1;
+	c->inc = incidents_create(cfg, c->store);
+	if (!c->inc || incidents_load_open(c->inc) < 0) {
+		snprintf(err, errlen, "cannot load open incidents from the store");
+		return -1;
+	}
+	char sock[256];
+	int rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
+	if (rc == 0)
+		c->ctl = control_open(sock, NULL, &rc, err, errlen);
+	if (!c->ctl)
+		return -1;
+	chmod(sock, 0660);
+	if (cfg->uplink.url) {
+		c->up = uplink_create(cfg, c->q, err, errlen);
+		if (!c->up)
+			return -1;
+		c->ob = outbox_create(c->store, c->up, cfg->uplink.inflight);
+		if (!c->ob) {
+			snprintf(err, errlen, "out of memory (outbox)");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void core_close(struct core *c)
+{
+	if (c->cfg && (c->buses || c->sources))
+		stop_southbound(c, false);
+	if (c->q)
+		queue_close(c->q);
+	if (c->up)
+		uplink_stop(c->up);
+	outbox_destroy(c->ob);
+	uplink_destroy(c->up);
+	control_close(c->ctl);
+	incidents_destroy(c->inc);
+	engine_destroy(c->engine);
+	store_close(c->store);
+	queue_destroy(c->q);
+	config_free(c->cfg);
+	if (c->sigfd >= 0)
+		close(c->sigfd);
+}
+
+static void run_loop(struct core *c)
+{
+	while (c->running) {
+		int64_t now = time_mono_ms();
+		int64_t deadline = core_next_deadline(c, now);
+		int timeout = deadline <= now ? 0 : (int)(deadline - now > 1000 ? 1000 : deadline - now);
+		struct pollfd pfd[3] = {
+			{ .fd = queue_fd(c->q), .events = POLLIN },
+			{ .fd = c->sigfd, .events = POLLIN },
+			{ .fd = control_fd(c->ctl), .events = POLLIN },
+		};
+		if (poll(pfd, 3, timeout) < 0 && errno != EINTR) {
+			log_error("core", "poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[1].revents & POLLIN)
+			handle_signals(c);
+		while (c->hang_requested)
+			pause(); /* test-only: a stuck core the watchdog must catch */
+		if (c->reload_requested) {
+			c->reload_requested = false;
+			core_reload(c);
+		}
+		store_begin(c->store);
+		handle_queue(c);
+		if (pfd[2].revents & POLLIN)
+			control_process(c->ctl, core_handle_control, c);
+		now = time_mono_ms();
+		engine_tick(c->engine, now);
+		core_check_mqtt_offline(c, now);
+		core_retry_writes(c, now);
+		core_drain_engine(c, now);
+		core_periodic(c, now);
+		incidents_flush_pending(c->inc, time_wall_ms());
+		store_commit(c->store);
+		if (c->ob)
+			outbox_pump(c->ob);
+	}
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf = NULL;
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'h':
+			printf("usage: gridgw run [-c FILE]\n  runs the daemon in the foreground; logs to stderr;\n"
+			       "  SIGHUP reloads the config, SIGTERM/SIGINT stop it.\n");
+			return 0;
+		default: return 2;
+		}
+	}
+	struct core core = { .sigfd = -1, .running = true };
+	struct core *c = &core;
+	c->config_path = cli_config_path(conf);
+	c->started_mono = time_mono_ms();
+
+	/* libmodbus uses select(): an fd >= 1024 would corrupt memory (PITFALLS). */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 1024) {
+		rl.rlim_cur = 1024;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("core", "cannot lower RLIMIT_NOFILE to 1024: %s", strerror(errno));
+	}
+	c->sigfd = make_signalfd();
+	if (c->sigfd < 0) {
+		log_error("core", "signalfd: %s", strerror(errno));
+		return 1;
+	}
+	struct config_errors errs = { 0 };
+	if (config_load(c->config_path, &c->cfg, &errs) != 0) {
+		log_config_errors(&errs);
+		log_error("core", "%s: %d error(s); not starting", c->config_path, errs.n);
+		config_errors_clear(&errs);
+		close(c->sigfd);
+		return 1;
+	}
+	config_errors_clear(&errs);
+	apply_log_level(c->cfg);
+	log_info("core", "gridgw %s starting: gateway %s, %d buses, %d sources, %d devices", GRIDGW_VERSION,
+		 c->cfg->gateway.id, c->cfg->n_buses, c->cfg->n_sources, c->cfg->n_devices);
+
+	char err[512] = "";
+	int status = 1;
+	if (core_open(c, err, sizeof err) != 0) {
+		log_error("core", "cannot start: %s", err);
+		goto out;
+	}
+	if (start_southbound(c) != 0) {
+		log_error("core", "cannot start the buses and sources");
+		goto out;
+	}
+	if (c->up && uplink_start(c->up, time_mono_ms()) != 0)
+		log_warn("core", "uplink: first connect refused; retrying with backoff");
+	c->watchdog_interval_ms = sdnotify_watchdog_interval_ms();
+	sdnotify_ready("running");
+	log_info("core", "running; control socket in %s", c->cfg->gateway.state_dir);
+	run_loop(c);
+	sdnotify_stopping();
+	status = 0;
+out:
+	core_close(c);
+	log_info("core", "stopped");
+	return status;
+}

@@ -1,4 +1,0 @@
-/* PENDING: placeholder so gridgw links while the real command is being written; deleted when it lands. */
-#include <stdio.h>
-#include "gateway/cli.h"
-int cmd_check(int argc, char **argv) { (void)argc; fprintf(stderr, "gridgw %s: not available in this build yet\n", argv[0]); return 2; }

@@ -1,0 +1,404 @@
+/* mqtt_source — see mqtt_source.h. Owns the Paho client of one source, its
+ * callbacks and counters.
+ *
+ * Why the callbacks look the way they do (PITFALLS.md, Paho #1230/#1554):
+ * Paho calls them with its global mutex held, and the core thread calls
+ * into Paho (publish). So a callback never blocks and never takes a lock
+ * that a thread calling Paho may hold: it copies the message, tries
+ * queue_push_nowait(), and returns. The only lock taken in a callback is
+ * `log_lock`, a leaf lock around the rate limiter that nobody holds while
+ * calling anything else.
+ *
+ * When the core queue is completely full, messageArrived returns 0. Paho has
+ * already acknowledged the QoS 1 PUBLISH to the broker, so this does not make
+ * the broker resend; it keeps the message at the head of the client's own
+ * in-memory queue and offers it again on a later pass of its receive loop
+ * (on the next packet, or about once a second when idle), in order, before
+ * any newer message. That is safe (no lock, no blocking, no reordering) and
+ * loses nothing in a burst; the cost is that an overloaded core delays this
+ * source's messages and, if the core stays stuck, Paho's queue grows — a
+ * stuck core is caught by the systemd watchdog long before that matters.
+ * Dropping instead would lose alarms at exactly the moment they cluster. */
+#include "sensors/mqtt_source.h"
+
+#include <MQTTAsync.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway/log.h"
+
+struct mqtt_source {
+	MQTTAsync client;
+	int index;
+	struct queue *q;
+	char *name;               /* copies: the callbacks must not depend on cfg */
+	char *topic;
+	size_t max_payload;
+	atomic_bool connected, subscribed, disconnected;
+	_Atomic uint64_t received, oversized, deferred, bad_topic, connects, lost, subscribe_failed, published,
+		publish_failed;
+	pthread_mutex_t log_lock; /* leaf lock: only around cb_rl */
+	struct log_ratelimit cb_rl;   /* callbacks */
+	struct log_ratelimit core_rl; /* core thread (publish) */
+};
+
+#define COMP "mqtt-source"
+
+/* Rate-limited warning from a Paho callback. */
+static void cb_warn(struct mqtt_source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cb_warn(struct mqtt_source *s, const char *fmt, ...)
+{
+	unsigned long suppressed = 0;
+	pthread_mutex_lock(&s->log_lock);
+	int ok = log_ratelimit_ok(&s->cb_rl, &suppressed);
+	pthread_mutex_unlock(&s->log_lock);
+	if (!ok)
+		return;
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	log_warn(COMP, "source %s: %s (%lu similar suppressed)", s->name, line, suppressed);
+}
+
+/* ---- Paho callbacks (Paho's threads) --------------------------------- */
+
+static void on_subscribe_ok(void *ctx, MQTTAsync_successData *resp)
+{
+	struct mqtt_source *s = ctx;
+	/* MQTT 3.1.1 SUBACK 0x80 = refused (an ACL, a bad filter). */
+	if (resp && resp->alt.qos == 0x80) {
+		atomic_fetch_add(&s->subscribe_failed, 1);
+		log_error(COMP, "source %s: broker refused the subscription to %s", s->name, s->topic);
+		return;
+	}
+	atomic_store(&s->subscribed, true);
+	log_info(COMP, "source %s: subscribed to %s (qos %d)", s->name, s->topic, resp ? resp->alt.qos : 1);
+}
+
+static void on_subscribe_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct mqtt_source *s = ctx;
+	atomic_fetch_add(&s->subscribe_failed, 1);
+	log_error(COMP, "source %s: subscribe to %s failed: %d %s", s->name, s->topic, resp ? resp->code : 0,
+		  resp && resp->message ? resp->message : "");
+}
+
+/* Called on every successful connect, the first and each automatic
+ * reconnect: the subscription is renewed every time, since the broker may
+ * have restarted without the session. */
+static void on_connected(void *ctx, char *cause)
+{
+	struct mqtt_source *s = ctx;
+	atomic_store(&s->connected, true);
+	atomic_store(&s->subscribed, false);
+	atomic_fetch_add(&s->connects, 1);
+	log_info(COMP, "source %s: connected (%s)", s->name, cause ? cause : "connect");
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	ro.onSuccess = on_subscribe_ok;
+	ro.onFailure = on_subscribe_fail;
+	ro.context = s;
+	int rc = MQTTAsync_subscribe(s->client, s->topic, 1, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		atomic_fetch_add(&s->subscribe_failed, 1);
+		log_error(COMP, "source %s: subscribe to %s: %s", s->name, s->topic, MQTTAsync_strerror(rc));
+	}
+}
+
+static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct mqtt_source *s = ctx;
+	cb_warn(s, "connect failed: %s (code %d); retrying with backoff",
+		resp && resp->message ? resp->message : "no answer", resp ? resp->code : 0);
+}
+
+static void on_lost(void *ctx, char *cause)
+{
+	struct mqtt_source *s = ctx;
+	atomic_store(&s->connected, false);
+	atomic_store(&s->subscribed, false);
+	atomic_fetch_add(&s->lost, 1);
+	cb_warn(s, "connection lost: %s (%llu); reconnecting", cause ? cause : "socket closed",
+		(unsigned long long)atomic_load(&s->lost));
+}
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+	struct mqtt_source *s = ctx;
+	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+	size_t plen = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
+	if (plen > s->max_payload || memchr(topic, '\0', tlen)) {
+		bool big = plen > s->max_payload;
+		atomic_fetch_add(big ? &s->oversized : &s->bad_topic, 1);
+		if (big)
+			cb_warn(s, "dropped a payload of %zu bytes (max_payload %zu)", plen, s->max_payload);
+		else
+			cb_warn(s, "dropped a message whose topic holds a NUL");
+		goto consumed;
+	}
+	char *blob = malloc(tlen + 1 + plen + 1);
+	if (!blob)
+		return 0;  /* Paho keeps it and offers it again */
+	memcpy(blob, topic, tlen);
+	blob[tlen] = '\0';
+	if (plen)
+		memcpy(blob + tlen + 1, msg->payload, plen);
+	blob[tlen + 1 + plen] = '\0';
+	struct core_msg m = { .type = MSG_SOURCE_MESSAGE };
+	m.u.blob.a = s->index;
+	m.u.blob.b = (int64_t)tlen;
+	m.u.blob.data = blob;
+	m.u.blob.len = tlen + 1 + plen;
+	if (queue_push_nowait(s->q, &m) < 0) {
+		free(blob);
+		uint64_t n = atomic_fetch_add(&s->deferred, 1) + 1;
+		cb_warn(s, "core queue full, message left with Paho for redelivery (%llu so far)",
+			(unsigned long long)n);
+		return 0;
+	}
+	atomic_fetch_add(&s->received, 1);
+consumed:
+	MQTTAsync_freeMessage(&msg);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void on_publish_ok(void *ctx, MQTTAsync_successData *resp)
+{
+	(void)resp;
+	struct mqtt_source *s = ctx;
+	atomic_fetch_add(&s->published, 1);
+}
+
+static void on_publish_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	struct mqtt_source *s = ctx;
+	atomic_fetch_add(&s->publish_failed, 1);
+	cb_warn(s, "publish failed: %s (code %d)", resp && resp->message ? resp->message : "no PUBACK",
+		resp ? resp->code : 0);
+}
+
+static void on_disconnected(void *ctx, MQTTAsync_successData *resp)
+{
+	(void)resp;
+	struct mqtt_source *s = ctx;
+	atomic_store(&s->disconnected, true);
+}
+
+static void on_disconnect_fail(void *ctx, MQTTAsync_failureData *resp)
+{
+	(void)resp;
+	struct mqtt_source *s = ctx;
+	atomic_store(&s->disconnected, true);  /* nothing more to wait for either way */
+}
+
+/* ---- core thread ----------------------------------------------------- */
+
+static bool url_is_tls(const char *url)
+{
+	return strncmp(url, "ssl://", 6) == 0 || strncmp(url, "mqtts://", 8) == 0 || strncmp(url, "wss://", 6) == 0;
+}
+
+static void source_free(struct mqtt_source *s)
+{
+	free(s->name);
+	free(s->topic);
+	pthread_mutex_destroy(&s->log_lock);
+	free(s);
+}
+
+static int source_connect(struct mqtt_source *s, const struct mqtt_source_config *sc, char *err, size_t errlen)
+{
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	co.keepAliveInterval = MQTT_SOURCE_KEEPALIVE_S;
+	/* A persistent session: while we are away (gateway restart, a network
+	 * blip) the broker queues QoS 1 sensor messages for us. */
+	co.cleansession = 0;
+	co.automaticReconnect = 1;
+	co.minRetryInterval = MQTT_SOURCE_RETRY_MIN_S;
+	co.maxRetryInterval = MQTT_SOURCE_RETRY_MAX_S;
+	co.connectTimeout = 10;
+	co.MQTTVersion = MQTTVERSION_3_1_1;
+	co.username = sc->username;
+	co.password = sc->password;
+	co.onFailure = on_connect_fail;
+	co.context = s;
+	if (url_is_tls(sc->url)) {
+		/* Paho segfaults on a secure URL without SSL options (#1566); check
+		 * the server against the system CAs and its hostname. */
+		ssl.enableServerCertAuth = 1;
+		ssl.verify = 1;
+		co.ssl = &ssl;
+	}
+	int rc = MQTTAsync_connect(s->client, &co);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "source %s: connect to %s: %s (%d)", sc->name, sc->url, MQTTAsync_strerror(rc), rc);
+		return -1;
+	}
+	return 0;
+}
+
+struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_index, struct queue *q, char *err,
+				      size_t errlen)
+{
+	if (source_index < 0 || source_index >= cfg->n_sources) {
+		snprintf(err, errlen, "mqtt source index %d out of range", source_index);
+		return NULL;
+	}
+	const struct mqtt_source_config *sc = &cfg->sources[source_index];
+	if (!sc->url || !sc->topic || !sc->name) {
+		snprintf(err, errlen, "mqtt source %d: url, topic and name are required", source_index);
+		return NULL;
+	}
+	struct mqtt_source *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->index = source_index;
+	s->q = q;
+	s->max_payload = sc->max_payload > 0 ? (size_t)sc->max_payload : 65536;
+	s->cb_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 10000);
+	s->core_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 10000);
+	pthread_mutex_init(&s->log_lock, NULL);
+	s->name = strdup(sc->name);
+	s->topic = strdup(sc->topic);
+	char client_id[256];
+	if (sc->client_id && *sc->client_id)
+		snprintf(client_id, sizeof client_id, "%s", sc->client_id);
+	else
+		snprintf(client_id, sizeof client_id, "%s-src-%s", cfg->gateway.id ? cfg->gateway.id : "gridgw", sc->name);
+	if (!s->name || !s->topic) {
+		snprintf(err, errlen, "out of memory");
+		source_free(s);
+		return NULL;
+	}
+	/* Paho 1.3 has no no_proxy: it would tunnel even 127.0.0.1 through these. */
+	unsetenv("http_proxy");
+	unsetenv("https_proxy");
+	unsetenv("HTTP_PROXY");
+	unsetenv("HTTPS_PROXY");
+
+	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
+	cro.sendWhileDisconnected = 0;   /* a rule action while the broker is down fails now, visibly */
+	cro.MQTTVersion = MQTTVERSION_3_1_1;
+	int rc = MQTTAsync_createWithOptions(&s->client, sc->url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "source %s: cannot create a client for %s: %s (%d)", sc->name, sc->url,
+			 MQTTAsync_strerror(rc), rc);
+		source_free(s);
+		return NULL;
+	}
+	if ((rc = MQTTAsync_setCallbacks(s->client, s, on_lost, on_message, NULL)) != MQTTASYNC_SUCCESS ||
+	    (rc = MQTTAsync_setConnected(s->client, s, on_connected)) != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "source %s: cannot set callbacks: %s", sc->name, MQTTAsync_strerror(rc));
+		MQTTAsync_destroy(&s->client);
+		source_free(s);
+		return NULL;
+	}
+	if (source_connect(s, sc, err, errlen) < 0) {
+		MQTTAsync_destroy(&s->client);
+		source_free(s);
+		return NULL;
+	}
+	log_info(COMP, "source %s: connecting to %s as %s, topic %s", s->name, sc->url, client_id, s->topic);
+	return s;
+}
+
+static bool topic_is_publishable(const char *topic)
+{
+	return topic && *topic && !strpbrk(topic, "+#") && strlen(topic) < 65536;
+}
+
+int mqtt_source_publish(struct mqtt_source *s, const char *topic, const void *payload, size_t len, int qos)
+{
+	if (!topic_is_publishable(topic) || qos < 0 || qos > 2 || len > (size_t)INT32_MAX || (len && !payload))
+		return -EINVAL;
+	if (!atomic_load(&s->connected))
+		return -ENOTCONN;
+	MQTTAsync_message msg = MQTTAsync_message_initializer;
+	msg.payload = (void *)payload;  /* Paho copies it */
+	msg.payloadlen = (int)len;
+	msg.qos = qos;
+	msg.retained = 0;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	ro.onSuccess = on_publish_ok;
+	ro.onFailure = on_publish_fail;
+	ro.context = s;
+	int rc = MQTTAsync_sendMessage(s->client, topic, &msg, &ro);
+	switch (rc) {
+	case MQTTASYNC_SUCCESS:
+		return 0;
+	case MQTTASYNC_DISCONNECTED:
+		return -ENOTCONN;
+	case MQTTASYNC_MAX_BUFFERED_MESSAGES:
+		return -ENOBUFS;
+	case MQTTASYNC_BAD_QOS:
+	case MQTTASYNC_BAD_UTF8_STRING:
+	case MQTTASYNC_NULL_PARAMETER:
+		return -EINVAL;
+	default: {
+		unsigned long suppressed = 0;
+		if (log_ratelimit_ok(&s->core_rl, &suppressed))
+			log_warn(COMP, "source %s: publish to %s: %s (%lu similar suppressed)", s->name, topic,
+				 MQTTAsync_strerror(rc), suppressed);
+		return -EIO;
+	}
+	}
+}
+
+bool mqtt_source_connected(struct mqtt_source *s)
+{
+	return atomic_load(&s->connected);
+}
+
+const char *mqtt_source_name(const struct mqtt_source *s)
+{
+	return s->name;
+}
+
+void mqtt_source_get_stats(struct mqtt_source *s, struct mqtt_source_stats *out)
+{
+	out->received = atomic_load(&s->received);
+	out->oversized = atomic_load(&s->oversized);
+	out->deferred = atomic_load(&s->deferred);
+	out->bad_topic = atomic_load(&s->bad_topic);
+	out->connects = atomic_load(&s->connects);
+	out->lost = atomic_load(&s->lost);
+	out->subscribe_failed = atomic_load(&s->subscribe_failed);
+	out->published = atomic_load(&s->published);
+	out->publish_failed = atomic_load(&s->publish_failed);
+	out->connected = atomic_load(&s->connected);
+	out->subscribed = atomic_load(&s->subscribed);
+}
+
+void mqtt_source_stop(struct mqtt_source *s)
+{
+	if (!s)
+		return;
+	MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
+	dopts.timeout = 1000;
+	dopts.onSuccess = on_disconnected;
+	dopts.onFailure = on_disconnect_fail;
+	dopts.context = s;
+	/* Also ends automatic reconnecting when we are not connected (rc then
+	 * MQTTASYNC_DISCONNECTED and no callback comes). */
+	int rc = MQTTAsync_disconnect(s->client, &dopts);
+	if (rc == MQTTASYNC_SUCCESS) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		for (int i = 0; i < 200 && !atomic_load(&s->disconnected); i++)
+			nanosleep(&ts, NULL);
+	}
+	/* Destroy takes Paho's mutex: any callback still running finishes
+	 * first, and none runs after. */
+	MQTTAsync_destroy(&s->client);
+	source_free(s);
+}

@@ -1,0 +1,68 @@
+/* mqtt_source — one Paho MQTTAsync client per configured `mqtt_sources`
+ * entry: connects to the source broker (a local broker or an NB-IoT/LoRa
+ * bridge), subscribes to its topic at QoS 1 on every (re)connect, and hands
+ * each message to the core as MSG_SOURCE_MESSAGE without interpreting it
+ * (json_map does that on the core thread). Also publishes for rule actions
+ * (`on_raise = ({ publish = "topic"; payload = "..."; source = "bridge"; })`).
+ *
+ * Message to the core: type MSG_SOURCE_MESSAGE, u.blob.a = source index,
+ * u.blob.b = topic length T, u.blob.data = malloc'd "topic\0payload\0",
+ * u.blob.len = T + 1 + payload length (the final NUL is not counted), so
+ * payload = data + T + 1, payload length = len - T - 1. The core frees data.
+ *
+ * Threads: Paho runs the callbacks on its own threads while holding its
+ * global mutex; they only copy and queue_push_nowait() (never block, never
+ * call back into Paho except subscribe-on-connect, which Paho allows). The
+ * other functions are for the core thread. */
+#ifndef GRIDGW_MQTT_SOURCE_H
+#define GRIDGW_MQTT_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/config.h"
+#include "gateway/queue.h"
+
+/* Reconnect: Paho's automatic reconnect, doubling from MIN to MAX seconds
+ * with +-20 % jitter, started also when the very first connect fails. */
+#define MQTT_SOURCE_RETRY_MIN_S 1
+#define MQTT_SOURCE_RETRY_MAX_S 30
+#define MQTT_SOURCE_KEEPALIVE_S 20
+
+struct mqtt_source;
+
+struct mqtt_source_stats {
+	uint64_t received;        /* messages queued for the core */
+	uint64_t oversized;       /* dropped in the callback: payload > max_payload */
+	uint64_t deferred;        /* refused because the core queue was full; Paho redelivers */
+	uint64_t bad_topic;       /* dropped: topic with an embedded NUL */
+	uint64_t connects;        /* successful connects, first one included */
+	uint64_t lost;            /* connections lost */
+	uint64_t subscribe_failed;
+	uint64_t published, publish_failed;
+	bool connected, subscribed;
+};
+
+/* Creates the client for cfg->sources[source_index] and starts connecting
+ * (returns without waiting for the broker; a broker that is down is retried
+ * forever). `cfg` and `q` must outlive the source. Returns NULL with a
+ * message in err when Paho refuses the URL or options. Removes
+ * http_proxy/https_proxy from the environment first: Paho 1.3 would send
+ * even loopback connections through them; call this before starting other
+ * threads that read the environment. */
+struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_index, struct queue *q, char *err,
+				      size_t errlen);
+/* Publishes from the core thread (never blocks on the network). Returns 0
+ * when Paho accepted it, -ENOTCONN while disconnected, -EINVAL for a bad
+ * topic/qos, -ENOBUFS when Paho's buffer is full, -EIO otherwise. */
+int mqtt_source_publish(struct mqtt_source *s, const char *topic, const void *payload, size_t len, int qos);
+/* The last state the callbacks reported; no Paho call. */
+bool mqtt_source_connected(struct mqtt_source *s);
+void mqtt_source_get_stats(struct mqtt_source *s, struct mqtt_source_stats *out);
+const char *mqtt_source_name(const struct mqtt_source *s);
+/* Disconnects (waiting at most ~2 s), destroys the client and frees s.
+ * After it returns no callback of this source runs any more. NULL is fine. */
+void mqtt_source_stop(struct mqtt_source *s);
+
+#endif

@@ -1,0 +1,372 @@
+/* uplink_driver — a stand-in for the core, for the uplink's integration tests
+ * and benchmark: its own poll loop over the queue fd and timers, a real store
+ * in --state, the real uplink and outbox. It appends fake incident events
+ * (several incidents interleaved, realistic JSON) in bursts until the store
+ * holds --events of them in total — across restarts, so a run killed with
+ * SIGKILL and started again continues where the store is — and delivers
+ * them. With --commands it answers platform commands the way the core does:
+ * parse, refuse with a reason or accept, replay a stored result for a
+ * repeated req.
+ *
+ *   uplink_driver --url URL --state DIR [--events N] [--burst B] [--burst-ms MS]
+ *       [--incidents K] [--window W] [--mqtt 3|5] [--ca F --cert F --key F]
+ *       [--no-verify] [--gateway ID] [--prefix P] [--commands]
+ *       [--exit-when-empty] [--deadline SECONDS] [--quiet]
+ *
+ * Exit status: 0 when every event is delivered (--exit-when-empty) or at a
+ * clean stop (SIGTERM/SIGINT), 3 when the deadline passed first, 1 on setup
+ * errors. Prints one line of figures ("driver: appended=... ") at the end. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "gateway/command.h"
+#include "gateway/config.h"
+#include "gateway/log.h"
+#include "gateway/outbox.h"
+#include "gateway/queue.h"
+#include "gateway/store.h"
+#include "gateway/timeutil.h"
+#include "gateway/uplink.h"
+
+struct driver_opts {
+	const char *url, *state, *gateway, *prefix, *ca, *cert, *key;
+	long events, burst, burst_ms, incidents, window;
+	int mqtt, deadline_s;
+	bool verify, commands, exit_when_empty, quiet;
+};
+
+struct driver {
+	struct driver_opts opt;
+	struct queue *q;
+	struct store *st;
+	struct uplink *up;
+	struct outbox *ob;
+	int sigfd;
+	int64_t next_burst_ms;
+	int64_t next_backlog_ms;
+	int64_t backlog;
+	uint64_t appended_now;  /* appended by this run */
+	int connects, losses, commands;
+	bool stop;
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: uplink_driver --url URL --state DIR [--events N] [--burst B] [--burst-ms MS]\n"
+		"  [--incidents K] [--window W] [--mqtt 3|5] [--ca F --cert F --key F] [--no-verify]\n"
+		"  [--gateway ID] [--prefix P] [--commands] [--exit-when-empty] [--deadline S] [--quiet]\n");
+}
+
+static int parse_opts(int argc, char **argv, struct driver_opts *o)
+{
+	static const struct option lo[] = {
+		{ "url", required_argument, NULL, 'u' }, { "state", required_argument, NULL, 's' },
+		{ "events", required_argument, NULL, 'n' }, { "burst", required_argument, NULL, 'b' },
+		{ "burst-ms", required_argument, NULL, 'B' }, { "incidents", required_argument, NULL, 'k' },
+		{ "window", required_argument, NULL, 'w' }, { "mqtt", required_argument, NULL, 'm' },
+		{ "ca", required_argument, NULL, 'A' }, { "cert", required_argument, NULL, 'C' },
+		{ "key", required_argument, NULL, 'K' }, { "no-verify", no_argument, NULL, 'V' },
+		{ "gateway", required_argument, NULL, 'g' }, { "prefix", required_argument, NULL, 'p' },
+		{ "commands", no_argument, NULL, 'c' }, { "exit-when-empty", no_argument, NULL, 'e' },
+		{ "deadline", required_argument, NULL, 'd' }, { "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	*o = (struct driver_opts){ .gateway = "gw-test", .prefix = "grid/v1", .burst = 500, .burst_ms = 10,
+				   .incidents = 7, .window = 16, .mqtt = 3, .deadline_s = 120, .verify = true };
+	int ch;
+	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'u': o->url = optarg; break;
+		case 's': o->state = optarg; break;
+		case 'n': o->events = atol(optarg); break;
+		case 'b': o->burst = atol(optarg); break;
+		case 'B': o->burst_ms = atol(optarg); break;
+		case 'k': o->incidents = atol(optarg); break;
+		case 'w': o->window = atol(optarg); break;
+		case 'm': o->mqtt = atoi(optarg); break;
+		case 'A': o->ca = optarg; break;
+		case 'C': o->cert = optarg; break;
+		case 'K': o->key = optarg; break;
+		case 'V': o->verify = false; break;
+		case 'g': o->gateway = optarg; break;
+		case 'p': o->prefix = optarg; break;
+		case 'c': o->commands = true; break;
+		case 'e': o->exit_when_empty = true; break;
+		case 'd': o->deadline_s = atoi(optarg); break;
+		case 'q': o->quiet = true; break;
+		default: usage(); return -1;
+		}
+	}
+	if (!o->url || !o->state || o->burst < 1 || o->incidents < 1 || o->window < 1) {
+		usage();
+		return -1;
+	}
+	return 0;
+}
+
+static void incident_id(long k, char *buf, size_t len)
+{
+	snprintf(buf, len, "01JABCDEF%017ld", k);  /* 26 Crockford characters, a valid ULID */
+}
+
+/* Appends up to `burst` events in one transaction, stopping at --events total. */
+static int append_burst(struct driver *d)
+{
+	uint64_t have = store_next_seq(d->st) - 1;
+	if ((long)have >= d->opt.events)
+		return 0;
+	long n = d->opt.events - (long)have;
+	if (n > d->opt.burst)
+		n = d->opt.burst;
+	if (store_begin(d->st) != STORE_OK)
+		return -1;
+	char ts[32], id[32], payload[1024];
+	time_format_iso(time_wall_ms(), ts, sizeof ts);
+	for (long i = 0; i < n; i++) {
+		uint64_t seq = store_next_seq(d->st);
+		long k = (long)(seq * 2654435761u % (uint64_t)d->opt.incidents);
+		incident_id(k, id, sizeof id);
+		int len = snprintf(payload, sizeof payload,
+			"{\"schema\":\"gridgw.incident/1\",\"gateway\":\"%s\",\"id\":\"%s\",\"seq\":%" PRIu64 ","
+			"\"event\":\"%s\",\"type\":\"fire.smoke\",\"severity\":1,\"rule\":\"smoke\","
+			"\"device\":\"smoke-5-2-%04ld\",\"kind\":\"smoke\",\"location\":{\"street\":\"Duling\","
+			"\"community\":\"Shangquan\",\"grid\":\"G03\",\"building\":\"5\",\"entrance\":\"2\","
+			"\"floor\":7,\"room\":\"701\"},\"active\":true,\"acked\":false,\"workflow\":\"raised\","
+			"\"count\":%" PRIu64 ",\"first_ts\":\"%s\",\"ts\":\"%s\",\"message\":\"Smoke at 5-2-701\","
+			"\"evidence\":{\"alarm\":true,\"smoke\":0.21,\"temp\":31.5}}",
+			d->opt.gateway, id, seq, seq <= (uint64_t)d->opt.incidents ? "raised" : "updated", k,
+			seq, ts, ts);
+		uint64_t got = 0;
+		if (store_append_event(d->st, id, "incident", payload, (size_t)len, &got) != STORE_OK || got != seq) {
+			fprintf(stderr, "driver: append failed: %s (seq %" PRIu64 " vs %" PRIu64 ")\n",
+				store_last_error(d->st), got, seq);
+			store_rollback(d->st);
+			return -1;
+		}
+	}
+	if (store_commit(d->st) != STORE_OK) {
+		fprintf(stderr, "driver: commit failed: %s\n", store_last_error(d->st));
+		return -1;
+	}
+	d->appended_now += (uint64_t)n;
+	return (int)n;
+}
+
+/* What the core does with a platform command, minus applying it. */
+static void handle_command(struct driver *d, const char *payload, size_t len)
+{
+	struct command cmd;
+	char err[160];
+	d->commands++;
+	int rc = command_parse(payload, len, &cmd, err, sizeof err);
+	if (rc == 0) {
+		char *stored = NULL;
+		if (store_get_command_result(d->st, cmd.req, &stored) == STORE_OK) {
+			/* A replay: answer what was answered, apply nothing. */
+			uplink_publish(d->up, "cmd/result", stored, strlen(stored), 1, false, 0);
+			free(stored);
+			return;
+		}
+		char res[512];
+		int n = command_result_json(cmd.req, true, NULL, res, sizeof res);
+		if (n > 0 && store_put_command_result(d->st, cmd.req, res) != STORE_OK)
+			fprintf(stderr, "driver: storing command result: %s\n", store_last_error(d->st));
+		if (n > 0)
+			uplink_publish(d->up, "cmd/result", res, (size_t)n, 1, false, 0);
+		return;
+	}
+	uplink_publish_result(d->up, cmd.req, false, err);
+}
+
+static void handle_messages(struct driver *d, int64_t now)
+{
+	struct core_msg m[256];
+	size_t n;
+	while ((n = queue_pop_many(d->q, m, 256)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			switch (m[i].type) {
+			case MSG_UPLINK_CONNECTED:
+				d->connects++;
+				uplink_on_connected(d->up, now);
+				outbox_on_connected(d->ob);
+				break;
+			case MSG_UPLINK_LOST:
+				if (uplink_is_up(d->up))
+					d->losses++;
+				uplink_on_lost(d->up, m[i].u.blob.a != 0, m[i].u.blob.data, now);
+				outbox_on_lost(d->ob);
+				free(m[i].u.blob.data);
+				break;
+			case MSG_UPLINK_ACKED:
+				outbox_on_acked(d->ob, m[i].u.uplink.seq);
+				break;
+			case MSG_UPLINK_FAILED:
+				outbox_on_failed(d->ob, m[i].u.uplink.seq);
+				break;
+			case MSG_UPLINK_COMMAND:
+				if (d->opt.commands)
+					handle_command(d, m[i].u.blob.data, m[i].u.blob.len);
+				free(m[i].u.blob.data);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+}
+
+static int64_t min_wait(int64_t a, int64_t b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
+static int driver_setup(struct driver *d)
+{
+	char err[512] = "";
+	struct store_config sc = { .max_size_mb = 1024, .history_keep_ms = 86400000,
+				   .history_interval_ms = 60000, .delivered_keep_ms = 86400000,
+				   .synchronous = "full" };
+	d->st = store_open(d->opt.state, &sc, err, sizeof err);
+	if (!d->st) {
+		fprintf(stderr, "driver: store: %s\n", err);
+		return -1;
+	}
+	struct gw_config cfg = { 0 };
+	cfg.gateway.id = (char *)d->opt.gateway;
+	cfg.uplink.url = (char *)d->opt.url;
+	cfg.uplink.client_id = (char *)d->opt.gateway;
+	cfg.uplink.topic_prefix = (char *)d->opt.prefix;
+	cfg.uplink.keepalive_ms = 5000;
+	cfg.uplink.mqtt_version = d->opt.mqtt;
+	cfg.uplink.inflight = (int)d->opt.window;
+	cfg.uplink.max_payload = 16384;
+	cfg.uplink.reconnect_min_ms = 200;
+	cfg.uplink.reconnect_max_ms = 2000;
+	if (d->opt.ca || d->opt.cert || !d->opt.verify) {
+		cfg.uplink.tls.present = true;
+		cfg.uplink.tls.ca = (char *)d->opt.ca;
+		cfg.uplink.tls.cert = (char *)d->opt.cert;
+		cfg.uplink.tls.key = (char *)d->opt.key;
+		cfg.uplink.tls.verify = d->opt.verify;
+	}
+	d->q = queue_create(8192, 6144);
+	if (!d->q)
+		return -1;
+	d->up = uplink_create(&cfg, d->q, err, sizeof err);
+	if (!d->up) {
+		fprintf(stderr, "driver: uplink: %s\n", err);
+		return -1;
+	}
+	d->ob = outbox_create(d->st, d->up, (int)d->opt.window);
+	if (!d->ob)
+		return -1;
+	sigset_t ss;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &ss, NULL) != 0 || (d->sigfd = signalfd(-1, &ss, SFD_CLOEXEC)) < 0) {
+		fprintf(stderr, "driver: signalfd: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void driver_teardown(struct driver *d)
+{
+	uplink_destroy(d->up);  /* before the outbox: no callbacks after this */
+	outbox_destroy(d->ob);
+	store_close(d->st);
+	queue_destroy(d->q);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+}
+
+/* One loop iteration: wait, handle, append, pump. Returns 1 when done. */
+static int driver_step(struct driver *d, int64_t deadline)
+{
+	int64_t now = time_mono_ms();
+	int64_t wait = min_wait(uplink_next_tick_ms(d->up, now), outbox_next_tick_ms(d->ob, now));
+	bool appending = (long)(store_next_seq(d->st) - 1) < d->opt.events;
+	if (appending)
+		wait = min_wait(wait, d->next_burst_ms > now ? d->next_burst_ms - now : 0);
+	wait = min_wait(wait, 100);
+	struct pollfd pfd[2] = { { .fd = queue_fd(d->q), .events = POLLIN }, { .fd = d->sigfd, .events = POLLIN } };
+	if (poll(pfd, 2, (int)wait) < 0 && errno != EINTR)
+		return -1;
+	if (pfd[1].revents & POLLIN) {
+		struct signalfd_siginfo si;
+		if (read(d->sigfd, &si, sizeof si) > 0)
+			d->stop = true;
+	}
+	now = time_mono_ms();
+	handle_messages(d, now);
+	uplink_tick(d->up, now);
+	if (appending && now >= d->next_burst_ms) {
+		if (append_burst(d) < 0)
+			return -1;
+		d->next_burst_ms = now + d->opt.burst_ms;
+	}
+	if (outbox_pump(d->ob) < 0)
+		fprintf(stderr, "driver: pump: %s\n", store_last_error(d->st));
+	if (now >= d->next_backlog_ms) {
+		d->backlog = store_backlog(d->st);
+		d->next_backlog_ms = now + 50;
+		struct status_counts sc = { .devices_online = 3, .devices_offline = 1, .open_incidents = (int)d->opt.incidents,
+					    .backlog = d->backlog };
+		uplink_set_status(d->up, &sc, now);
+	}
+	if (d->stop)
+		return 1;
+	if (d->opt.exit_when_empty && !appending && d->backlog == 0)
+		return 1;
+	if (now >= deadline)
+		return 3;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct driver d = { .sigfd = -1 };
+	if (parse_opts(argc, argv, &d.opt) != 0)
+		return 1;
+	log_set_level(d.opt.quiet ? LOG_LVL_WARN : LOG_LVL_INFO);
+	int status = 1;
+	if (driver_setup(&d) != 0)
+		goto out;
+	int64_t t0 = time_mono_ms();
+	int64_t deadline = t0 + (int64_t)d.opt.deadline_s * 1000;
+	d.backlog = store_backlog(d.st);
+	if (uplink_start(d.up, t0) != 0)
+		fprintf(stderr, "driver: first connect refused, retrying\n");
+	int rc;
+	while ((rc = driver_step(&d, deadline)) == 0)
+		;
+	if (rc < 0)
+		goto out;
+	d.backlog = store_backlog(&*d.st);
+	status = rc == 3 ? 3 : 0;
+	struct outbox_stats s;
+	outbox_get_stats(d.ob, &s);
+	printf("driver: appended=%" PRIu64 " last_seq=%" PRIu64 " backlog=%" PRId64 " published=%" PRIu64
+	       " acked=%" PRIu64 " marked=%" PRIu64 " rewinds=%" PRIu64 " failed=%" PRIu64 " refused=%" PRIu64
+	       " connects=%d losses=%d commands=%d elapsed_ms=%" PRId64 " state=%s\n",
+	       d.appended_now, store_next_seq(d.st) - 1, d.backlog, s.published, s.acked, s.marked, s.rewinds,
+	       s.failed, s.refused, d.connects, d.losses, d.commands, time_mono_ms() - t0,
+	       uplink_state_name(uplink_state(d.up)));
+	fflush(stdout);
+out:
+	driver_teardown(&d);
+	return status;
+}

@@ -1,0 +1,671 @@
+/* Unit tests for the SQLite store: schema and migrations, the gapless outbox
+ * seq (rollback, reopen, pruning), delivery marking, the size cap and
+ * SQLITE_FULL, read-only handles, incidents rows and command results. Each
+ * test works in its own temporary state_dir. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway/log.h"
+#include "gateway/store.h"
+#include "gateway/timeutil.h"
+
+struct fixture {
+	char dir[64];
+	char db[128];
+	struct store_config sc;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof f->dir, "/tmp/gridgw-store-XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->db, sizeof f->db, "%s/gridgw.db", f->dir);
+	f->sc.max_size_mb = 64;
+	f->sc.history_keep_ms = 7LL * 86400 * 1000;
+	f->sc.history_interval_ms = 60000;
+	f->sc.delivered_keep_ms = 86400LL * 1000;
+	f->sc.synchronous = "full";
+	log_set_level(LOG_LVL_ERROR);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	const char *suffix[] = { "", "-wal", "-shm" };
+	char p[160];
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s%s", f->db, suffix[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct store *open_store(struct fixture *f)
+{
+	char err[256] = "";
+	struct store *s = store_open(f->dir, &f->sc, err, sizeof err);
+	if (!s)
+		fprintf(stderr, "store_open: %s\n", err);
+	assert_non_null(s);
+	return s;
+}
+
+static int64_t raw_int(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+static void raw_exec(const char *db, const char *sql)
+{
+	sqlite3 *h = NULL;
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+static uint64_t append(struct store *s, const char *payload)
+{
+	uint64_t seq = 0;
+	assert_int_equal(store_append_event(s, "01TESTINCIDENT", "incident", payload, strlen(payload), &seq), STORE_OK);
+	return seq;
+}
+
+/* Every undelivered seq in order; returns how many, checks they are > after. */
+static int fetch_all(struct store *s, uint64_t *seqs, int max)
+{
+	struct outbox_event ev[64];
+	int total = 0, n = 0;
+	uint64_t after = 0;
+	do {
+		assert_int_equal(store_fetch_undelivered(s, after, 64, ev, &n), STORE_OK);
+		for (int i = 0; i < n; i++) {
+			assert_true(ev[i].seq > after);
+			after = ev[i].seq;
+			if (total < max)
+				seqs[total] = ev[i].seq;
+			total++;
+			outbox_event_free(&ev[i]);
+		}
+	} while (n == 64);
+	return total;
+}
+
+static void test_schema_created_and_reopened(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	assert_int_equal(store_next_seq(s), 1);
+	assert_int_equal(store_last_seq(s), 0);
+	char buf[64];
+	assert_int_equal(store_check_integrity(s, buf, sizeof buf), STORE_OK);
+	assert_string_equal(buf, "ok");
+	store_close(s);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int(f->db, "PRAGMA auto_vacuum"), 2); /* incremental */
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN"
+				       " ('incidents','events','device_state','readings','commands','meta')"), 6);
+	sqlite3 *h = NULL;
+	assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	s = open_store(f);
+	assert_int_equal(store_next_seq(s), 1);
+	store_close(s);
+}
+
+static void test_v0_file_is_migrated(void **state)
+{
+	struct fixture *f = *state;
+	/* An older file: user_version 0 with a table of its own (rollback journal). */
+	raw_exec(f->db, "CREATE TABLE legacy_note (x TEXT); INSERT INTO legacy_note VALUES ('kept');");
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 0);
+	struct store *s = open_store(f);
+	assert_int_equal(append(s, "{}"), 1);
+	store_close(s);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM legacy_note"), 1);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM events"), 1);
+}
+
+static void test_newer_schema_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	raw_exec(f->db, "PRAGMA user_version = 99; CREATE TABLE future (x);");
+	char err[256] = "";
+	struct store *s = store_open(f->dir, &f->sc, err, sizeof err);
+	assert_null(s);
+	assert_non_null(strstr(err, "newer"));
+	assert_null(store_open_readonly(f->dir, err, sizeof err));
+	/* Nothing was changed in the file. */
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 99);
+}
+
+static void test_bad_synchronous_is_rejected(void **state)
+{
+	struct fixture *f = *state;
+	f->sc.synchronous = "sometimes";
+	char err[256] = "";
+	assert_null(store_open(f->dir, &f->sc, err, sizeof err));
+	assert_non_null(strstr(err, "synchronous"));
+}
+
+static void test_seq_gapless_across_rollback_and_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	assert_int_equal(store_begin(s), STORE_OK);
+	assert_true(store_in_transaction(s));
+	assert_int_equal(append(s, "{\"n\":1}"), 1);
+	assert_int_equal(append(s, "{\"n\":2}"), 2);
+	assert_int_equal(append(s, "{\"n\":3}"), 3);
+	assert_int_equal(store_commit(s), STORE_OK);
+	assert_false(store_in_transaction(s));
+
+	assert_int_equal(store_begin(s), STORE_OK);
+	assert_int_equal(append(s, "{\"n\":4}"), 4);
+	assert_int_equal(append(s, "{\"n\":5}"), 5);
+	store_rollback(s);
+	assert_int_equal(store_next_seq(s), 4); /* the reserved seqs are given back */
+
+	assert_int_equal(store_begin(s), STORE_OK);
+	assert_int_equal(append(s, "{\"n\":4}"), 4);
+	assert_int_equal(store_commit(s), STORE_OK);
+	/* Outside a transaction an append commits by itself. */
+	assert_int_equal(append(s, "{\"n\":5}"), 5);
+	assert_int_equal(store_last_seq(s), 5);
+	store_close(s);
+
+	s = open_store(f);
+	assert_int_equal(store_next_seq(s), 6);
+	uint64_t seqs[16];
+	assert_int_equal(fetch_all(s, seqs, 16), 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(seqs[i], (uint64_t)i + 1);
+	/* Closing with an open transaction rolls it back. */
+	assert_int_equal(store_begin(s), STORE_OK);
+	assert_int_equal(append(s, "{\"n\":6}"), 6);
+	store_close(s);
+	s = open_store(f);
+	assert_int_equal(store_next_seq(s), 6);
+	store_close(s);
+}
+
+static void test_commit_without_begin_is_an_error(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	assert_int_equal(store_commit(s), STORE_ERR_INVALID);
+	assert_int_equal(store_begin(s), STORE_OK);
+	assert_int_equal(store_begin(s), STORE_ERR_INVALID);
+	assert_true(store_in_transaction(s));
+	store_rollback(s);
+	store_close(s);
+}
+
+static void test_fetch_undelivered_in_order_and_mark(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	assert_int_equal(store_begin(s), STORE_OK);
+	for (int i = 1; i <= 10; i++) {
+		char p[32];
+		snprintf(p, sizeof p, "{\"i\":%d}", i);
+		assert_int_equal(append(s, p), (uint64_t)i);
+	}
+	assert_int_equal(store_commit(s), STORE_OK);
+	struct outbox_event ev[4];
+	int n = 0;
+	assert_int_equal(store_fetch_undelivered(s, 0, 4, ev, &n), STORE_OK);
+	assert_int_equal(n, 4);
+	for (int i = 0; i < 4; i++) {
+		char p[32];
+		snprintf(p, sizeof p, "{\"i\":%d}", i + 1);
+		assert_int_equal(ev[i].seq, (uint64_t)i + 1);
+		assert_string_equal(ev[i].topic_suffix, "incident");
+		assert_string_equal(ev[i].payload, p);
+		assert_int_equal(ev[i].len, strlen(p));
+		outbox_event_free(&ev[i]);
+	}
+	assert_int_equal(store_fetch_undelivered(s, 4, 4, ev, &n), STORE_OK);
+	assert_int_equal(n, 4);
+	assert_int_equal(ev[0].seq, 5);
+	assert_int_equal(ev[3].seq, 8);
+	for (int i = 0; i < n; i++)
+		outbox_event_free(&ev[i]);
+
+	uint64_t done[] = { 1, 2, 3, 7 };
+	assert_int_equal(store_mark_delivered(s, done, 4), STORE_OK);
+	assert_int_equal(store_mark_delivered(s, done, 4), STORE_OK); /* a duplicate PUBACK is harmless */
+	assert_int_equal(store_backlog(s), 6);
+	uint64_t seqs[16];
+	assert_int_equal(fetch_all(s, seqs, 16), 6);
+	uint64_t want[] = { 4, 5, 6, 8, 9, 10 };
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(seqs[i], want[i]);
+	store_close(s);
+}
+
+static void test_prune_keeps_undelivered_and_seq_after_deleting_all(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	assert_int_equal(store_begin(s), STORE_OK);
+	for (int i = 0; i < 20; i++)
+		append(s, "{\"x\":1}");
+	assert_int_equal(store_commit(s), STORE_OK);
+	uint64_t d[14];
+	for (int i = 0; i < 14; i++)
+		d[i] = (uint64_t)i + 1;
+	assert_int_equal(store_mark_delivered(s, d, 14), STORE_OK);
+	int64_t later = time_wall_ms() + 2 * 86400LL * 1000;
+	/* Too young to prune: nothing goes. */
+	assert_int_equal(store_prune(s, time_wall_ms()), STORE_OK);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM events"), 20);
+	assert_int_equal(store_prune(s, later), STORE_OK);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM events"), 6);
+	assert_int_equal(raw_int(f->db, "SELECT min(seq) FROM events"), 15);
+	assert_int_equal(store_backlog(s), 6);
+	/* Now everything delivered and pruned, including the max-seq row. */
+	uint64_t rest[] = { 15, 16, 17, 18, 19, 20 };
+	assert_int_equal(store_mark_delivered(s, rest, 6), STORE_OK);
+	assert_int_equal(store_prune(s, later), STORE_OK);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(store_next_seq(s), 21);
+	store_close(s);
+	s = open_store(f);
+	assert_int_equal(store_next_seq(s), 21); /* the counter never goes back */
+	assert_int_equal(store_last_seq(s), 20);
+	assert_int_equal(append(s, "{}"), 21);
+	store_close(s);
+}
+
+/* Appends events of shrinking sizes until even a small one no longer fits:
+ * the database is then packed to the cap. Returns the last committed seq. */
+static uint64_t fill_until_full(struct store *s)
+{
+	static const size_t sizes[] = { 3000, 300, 30 };
+	char payload[3001];
+	uint64_t seq = 0, last = store_last_seq(s);
+	for (size_t k = 0; k < 3; k++) {
+		memset(payload, 'f', sizes[k]);
+		payload[sizes[k]] = '\0';
+		int rc = STORE_OK;
+		for (int i = 0; i < 5000 && rc == STORE_OK; i++) {
+			rc = store_append_event(s, NULL, "incident", payload, sizes[k], &seq);
+			if (rc == STORE_OK)
+				last = seq;
+		}
+		assert_int_equal(rc, STORE_ERR_FULL);
+	}
+	return last;
+}
+
+static void test_full_cap_rolls_back_and_recovers_after_prune(void **state)
+{
+	struct fixture *f = *state;
+	f->sc.max_size_mb = 1;
+	struct store *s = open_store(f);
+	char payload[2048];
+	memset(payload, 'x', sizeof payload - 1);
+	payload[0] = '"';
+	payload[sizeof payload - 2] = '"';
+	payload[sizeof payload - 1] = '\0';
+	uint64_t committed = 0;
+	int rc = STORE_OK;
+	int batches = 0;
+	while (rc == STORE_OK && batches < 1000) {
+		batches++;
+		assert_int_equal(store_begin(s), STORE_OK);
+		uint64_t seq = 0;
+		for (int i = 0; i < 10 && rc == STORE_OK; i++)
+			rc = store_append_event(s, NULL, "incident", payload, strlen(payload), &seq);
+		if (rc == STORE_OK) {
+			rc = store_commit(s);
+			if (rc == STORE_OK)
+				committed = seq;
+		}
+	}
+	assert_int_equal(rc, STORE_ERR_FULL);
+	assert_true(committed > 100);
+	/* The failed batch was rolled back by the store, its seqs released. */
+	assert_false(store_in_transaction(s));
+	assert_int_equal(store_commit(s), STORE_ERR_FULL);    /* the caller's commit learns it */
+	assert_non_null(strstr(store_last_error(s), "full"));
+	assert_int_equal(store_commit(s), STORE_ERR_INVALID); /* once */
+	assert_int_equal(store_next_seq(s), committed + 1);
+	assert_true(store_size_bytes(s) <= 1024 * 1024);
+	/* Still readable, and prune cannot delete undelivered events. */
+	assert_int_equal(store_backlog(s), (int64_t)committed);
+	int64_t later = time_wall_ms() + 2 * 86400LL * 1000;
+	assert_int_equal(store_prune(s, later), STORE_ERR_FULL);
+	assert_int_equal(store_backlog(s), (int64_t)committed);
+	/* Delivered ones can go: then there is room again. */
+	uint64_t *d = calloc(committed, sizeof *d);
+	assert_non_null(d);
+	for (uint64_t i = 0; i < committed; i++)
+		d[i] = i + 1;
+	assert_int_equal(store_mark_delivered(s, d, (int)committed), STORE_OK);
+	free(d);
+	assert_int_equal(store_prune(s, later), STORE_OK);
+	assert_int_equal(store_append_event(s, NULL, "incident", payload, strlen(payload), &committed), STORE_OK);
+	assert_int_equal(committed, store_last_seq(s));
+	char buf[64];
+	assert_int_equal(store_check_integrity(s, buf, sizeof buf), STORE_OK);
+	store_close(s);
+}
+
+static void test_full_outside_transaction_keeps_seq(void **state)
+{
+	struct fixture *f = *state;
+	f->sc.max_size_mb = 1;
+	struct store *s = open_store(f);
+	char payload[4000];
+	memset(payload, 'y', sizeof payload - 1);
+	payload[sizeof payload - 1] = '\0';
+	uint64_t seq = 0, last = 0;
+	int rc = STORE_OK;
+	for (int i = 0; i < 2000 && rc == STORE_OK; i++) {
+		rc = store_append_event(s, NULL, "incident", payload, strlen(payload), &seq);
+		if (rc == STORE_OK)
+			last = seq;
+	}
+	assert_int_equal(rc, STORE_ERR_FULL);
+	assert_int_equal(store_next_seq(s), last + 1);
+	assert_int_equal(store_last_seq(s), last);
+	store_close(s);
+	s = open_store(f);
+	assert_int_equal(store_next_seq(s), last + 1);
+	store_close(s);
+}
+
+/* Simulates a read-only database two ways: a second handle opened with
+ * SQLITE_OPEN_READONLY (what the CLI uses; root ignores file modes so a
+ * chmod would not provoke it), and PRAGMA query_only on the writer. */
+static void test_packed_full_database_still_drains(void **state)
+{
+	struct fixture *f = *state;
+	f->sc.max_size_mb = 1;
+	struct store *s = open_store(f);
+	uint64_t last = fill_until_full(s);
+	assert_true(last > 100);
+	uint64_t *d = calloc(last, sizeof *d);
+	assert_non_null(d);
+	for (uint64_t i = 0; i < last; i++)
+		d[i] = i + 1;
+	/* Marking may need pages the cap does not have: it must still work. */
+	assert_int_equal(store_mark_delivered(s, d, (int)last), STORE_OK);
+	free(d);
+	assert_int_equal(store_backlog(s), 0);
+	assert_int_equal(store_prune(s, time_wall_ms() + 2 * 86400LL * 1000), STORE_OK);
+	assert_int_equal(append(s, "{\"after\":true}"), last + 1);
+	store_close(s);
+	s = open_store(f);
+	assert_int_equal(store_next_seq(s), last + 2);
+	store_close(s);
+}
+
+static void test_readonly_is_reported_and_store_recovers(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	assert_int_equal(append(s, "{\"a\":1}"), 1);
+
+	char err[256] = "";
+	struct store *ro = store_open_readonly(f->dir, err, sizeof err);
+	assert_non_null(ro);
+	assert_int_equal(store_backlog(ro), 1); /* reader alongside the writer (WAL) */
+	uint64_t seq = 0;
+	assert_int_equal(store_append_event(ro, NULL, "incident", "{}", 2, &seq), STORE_ERR_READONLY);
+	assert_int_equal(store_begin(ro), STORE_ERR_READONLY);
+	assert_int_equal(store_put_command_result(ro, "r1", "{}"), STORE_ERR_READONLY);
+	/* The writer keeps going while the reader is open. */
+	assert_int_equal(append(s, "{\"a\":2}"), 2);
+	assert_int_equal(store_backlog(ro), 2);
+	store_close(ro);
+
+	assert_int_equal(store_set_query_only(s, true), STORE_OK);
+	assert_int_equal(store_append_event(s, NULL, "incident", "{}", 2, &seq), STORE_ERR_READONLY);
+	assert_int_equal(store_next_seq(s), 3);
+	assert_int_equal(store_set_query_only(s, false), STORE_OK);
+	assert_int_equal(append(s, "{\"a\":3}"), 3);
+	store_close(s);
+}
+
+static void test_readonly_open_of_missing_db_fails(void **state)
+{
+	struct fixture *f = *state;
+	char err[256] = "";
+	assert_null(store_open_readonly(f->dir, err, sizeof err));
+	assert_true(strlen(err) > 0);
+}
+
+struct hook_log {
+	int commits;
+	int rollbacks;
+	int last_err;
+};
+
+static void hook_cb(void *ctx, bool committed, int err)
+{
+	struct hook_log *h = ctx;
+	if (committed)
+		h->commits++;
+	else
+		h->rollbacks++;
+	h->last_err = err;
+}
+
+static void test_txn_hook_reports_outcomes(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct hook_log h = { 0, 0, 0 };
+	store_set_txn_hook(s, hook_cb, &h);
+	assert_int_equal(store_begin(s), STORE_OK);
+	append(s, "{}");
+	assert_int_equal(store_commit(s), STORE_OK);
+	assert_int_equal(h.commits, 1);
+	assert_int_equal(store_begin(s), STORE_OK);
+	append(s, "{}");
+	store_rollback(s);
+	assert_int_equal(h.rollbacks, 1);
+	assert_int_equal(h.last_err, STORE_OK);
+	/* A disk error inside the transaction: the store rolls back and says why. */
+	assert_int_equal(store_begin(s), STORE_OK);
+	assert_int_equal(store_set_query_only(s, true), STORE_OK);
+	uint64_t seq;
+	assert_int_equal(store_append_event(s, NULL, "incident", "{}", 2, &seq), STORE_ERR_READONLY);
+	assert_int_equal(h.rollbacks, 2);
+	assert_int_equal(h.last_err, STORE_ERR_READONLY);
+	assert_false(store_in_transaction(s));
+	assert_int_equal(store_commit(s), STORE_ERR_READONLY); /* the caller's commit learns it */
+	assert_int_equal(store_set_query_only(s, false), STORE_OK);
+	assert_int_equal(store_next_seq(s), 2);
+	store_set_txn_hook(s, NULL, NULL);
+	store_close(s);
+}
+
+static void test_command_results_replay(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	char *res = NULL;
+	assert_int_equal(store_get_command_result(s, "req-1", &res), STORE_ERR_NOTFOUND);
+	assert_null(res);
+	assert_int_equal(store_put_command_result(s, "req-1", "{\"req\":\"req-1\",\"ok\":true}"), STORE_OK);
+	store_close(s);
+	s = open_store(f);
+	assert_int_equal(store_get_command_result(s, "req-1", &res), STORE_OK);
+	assert_string_equal(res, "{\"req\":\"req-1\",\"ok\":true}");
+	free(res);
+	/* Old results are pruned after delivered_keep. */
+	assert_int_equal(store_prune(s, time_wall_ms() + 2 * 86400LL * 1000), STORE_OK);
+	assert_int_equal(store_get_command_result(s, "req-1", &res), STORE_ERR_NOTFOUND);
+	store_close(s);
+}
+
+static struct incident_row make_row(const char *id, const char *key, const char *wf, int64_t first)
+{
+	struct incident_row r;
+	memset(&r, 0, sizeof r);
+	snprintf(r.id, sizeof r.id, "%s", id);
+	snprintf(r.alarm_key, sizeof r.alarm_key, "%s", key);
+	snprintf(r.rule, sizeof r.rule, "smoke");
+	snprintf(r.device, sizeof r.device, "smoke-1");
+	snprintf(r.type, sizeof r.type, "fire.smoke");
+	snprintf(r.kind, sizeof r.kind, "smoke");
+	snprintf(r.workflow, sizeof r.workflow, "%s", wf);
+	snprintf(r.message, sizeof r.message, "Smoke");
+	r.severity = 1;
+	r.active = true;
+	r.count = 1;
+	r.first_ms = first;
+	r.last_ms = first;
+	r.location_json = (char *)"{\"building\":\"5\"}";
+	r.evidence_json = (char *)"{\"smoke\":0.2}";
+	return r;
+}
+
+static int collect_ids(void *ctx, const struct incident_row *r)
+{
+	char *buf = ctx;
+	strncat(buf, r->id, 200 - strlen(buf) - 2);
+	strncat(buf, ",", 200 - strlen(buf) - 2);
+	return 0;
+}
+
+static void test_incident_rows_upsert_and_list(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct incident_row a = make_row("A", "smoke/smoke-1", "raised", 1000);
+	struct incident_row b = make_row("B", "smoke/smoke-2", "closed", 2000);
+	struct incident_row c = make_row("C", "smoke/smoke-3", "accepted", 3000);
+	assert_int_equal(store_put_incident(s, &a), STORE_OK);
+	assert_int_equal(store_put_incident(s, &b), STORE_OK);
+	assert_int_equal(store_put_incident(s, &c), STORE_OK);
+	a.acked = true;
+	a.count = 3;
+	snprintf(a.workflow, sizeof a.workflow, "dispatched");
+	assert_int_equal(store_put_incident(s, &a), STORE_OK);
+	struct incident_row got;
+	assert_int_equal(store_get_incident(s, "A", &got), STORE_OK);
+	assert_true(got.acked);
+	assert_int_equal(got.count, 3);
+	assert_string_equal(got.workflow, "dispatched");
+	assert_string_equal(got.alarm_key, "smoke/smoke-1");
+	assert_string_equal(got.location_json, "{\"building\":\"5\"}");
+	assert_string_equal(got.evidence_json, "{\"smoke\":0.2}");
+	incident_row_free_json(&got);
+	assert_int_equal(store_get_incident(s, "Z", &got), STORE_ERR_NOTFOUND);
+	char ids[200] = "";
+	assert_int_equal(store_each_incident(s, true, 0, collect_ids, ids), STORE_OK);
+	assert_string_equal(ids, "C,A,");
+	ids[0] = '\0';
+	assert_int_equal(store_each_incident(s, false, 2, collect_ids, ids), STORE_OK);
+	assert_string_equal(ids, "C,B,");
+	store_close(s);
+}
+
+static void test_readings_pruned_by_age(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	int64_t now = time_wall_ms();
+	assert_int_equal(store_begin(s), STORE_OK);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(store_add_reading(s, "dev", "temp", 20.5, 1, now - 8 * 86400LL * 1000 + i), STORE_OK);
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(store_add_reading(s, "dev", "temp", 21.0, 1, now - i * 1000), STORE_OK);
+	assert_int_equal(store_put_device_state(s, "dev", true, now), STORE_OK);
+	assert_int_equal(store_put_device_state(s, "dev", false, now), STORE_OK);
+	assert_int_equal(store_commit(s), STORE_OK);
+	assert_int_equal(store_prune(s, now), STORE_OK);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM readings"), 30);
+	assert_int_equal(raw_int(f->db, "SELECT online FROM device_state WHERE device = 'dev'"), 0);
+	store_close(s);
+}
+
+static void test_size_cap_prunes_oldest_history_first(void **state)
+{
+	struct fixture *f = *state;
+	f->sc.max_size_mb = 1;
+	struct store *s = open_store(f);
+	int64_t now = time_wall_ms();
+	/* Fresh history (inside history_keep) that fills the cap. */
+	int rc = STORE_OK, added = 0;
+	while (rc == STORE_OK && added < 100000) {
+		assert_int_equal(store_begin(s), STORE_OK);
+		for (int i = 0; i < 200 && rc == STORE_OK; i++, added++)
+			rc = store_add_reading(s, "device-with-a-long-name-0001", "temperature_sensor_point",
+					       21.0, 1, now - 100000 + added);
+		if (rc == STORE_OK)
+			rc = store_commit(s);
+	}
+	assert_int_equal(rc, STORE_ERR_FULL);
+	int64_t before = raw_int(f->db, "SELECT count(*) FROM readings");
+	assert_int_equal(store_prune(s, now), STORE_OK);
+	int64_t after = raw_int(f->db, "SELECT count(*) FROM readings");
+	assert_true(after < before);
+	assert_true(after > 0);
+	/* The newest readings are the ones kept. */
+	assert_int_equal(raw_int(f->db, "SELECT max(ts_ms) FROM readings"), now - 100000 + before - 1);
+	uint64_t seq = 0;
+	assert_int_equal(store_append_event(s, NULL, "incident", "{}", 2, &seq), STORE_OK);
+	store_close(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_schema_created_and_reopened, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v0_file_is_migrated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_synchronous_is_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_gapless_across_rollback_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_without_begin_is_an_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_undelivered_in_order_and_mark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_keeps_undelivered_and_seq_after_deleting_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_cap_rolls_back_and_recovers_after_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_outside_transaction_keeps_seq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_full_database_still_drains, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_is_reported_and_store_recovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_open_of_missing_db_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_txn_hook_reports_outcomes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_results_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incident_rows_upsert_and_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readings_pruned_by_age, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_cap_prunes_oldest_history_first, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
