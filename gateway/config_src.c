@@ -153,12 +153,54 @@ static int read_whole_file(struct cfg_ctx *c, const char *path, int err_file, in
 
 enum lex_state { LEX_NORMAL = 0, LEX_COMMENT, LEX_STRING };
 
+/* The last significant token, to catch a string where libconfig's grammar
+ * allows none: libconfig 1.5 leaks the string of such a syntax error (its
+ * bison parser has no %destructor), so we report it ourselves instead. */
+enum tok_class { TOK_START = 0, TOK_ASSIGN, TOK_OPEN, TOK_CLOSE, TOK_COMMA, TOK_OTHER, TOK_STR };
+
+#define CFG_MAX_NESTING 256
+
 struct expander {
 	struct cfg_ctx *c;
 	struct cfg_src *src;
 	struct strbuf out;
 	int depth;
+	bool fatal;               /* text libconfig must not see */
+	enum tok_class prev;
+	char nest[CFG_MAX_NESTING]; /* open brackets, innermost last */
+	int n_nest;
 };
+
+static void tok_bracket(struct expander *x, char ch)
+{
+	if (ch == '(' || ch == '[' || ch == '{') {
+		if (x->n_nest < CFG_MAX_NESTING)
+			x->nest[x->n_nest] = ch;
+		x->n_nest++;
+		x->prev = TOK_OPEN;
+		return;
+	}
+	if (x->n_nest > 0)
+		x->n_nest--;
+	x->prev = TOK_CLOSE;
+}
+
+/* A string may start a value (after = or :), a list or array element
+ * (after ( [ or a comma inside one), or continue a string ("a" "b"). */
+static bool string_allowed(const struct expander *x)
+{
+	char inner = x->n_nest > 0 && x->n_nest <= CFG_MAX_NESTING ? x->nest[x->n_nest - 1] : 0;
+	switch (x->prev) {
+	case TOK_ASSIGN:
+	case TOK_STR:
+		return true;
+	case TOK_OPEN:
+	case TOK_COMMA:
+		return inner == '(' || inner == '[';
+	default:
+		return x->n_nest > CFG_MAX_NESTING; /* too deep to know: let libconfig judge */
+	}
+}
 
 static bool is_name_start(char ch)
 {
@@ -338,15 +380,30 @@ static int expand_text(struct expander *x, int file, const char *text, size_t le
 				comment_line = line;
 				q += 2;
 			} else if (*q == '"') {
+				if (!string_allowed(x)) {
+					src_err(x->c, file, line, "syntax error: unexpected string");
+					x->fatal = true;
+				}
+				x->prev = TOK_STR;
 				st = LEX_STRING;
 				string_line = line;
 				q++;
 			} else if (is_name_start(*q)) {
 				while (q < le && is_name_char(*q))
 					q++;
+				x->prev = TOK_OTHER;
 			} else if (is_digit(*q) || ((*q == '-' || *q == '+') && q + 1 < le && is_digit(q[1]))) {
 				q += check_number(x, file, line, q, le);
+				x->prev = TOK_OTHER;
 			} else {
+				if (*q == '=' || *q == ':')
+					x->prev = TOK_ASSIGN;
+				else if (strchr("([{)]}", *q))
+					tok_bracket(x, *q);
+				else if (*q == ',')
+					x->prev = TOK_COMMA;
+				else if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\f' && *q != '\v')
+					x->prev = TOK_OTHER;
 				q++;
 			}
 		}
@@ -399,7 +456,7 @@ static struct cfg_src *src_new(struct cfg_ctx *c)
 static struct cfg_src *src_finish(struct cfg_ctx *c, struct expander *x, int rc)
 {
 	struct cfg_src *s = x->src;
-	if (rc < 0) {
+	if (rc < 0 || x->fatal) {
 		free(x->out.p);
 		return NULL;
 	}

@@ -8,6 +8,7 @@
  * FULL-synchronous commits cheap at thousands of events per second. */
 #include "gateway/outbox.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@ struct outbox {
 	int pre_n, pre_pos;
 	uint64_t *marks;
 	int n_marks, cap_marks;
+	int64_t first_mark_ms;    /* when the oldest pending mark was collected */
 	struct outbox_stats stats;
 	struct log_ratelimit rl;
 };
@@ -139,6 +141,8 @@ void outbox_on_acked(struct outbox *o, uint64_t seq)
 		o->marks = m;
 		o->cap_marks = cap;
 	}
+	if (o->n_marks == 0)
+		o->first_mark_ms = -1;  /* stamped by the next pump, on the pump's clock */
 	o->marks[o->n_marks++] = seq;
 }
 
@@ -211,9 +215,20 @@ int outbox_pump(struct outbox *o)
 	return outbox_pump_at(o, time_mono_ms());
 }
 
+/* Marks wait for a batch: one commit (an fsync under synchronous=FULL) per
+ * OUTBOX_MARK_BATCH acks or OUTBOX_MARK_DELAY_MS. A mark lost to a crash in
+ * between only means a duplicate after restart. */
+static bool marks_due(const struct outbox *o, int64_t now)
+{
+	return o->n_marks > 0 && (o->n_marks >= OUTBOX_MARK_BATCH || !o->connected ||
+				  now - o->first_mark_ms >= OUTBOX_MARK_DELAY_MS);
+}
+
 int outbox_pump_at(struct outbox *o, int64_t now_mono_ms)
 {
-	int rc = outbox_flush(o);
+	if (o->n_marks > 0 && o->first_mark_ms == -1)
+		o->first_mark_ms = now_mono_ms;
+	int rc = marks_due(o, now_mono_ms) ? outbox_flush(o) : 0;
 	if (!o->connected)
 		return rc;
 	if (o->paused_until == -1)
@@ -251,19 +266,25 @@ int outbox_pump_at(struct outbox *o, int64_t now_mono_ms)
 
 int64_t outbox_next_tick_ms(const struct outbox *o, int64_t now_mono_ms)
 {
-	if (o->n_marks > 0 || o->paused_until == -1)
+	if (marks_due(o, now_mono_ms) || o->paused_until == -1 || (o->n_marks > 0 && o->first_mark_ms == -1))
 		return 0;
 	if (!o->connected)
 		return -1;
+	int64_t at = INT64_MAX;   /* monotonic time of the earliest timed work */
+	if (o->n_marks > 0)
+		at = o->first_mark_ms + OUTBOX_MARK_DELAY_MS;
+	int64_t other = INT64_MAX;
 	if (o->paused_until > now_mono_ms)
-		return o->paused_until - now_mono_ms;
-	if (o->retry_soon)
-		return OUTBOX_RETRY_MS;
-	if (o->n_inflight > 0) {
-		int64_t t = o->inflight[0].sent_ms + OUTBOX_ACK_TIMEOUT_MS - now_mono_ms;
-		return t < 0 ? 0 : t;
-	}
-	return -1;
+		other = o->paused_until;
+	else if (o->retry_soon)
+		other = now_mono_ms + OUTBOX_RETRY_MS;
+	else if (o->n_inflight > 0)
+		other = o->inflight[0].sent_ms + OUTBOX_ACK_TIMEOUT_MS;
+	if (other < at)
+		at = other;
+	if (at == INT64_MAX)
+		return -1;
+	return at <= now_mono_ms ? 0 : at - now_mono_ms;
 }
 
 void outbox_get_stats(const struct outbox *o, struct outbox_stats *out)

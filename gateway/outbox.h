@@ -31,6 +31,9 @@
 #define OUTBOX_ACK_TIMEOUT_MS 30000
 /* After a publish failure reported by the broker/Paho, pause this long before resending. */
 #define OUTBOX_FAIL_PAUSE_MS 1000
+/* Delivered marks are written per this many acks, or after this long. */
+#define OUTBOX_MARK_BATCH 512
+#define OUTBOX_MARK_DELAY_MS 100
 /* After Paho refused to take a message (buffer full), retry this soon. */
 #define OUTBOX_RETRY_MS 20
 
@@ -65,7 +68,8 @@ void outbox_on_lost(struct outbox *o);        /* stop sending; in-flight events 
 void outbox_on_acked(struct outbox *o, uint64_t seq);  /* marked delivered in the next pump */
 void outbox_on_failed(struct outbox *o, uint64_t seq); /* pause, then restart from the oldest undelivered */
 
-/* Marks acked events delivered (one transaction), then fills the window from
+/* Marks acked events delivered (one transaction per OUTBOX_MARK_BATCH acks
+ * or OUTBOX_MARK_DELAY_MS, and at once when the link is down), then fills the window from
  * the store. Returns how many events were published, or a negative
  * store_err when the store failed (retried at the next pump). Must run
  * outside an open store transaction: an event is published only once its

@@ -1120,16 +1120,17 @@ int store_prune(struct store *s, int64_t now_wall_ms)
 	rc = prune_rows(s, now_wall_ms);
 	if (rc != STORE_OK && !s->in_txn)
 		return rc; /* fail() rolled back */
+	if (rc == STORE_OK) {
+		/* Give freed pages back to the file system; inside the caller's
+		 * transaction it commits with everything else. */
+		int64_t ignored;
+		rc = query_int(s, "PRAGMA incremental_vacuum", &ignored);
+		if (rc != STORE_OK && !s->in_txn)
+			return rc;
+	}
 	rc = own_end(s, own, rc);
 	if (rc != STORE_OK)
 		return rc;
-	if (own) {
-		/* Give freed pages back to the file system (a write of its own). */
-		int64_t ignored;
-		rc = query_int(s, "PRAGMA incremental_vacuum", &ignored);
-		if (rc != STORE_OK)
-			return rc;
-	}
 	if (above_target(s, &rc)) {
 		set_err(s, "store above %d%% of store.max_size_mb after pruning: only undelivered events "
 			"and open incidents left", PRUNE_TARGET_PERCENT);

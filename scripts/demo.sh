@@ -17,17 +17,23 @@ SIM=$top/$BUILD/gridgw-sim
 run=${DEMO_DIR:-/tmp/gridgw-demo}
 seconds=${DEMO_SECONDS:-50}
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
-pids=()
 
 if [ -t 1 ]; then B=$'\e[1m'; R=$'\e[31m'; G=$'\e[32m'; Y=$'\e[33m'; C=$'\e[36m'; N=$'\e[0m'
 else B=; R=; G=; Y=; C=; N=; fi
 
+# Job control on: every background pipeline gets its own process group, so
+# stopping one kills all of its processes (gridgw, not just its log filter).
+set -m
 stop_all() {
 	trap - EXIT INT TERM
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	local g groups
+	groups=$(jobs -p)
+	for g in $groups; do kill -TERM -- "-$g" 2>/dev/null; done
+	for ((i = 0; i < 30; i++)); do
+		[ -z "$(jobs -pr)" ] && break
+		sleep 0.1
+	done
+	for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done
 	wait 2>/dev/null
 }
 trap 'stop_all; echo; echo "demo stopped"; exit 130' INT TERM
@@ -51,7 +57,7 @@ sed -e "s|tcp://127.0.0.1:18830|tcp://127.0.0.1:$broker|g" -e "s|port = 15020|po
 conf=$run/demo.conf
 
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n' "$broker" >"$run/mosquitto.conf"
-mosquitto -c "$run/mosquitto.conf" >"$run/mosquitto.log" 2>&1 & pids+=($!)
+mosquitto -c "$run/mosquitto.conf" >"$run/mosquitto.log" 2>&1 &
 wait_port "$broker" || { echo "demo: mosquitto did not start"; cat "$run/mosquitto.log"; exit 1; }
 
 echo "${B}gridgw demo${N}: compound Shangquan — 40 smoke detectors (RS-485 RTU on a pty + Modbus TCP),"
@@ -60,15 +66,29 @@ echo "files in $run; Ctrl-C stops everything"
 echo
 
 # The platform: every incident event and the gateway's status, as it arrives.
+# (A bash loop, not awk: Debian's mawk buffers its input and would show
+# events late.)
+json_get() { # line key -> value of "key": in a one-line JSON object
+	local re="\"$2\":(\"([^\"]*)\"|([-0-9.]+|true|false))"
+	[[ $1 =~ $re ]] && printf '%s' "${BASH_REMATCH[2]}${BASH_REMATCH[3]}"
+}
+show_platform() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		*/status\ *) printf '%s[platform]%s status %s: devices %s online, %s open incidents\n' "$G" "$N" \
+			"$(json_get "$line" state)" "$(json_get "$line" online)" "$(json_get "$line" open_incidents)" ;;
+		*/incident\ *) printf '%s[platform]%s seq %-4s %s%-9s%s %-16s sev %s %-16s %s\n' "$G" "$N" \
+			"$(json_get "$line" seq)" "$B" "$(json_get "$line" event)" "$N" "$(json_get "$line" type)" \
+			"$(json_get "$line" severity)" "$(json_get "$line" device)" "$(json_get "$line" message)" ;;
+		esac
+	done
+}
 stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$broker" -q 1 -v -t 'grid/v1/+/incident' -t 'grid/v1/+/status' 2>&1 |
-	stdbuf -oL tee "$run/platform.log" | awk -v c="$G" -v n="$N" -v b="$B" '
-	function get(k,   r) { if (match($0, "\"" k "\":(\"[^\"]*\"|[-0-9.]+|true|false)")) { r = substr($0, RSTART + length(k) + 3, RLENGTH - length(k) - 3); gsub(/"/, "", r); return r } return "" }
-	/\/status / { printf "%s[platform]%s status %s: devices %s online, %s open incidents\n", c, n, get("state"), get("online"), get("open_incidents"); fflush(); next }
-	{ printf "%s[platform]%s seq %-4s %s%-9s%s %-16s sev %s %-16s %s\n", c, n, get("seq"), b, get("event"), n, get("type"), get("severity"), get("device"), get("message"); fflush() }' &
-pids+=($!)
+	stdbuf -oL tee "$run/platform.log" | show_platform &
 
 "$SIM" -c "$conf" -s "$top/config/demo-scenario.conf" -C "$run/sim.sock" 2>&1 |
-	sed -u "s/^/${Y}[sim]${N}      /" & pids+=($!)
+	sed -u "s/^/${Y}[sim]${N}      /" &
 for ((i = 0; i < 100; i++)); do
 	[ -e "$run/ttyRS485-b1" ] && ! port_free "$modbus" && break
 	sleep 0.1
@@ -77,7 +97,7 @@ done
 
 "$GRIDGW" run -c "$conf" 2>&1 | tee "$run/gridgw.log" |
 	grep --line-buffered -E 'incident|action|offline|uplink|command|ERROR|WARN|running' |
-	sed -u "s/^/${C}[gridgw]${N}   /" & pids+=($!)
+	sed -u "s/^/${C}[gridgw]${N}   /" &
 
 door_reported=0
 for ((t = 0; t < seconds; t++)); do

@@ -732,6 +732,13 @@ void modbus_bus_stop(struct modbus_bus *b)
 	bus_free(b);
 }
 
+void modbus_bus_reset_lateness(struct modbus_bus *b)
+{
+	for (int i = 0; i <= LATE_BUCKETS; i++)
+		atomic_store_explicit(&b->c.late_hist[i], 0, memory_order_relaxed);
+	atomic_store(&b->c.late_max, 0);
+}
+
 static int64_t late_percentile(const uint64_t *hist, uint64_t total, double pct)
 {
 	if (total == 0)

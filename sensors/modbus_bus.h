@@ -80,5 +80,8 @@ void modbus_bus_stop(struct modbus_bus *b);
 
 /* Thread-safe snapshot of the counters. */
 void modbus_bus_get_stats(struct modbus_bus *b, struct modbus_bus_stats *out);
+/* Restarts the lateness histogram and maximum (e.g. after a warm-up, or per
+ * status interval); other counters are cumulative. Thread-safe. */
+void modbus_bus_reset_lateness(struct modbus_bus *b);
 
 #endif

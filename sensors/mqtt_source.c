@@ -9,16 +9,18 @@
  * `log_lock`, a leaf lock around the rate limiter that nobody holds while
  * calling anything else.
  *
- * When the core queue is completely full, messageArrived returns 0. Paho has
- * already acknowledged the QoS 1 PUBLISH to the broker, so this does not make
- * the broker resend; it keeps the message at the head of the client's own
- * in-memory queue and offers it again on a later pass of its receive loop
- * (on the next packet, or about once a second when idle), in order, before
- * any newer message. That is safe (no lock, no blocking, no reordering) and
- * loses nothing in a burst; the cost is that an overloaded core delays this
- * source's messages and, if the core stays stuck, Paho's queue grows — a
- * stuck core is caught by the systemd watchdog long before that matters.
- * Dropping instead would lose alarms at exactly the moment they cluster. */
+ * When the core queue is completely full the message goes to this source's
+ * backlog, a FIFO bounded by MQTT_SOURCE_BACKLOG_MSGS / _BYTES, and a
+ * small per-source thread feeds it into the queue as the core drains it
+ * (queue_push_nowait with a 5 ms retry, so it never blocks shutdown). While
+ * the backlog is not empty new messages go behind it: order is kept.
+ * Why not return 0 from messageArrived and let Paho redeliver? Paho has
+ * already PUBACKed a QoS 1 message, so the broker does not resend; Paho keeps
+ * it at the head of its own queue and offers it again only on a later pass
+ * of its receive loop — measured here: 8 of 50 messages delivered in 90 s
+ * after a 2 s stall. So 0 is returned only as the last resort, when the
+ * backlog itself is full (counted as `deferred`): nothing is lost, it is
+ * just slow, and a core stuck that long is the watchdog's business. */
 #include "sensors/mqtt_source.h"
 
 #include <MQTTAsync.h>
@@ -33,6 +35,11 @@
 
 #include "gateway/log.h"
 
+struct backlog_item {
+	struct backlog_item *next;
+	struct core_msg msg;
+};
+
 struct mqtt_source {
 	MQTTAsync client;
 	int index;
@@ -41,8 +48,17 @@ struct mqtt_source {
 	char *topic;
 	size_t max_payload;
 	atomic_bool connected, subscribed, disconnected;
-	_Atomic uint64_t received, oversized, deferred, bad_topic, connects, lost, subscribe_failed, published,
-		publish_failed;
+	_Atomic uint64_t received, oversized, backlogged, deferred, bad_topic, connects, lost, subscribe_failed,
+		published, publish_failed;
+	/* The overflow FIFO. `lock` is a leaf lock (only queue_push_nowait, whose
+	 * own lock is a leaf, is called under it); never held while calling Paho. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct backlog_item *head, *tail;
+	size_t backlog_msgs, backlog_bytes;
+	bool stopping;
+	pthread_t feeder;
+	bool feeder_started;
 	pthread_mutex_t log_lock; /* leaf lock: only around cb_rl */
 	struct log_ratelimit cb_rl;   /* callbacks */
 	struct log_ratelimit core_rl; /* core thread (publish) */
@@ -66,6 +82,94 @@ static void cb_warn(struct mqtt_source *s, const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	log_warn(COMP, "source %s: %s (%lu similar suppressed)", s->name, line, suppressed);
+}
+
+/* ---- backlog ---------------------------------------------------------- */
+
+/* Queues m for the core, directly when nothing is waiting ahead of it, else
+ * behind the backlog. Returns 0 (queued), 1 (backlogged) or -1 (backlog full;
+ * the caller keeps ownership of the blob). */
+static int backlog_offer(struct mqtt_source *s, const struct core_msg *m)
+{
+	int rc = 0;
+	pthread_mutex_lock(&s->lock);
+	if (s->head || queue_push_nowait(s->q, m) < 0) {
+		struct backlog_item *it = NULL;
+		if (s->backlog_msgs < MQTT_SOURCE_BACKLOG_MSGS &&
+		    s->backlog_bytes + m->u.blob.len <= MQTT_SOURCE_BACKLOG_BYTES)
+			it = malloc(sizeof *it);
+		if (!it) {
+			rc = -1;
+		} else {
+			it->next = NULL;
+			it->msg = *m;
+			if (s->tail)
+				s->tail->next = it;
+			else
+				s->head = it;
+			s->tail = it;
+			s->backlog_msgs++;
+			s->backlog_bytes += m->u.blob.len;
+			pthread_cond_signal(&s->wake);
+			rc = 1;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* Moves the backlog into the core queue as room appears. The head stays in
+ * the list until it is in the queue, so a callback never overtakes it. */
+static void *backlog_feed(void *arg)
+{
+	struct mqtt_source *s = arg;
+	struct timespec retry = { 0, 5 * 1000 * 1000 };
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->head && !s->stopping)
+			pthread_cond_wait(&s->wake, &s->lock);
+		if (s->stopping)
+			break;
+		struct backlog_item *it = s->head;
+		if (queue_push_nowait(s->q, &it->msg) < 0) {
+			pthread_mutex_unlock(&s->lock);
+			nanosleep(&retry, NULL);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		s->head = it->next;
+		if (!s->head)
+			s->tail = NULL;
+		s->backlog_msgs--;
+		s->backlog_bytes -= it->msg.u.blob.len;
+		free(it);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Ends the feeder and frees what it did not deliver (we are shutting down). */
+static void backlog_stop(struct mqtt_source *s)
+{
+	if (s->feeder_started) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_signal(&s->wake);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->feeder, NULL);
+		s->feeder_started = false;
+	}
+	size_t dropped = 0;
+	while (s->head) {
+		struct backlog_item *it = s->head;
+		s->head = it->next;
+		free(it->msg.u.blob.data);
+		free(it);
+		dropped++;
+	}
+	s->tail = NULL;
+	if (dropped)
+		log_warn(COMP, "source %s: %zu backlogged messages discarded at stop", s->name, dropped);
 }
 
 /* ---- Paho callbacks (Paho's threads) --------------------------------- */
@@ -156,12 +260,17 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	m.u.blob.b = (int64_t)tlen;
 	m.u.blob.data = blob;
 	m.u.blob.len = tlen + 1 + plen;
-	if (queue_push_nowait(s->q, &m) < 0) {
+	int rc = backlog_offer(s, &m);
+	if (rc < 0) {
 		free(blob);
 		uint64_t n = atomic_fetch_add(&s->deferred, 1) + 1;
-		cb_warn(s, "core queue full, message left with Paho for redelivery (%llu so far)",
+		cb_warn(s, "core queue and backlog full, message left with Paho for redelivery (%llu so far)",
 			(unsigned long long)n);
 		return 0;
+	}
+	if (rc > 0) {
+		uint64_t n = atomic_fetch_add(&s->backlogged, 1) + 1;
+		cb_warn(s, "core queue full: message held in the backlog, in order (%llu so far)", (unsigned long long)n);
 	}
 	atomic_fetch_add(&s->received, 1);
 consumed:
@@ -211,6 +320,8 @@ static void source_free(struct mqtt_source *s)
 	free(s->name);
 	free(s->topic);
 	pthread_mutex_destroy(&s->log_lock);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
 	free(s);
 }
 
@@ -269,6 +380,8 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 	s->cb_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 10000);
 	s->core_rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 10000);
 	pthread_mutex_init(&s->log_lock, NULL);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
 	s->name = strdup(sc->name);
 	s->topic = strdup(sc->topic);
 	char client_id[256];
@@ -281,6 +394,13 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 		source_free(s);
 		return NULL;
 	}
+	int prc = pthread_create(&s->feeder, NULL, backlog_feed, s);
+	if (prc != 0) {
+		snprintf(err, errlen, "source %s: cannot start the backlog thread: %s", sc->name, strerror(prc));
+		source_free(s);
+		return NULL;
+	}
+	s->feeder_started = true;
 	/* Paho 1.3 has no no_proxy: it would tunnel even 127.0.0.1 through these. */
 	unsetenv("http_proxy");
 	unsetenv("https_proxy");
@@ -294,6 +414,7 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 	if (rc != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "source %s: cannot create a client for %s: %s (%d)", sc->name, sc->url,
 			 MQTTAsync_strerror(rc), rc);
+		backlog_stop(s);
 		source_free(s);
 		return NULL;
 	}
@@ -301,11 +422,13 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 	    (rc = MQTTAsync_setConnected(s->client, s, on_connected)) != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "source %s: cannot set callbacks: %s", sc->name, MQTTAsync_strerror(rc));
 		MQTTAsync_destroy(&s->client);
+		backlog_stop(s);
 		source_free(s);
 		return NULL;
 	}
 	if (source_connect(s, sc, err, errlen) < 0) {
 		MQTTAsync_destroy(&s->client);
+		backlog_stop(s);
 		source_free(s);
 		return NULL;
 	}
@@ -369,6 +492,7 @@ void mqtt_source_get_stats(struct mqtt_source *s, struct mqtt_source_stats *out)
 {
 	out->received = atomic_load(&s->received);
 	out->oversized = atomic_load(&s->oversized);
+	out->backlogged = atomic_load(&s->backlogged);
 	out->deferred = atomic_load(&s->deferred);
 	out->bad_topic = atomic_load(&s->bad_topic);
 	out->connects = atomic_load(&s->connects);
@@ -400,5 +524,6 @@ void mqtt_source_stop(struct mqtt_source *s)
 	/* Destroy takes Paho's mutex: any callback still running finishes
 	 * first, and none runs after. */
 	MQTTAsync_destroy(&s->client);
+	backlog_stop(s);
 	source_free(s);
 }

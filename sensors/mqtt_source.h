@@ -12,8 +12,10 @@
  *
  * Threads: Paho runs the callbacks on its own threads while holding its
  * global mutex; they only copy and queue_push_nowait() (never block, never
- * call back into Paho except subscribe-on-connect, which Paho allows). The
- * other functions are for the core thread. */
+ * call back into Paho except subscribe-on-connect, which Paho allows). When
+ * the queue is full, messages wait in order in a bounded per-source backlog
+ * fed to the queue by a small thread. The other functions are for the core
+ * thread. */
 #ifndef GRIDGW_MQTT_SOURCE_H
 #define GRIDGW_MQTT_SOURCE_H
 
@@ -30,12 +32,17 @@
 #define MQTT_SOURCE_RETRY_MAX_S 30
 #define MQTT_SOURCE_KEEPALIVE_S 20
 
+/* Overflow backlog per source, for when the core queue is full. */
+#define MQTT_SOURCE_BACKLOG_MSGS 4096
+#define MQTT_SOURCE_BACKLOG_BYTES (8u << 20)
+
 struct mqtt_source;
 
 struct mqtt_source_stats {
 	uint64_t received;        /* messages queued for the core */
 	uint64_t oversized;       /* dropped in the callback: payload > max_payload */
-	uint64_t deferred;        /* refused because the core queue was full; Paho redelivers */
+	uint64_t backlogged;      /* found the core queue full and waited in the source's backlog */
+	uint64_t deferred;        /* found the backlog full too: left with Paho, which redelivers (slowly) */
 	uint64_t bad_topic;       /* dropped: topic with an embedded NUL */
 	uint64_t connects;        /* successful connects, first one included */
 	uint64_t lost;            /* connections lost */

@@ -227,8 +227,10 @@ static void cmd_exec_locked(struct sim *s, char **tok, int ntok, char *reply, si
 		int n = for_devices(s, tok[1], device_fail, &a, err, sizeof err);
 		if (n <= 0)
 			snprintf(reply, cap, "error %s", err);
+		else if (a.mode == SIM_FAULT_NONE)
+			snprintf(reply, cap, "ok recover %s", tok[1]);
 		else
-			snprintf(reply, cap, "ok %s %s %s", cmd, tok[1], a.mode ? sim_fault_name(a.mode) : "");
+			snprintf(reply, cap, "ok fail %s %s", tok[1], sim_fault_name(a.mode));
 	} else if (strcmp(cmd, "stats") == 0) {
 		cmd_stats(s, tok, ntok, reply, cap);
 	} else if (strcmp(cmd, "get") == 0) {

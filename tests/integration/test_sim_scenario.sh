@@ -15,7 +15,7 @@ tcp() { "$PROBE" -t 400 tcp 127.0.0.1 "$PORT" "$@" 2>&1; }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 spawn sim "$GRIDGW_SIM" -c "$TMP/sim.conf" --scenario "$FIX/scenario_ok.conf"
-if ! wait_for "grep -q '^ready ' '$TMP/sim.log'" 10 || ! wait_port "$PORT" 5; then
+if ! wait_for "grep -q '^ready ' '$TMP/sim.log' 2>/dev/null" 10 || ! wait_port "$PORT" 5; then
 	tap_fail "simulator starts with a scenario"
 	cat "$TMP/sim.log"
 	tap_done
@@ -53,7 +53,7 @@ order=$(grep -o '\] [a-z]*' "$TMP/sim.log" | tr -d '] ' | tr '\n' ' ')
 expect "steps applied in time order" "set set ramp fail recover quit " "$order"
 
 # --- bad scenarios ---
-out=$("$GRIDGW_SIM" -c "$TMP/sim.conf" --scenario "$FIX/scenario_bad.conf" 2>&1)
+out=$(timeout 10 "$GRIDGW_SIM" -c "$TMP/sim.conf" --scenario "$FIX/scenario_bad.conf" 2>&1)
 rc=$?
 expect "a bad scenario exits 2" "2" "$rc"
 B=$FIX/scenario_bad.conf
@@ -65,21 +65,21 @@ expect_match "bad fault mode named with file:line" "$B:7: a fail step needs mode
 expect_match "unknown key named with file:line" "$B:8: unknown key \"colour\"" "$out"
 expect_match "bad value named with file:line" "$B:9: value \"lots\" is not valid for m1:battery" "$out"
 expect_match "error count" "7 errors" "$out"
-out=$("$GRIDGW_SIM" -c "$TMP/sim.conf" --scenario "$FIX/scenario_syntax.conf" 2>&1)
+out=$(timeout 10 "$GRIDGW_SIM" -c "$TMP/sim.conf" --scenario "$FIX/scenario_syntax.conf" 2>&1)
 expect_match "a syntax error is named with file:line" "scenario_syntax.conf:2: " "$out"
 if [ ! -L "$TTY" ]; then tap_ok "a refused scenario leaves no symlink"; else tap_fail "a refused scenario leaves no symlink"; fi
 
 # --- --duration and stdin control ---
 start=$(date +%s%N)
 out=$(printf 'get m1 battery\nset m1 temp 21.5\nget m1 temp\nbogus\n' |
-	"$GRIDGW_SIM" -c "$TMP/sim.conf" --stdin --duration 1s --quiet 2>&1)
+	timeout 10 "$GRIDGW_SIM" -c "$TMP/sim.conf" --stdin --duration 1s --quiet 2>&1)
 t=$(ms_since "$start")
 if [ "$t" -ge 900 ] && [ "$t" -lt 5000 ]; then tap_ok "--duration 1s stops the run (${t} ms)"
 else tap_fail "--duration 1s stops the run (${t} ms)"; fi
 expect_match "stdin control replies on stdout" $'ok 100\nok m1 temp = 21.5\nok 21.5\nerror unknown command bogus' "$out"
 out=$(printf 'quit\n' | timeout 5 "$GRIDGW_SIM" -c "$TMP/sim.conf" --stdin --quiet 2>&1)
 expect_match "quit on stdin ends the run" 'ok bye' "$out"
-expect_match "bad --duration refused" 'bad duration' "$("$GRIDGW_SIM" -c "$TMP/sim.conf" --duration soon 2>&1)"
+expect_match "bad --duration refused" 'bad duration' "$(timeout 5 "$GRIDGW_SIM" -c "$TMP/sim.conf" --duration soon 2>&1)"
 expect_match "--help shows usage" 'usage: gridgw-sim' "$("$GRIDGW_SIM" --help)"
 
 tap_done

@@ -150,4 +150,40 @@ else
 	fi
 fi
 
+# Type=notify as systemd would see it: a fake NOTIFY_SOCKET (notify_listen)
+# and a 1 s watchdog. The daemon must say READY=1, ping WATCHDOG=1 about
+# every 0.5 s, answer SIGHUP with RELOADING=1 then READY=1, and SIGTERM with
+# STOPPING=1.
+NOTIFY_LISTEN=$GRIDGW_TOP/$BUILD/tests/notify_listen
+if ! "$GRIDGW" run --help >/dev/null 2>&1; then
+	for i in 1 2 3 4; do TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - # SKIP gridgw run not available in this build"; done
+elif [ ! -x "$NOTIFY_LISTEN" ]; then
+	tap_fail "notify_listen helper built"
+elif [ -z "${BROKER_PORT:-}" ] && ! start_broker; then
+	tap_fail "broker for the sd_notify check"
+else
+	nstate=$TMP/nstate
+	mkdir -p "$nstate"
+	{
+		echo "gateway = { id = \"notify-gw\"; state_dir = \"$nstate\"; };"
+		echo "uplink = { url = \"tcp://127.0.0.1:$BROKER_PORT\"; };"
+	} >"$TMP/notify.conf"
+	spawn notify "$NOTIFY_LISTEN" "$TMP/notify.sock" 20
+	wait_for "[ -S '$TMP/notify.sock' ]" 5
+	spawn gwn env NOTIFY_SOCKET="$TMP/notify.sock" WATCHDOG_USEC=1000000 "$GRIDGW" run -c "$TMP/notify.conf"
+	nlog=$TMP/notify.log
+	check "daemon reports READY=1 once it is up" wait_for "grep -q 'READY=1' '$nlog'" 15
+	sleep 2
+	pings=$(grep -c '^WATCHDOG=1' "$nlog")
+	echo "# watchdog pings in ~2 s at WATCHDOG_USEC=1s: $pings"
+	check "daemon pings the watchdog at half its interval ($pings pings in ~2 s)" test "$pings" -ge 3
+	kill -HUP "$PID_gwn"
+	check "SIGHUP gives RELOADING=1, then READY=1 again" \
+		wait_for "grep -A1000 'RELOADING=1' '$nlog' | grep -v RELOADING | grep -q 'READY=1'" 10
+	kill -TERM "$PID_gwn"
+	check "SIGTERM gives STOPPING=1" wait_for "grep -q 'STOPPING=1' '$nlog'" 10
+	wait_for "! kill -0 $PID_gwn 2>/dev/null" 10
+	sed 's/^/# notify: /' "$nlog" | grep -v 'WATCHDOG=1' | head -n 10
+fi
+
 tap_done

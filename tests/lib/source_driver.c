@@ -107,10 +107,10 @@ static void print_stats(struct driver *d)
 	for (int i = 0; i < d->cfg->n_sources; i++) {
 		struct mqtt_source_stats ss;
 		mqtt_source_get_stats(d->src[i], &ss);
-		printf("STATS source=%s received=%llu oversized=%llu deferred=%llu connects=%llu lost=%llu "
+		printf("STATS source=%s received=%llu oversized=%llu backlogged=%llu deferred=%llu connects=%llu lost=%llu "
 		       "subscribe_failed=%llu published=%llu publish_failed=%llu\n",
 		       d->cfg->sources[i].name, (unsigned long long)ss.received, (unsigned long long)ss.oversized,
-		       (unsigned long long)ss.deferred, (unsigned long long)ss.connects, (unsigned long long)ss.lost,
+		       (unsigned long long)ss.backlogged, (unsigned long long)ss.deferred, (unsigned long long)ss.connects, (unsigned long long)ss.lost,
 		       (unsigned long long)ss.subscribe_failed, (unsigned long long)ss.published,
 		       (unsigned long long)ss.publish_failed);
 	}

@@ -610,8 +610,15 @@ static void test_readings_pruned_by_age(void **state)
 	assert_int_equal(store_put_device_state(s, "dev", true, now), STORE_OK);
 	assert_int_equal(store_put_device_state(s, "dev", false, now), STORE_OK);
 	assert_int_equal(store_commit(s), STORE_OK);
+	int64_t pages_before = raw_int(f->db, "PRAGMA page_count");
+	/* As the core does it: inside its loop transaction. */
+	assert_int_equal(store_begin(s), STORE_OK);
 	assert_int_equal(store_prune(s, now), STORE_OK);
+	assert_int_equal(store_commit(s), STORE_OK);
 	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM readings"), 30);
+	/* Freed pages went back to the file system (auto_vacuum=INCREMENTAL). */
+	assert_int_equal(raw_int(f->db, "PRAGMA freelist_count"), 0);
+	assert_true(raw_int(f->db, "PRAGMA page_count") <= pages_before);
 	assert_int_equal(raw_int(f->db, "SELECT online FROM device_state WHERE device = 'dev'"), 0);
 	store_close(s);
 }

@@ -1,0 +1,29 @@
+#!/bin/bash
+# `make demo` headless: the scenario's incidents reach the platform
+# subscriber, the door-hold coil is written back to the e-bike detector, the
+# summary commands work, and nothing the demo started is left running.
+. "$(dirname "$0")/../lib/common.sh"
+
+demo_dir=$TMP/demo
+DEMO_DIR=$demo_dir DEMO_SECONDS=46 BUILD=$BUILD timeout 150 "$GRIDGW_TOP/scripts/demo.sh" </dev/null >"$TMP/demo.out" 2>&1
+rc=$?
+check "demo exits by itself with status 0 (was $rc)" test "$rc" = 0
+log=$demo_dir/platform.log
+raised() { grep '/incident ' "$log" | grep '"event":"raised"' | grep -q "\"type\":\"$1\".*\"device\":\"$2\""; }
+check "smoke alarm in flat 301 raised fire.smoke" raised fire.smoke smoke-1-1-0301
+check "second detector on the floor raised fire.confirmed" raised fire.confirmed 'smoke-1-1-030[12]'
+check "tilting cover raised manhole.tilt" raised manhole.tilt mc-0003
+check "third e-bike entry raised elevator.ebike" raised elevator.ebike lift-1-A
+check "silent detector raised device.offline" raised device.offline smoke-2-1-0501
+check "door_hold written to the detector" grep -q 'door_hold coil as the detector sees it: ok 1' "$TMP/demo.out"
+check "door released after the bike left" grep -q 'wrote lift-1-A.door_hold = 0' "$demo_dir/gridgw.log"
+check "status summary shown" grep -q 'devices   51 online, 1 offline' "$TMP/demo.out"
+check "incidents summary lists fire.confirmed" grep -q 'fire.confirmed' "$TMP/demo.out"
+seqs=$(grep -o '"seq":[0-9]*' "$log" | cut -d: -f2 | sort -n | uniq)
+last=$(echo "$seqs" | tail -1)
+check "platform saw seq 1..$last without a gap" test "$(echo "$seqs" | wc -l)" = "$last"
+sleep 0.5
+left=$(pgrep -f "$demo_dir" | wc -l)
+check "nothing left running ($left processes)" test "$left" = 0
+[ "$TAP_FAILED" = 0 ] || tail -40 "$TMP/demo.out"
+tap_done
