@@ -13,6 +13,8 @@
 #include "gateway/timeutil.h"
 #include "sensors/modbus_plan.h"
 
+#define CHECK_MAX_RULES_SHOWN 12
+
 static void check_usage(FILE *to)
 {
 	fprintf(to,
@@ -143,7 +145,9 @@ static void print_rules(const struct gw_config *cfg)
 	       b->fault.enabled ? " fault" : "", b->tamper.enabled ? " tamper" : "",
 	       !b->offline.enabled && !b->battery_low.enabled && !b->fault.enabled && !b->tamper.enabled ? " none"
 														   : "");
-	for (int i = 0; i < cfg->n_rules; i++) {
+	/* One screen: a long rule list is cut (all of it is in the file). */
+	const int shown = cfg->n_rules > CHECK_MAX_RULES_SHOWN ? CHECK_MAX_RULES_SHOWN - 1 : cfg->n_rules;
+	for (int i = 0; i < shown; i++) {
 		const struct rule_config *r = &cfg->rules[i];
 		int n = 0;
 		for (int d = 0; d < cfg->n_devices; d++)
@@ -152,6 +156,8 @@ static void print_rules(const struct gw_config *cfg)
 		       cfg->profiles[r->profile].name, n, n == 1 ? "" : "s", r->group != GROUP_NONE ? ", correlated" : "",
 		       r->enabled ? "" : ", DISABLED");
 	}
+	if (shown < cfg->n_rules)
+		printf("  ... and %d more\n", cfg->n_rules - shown);
 }
 
 int cmd_check(int argc, char **argv)

@@ -139,9 +139,10 @@ static const char *str(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : "";
 }
 
+/* One line: easy to grep, and jq pretty-prints it for people. */
 static void print_json(const cJSON *j)
 {
-	char *s = cJSON_Print(j);
+	char *s = cJSON_PrintUnformatted(j);
 	if (s)
 		printf("%s\n", s);
 	free(s);

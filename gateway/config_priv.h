@@ -23,6 +23,8 @@
 /* Includes nest at most this deep (libconfig's own limit is 10); also what
  * stops an include cycle. */
 #define CFG_MAX_INCLUDE_DEPTH 10
+/* Longest duration accepted anywhere (10 years). */
+#define CFG_MAX_DURATION_MS (3650LL * 86400000LL)
 /* Longest config file we read (a compound's config is tens of kB). */
 #define CFG_MAX_FILE_BYTES (16 * 1024 * 1024)
 

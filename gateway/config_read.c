@@ -262,6 +262,12 @@ int rd_duration(struct cfg_ctx *c, const config_setting_t *grp, const char *key,
 			cfg_type_name(t));
 		return -1;
 	}
+	if (ms > CFG_MAX_DURATION_MS) {
+		/* Far past any sensible setting, and small enough that
+		 * now + duration (and 3 x poll) can never overflow. */
+		cfg_err(c, s, "'%s' must be at most 3650d", key);
+		return -1;
+	}
 	if (ms < min_ms) {
 		char buf[32];
 		duration_format(min_ms, buf, sizeof buf);

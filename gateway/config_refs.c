@@ -340,6 +340,34 @@ static void check_expr(struct cfg_ctx *c, const config_setting_t *g, const char 
 	expr_free(e);
 }
 
+/* Every {name} in a message template must be a field the engine fills
+ * (device and location) or a point of the rule's profile: the engine copies
+ * an unknown {name} as it is, so a typo would reach the platform. */
+static void check_message(struct cfg_ctx *c, const config_setting_t *g, const char *msg, const struct profile *p)
+{
+	static const char *const fields[] = { "device", "building", "entrance", "floor", "room", "place", NULL };
+	for (const char *s = strchr(msg, '{'); s; s = strchr(s + 1, '{')) {
+		const char *close = strchr(s + 1, '}');
+		if (!close)
+			return;
+		char name[65];
+		size_t n = (size_t)(close - s - 1);
+		if (n == 0 || n >= sizeof name)
+			continue;
+		memcpy(name, s + 1, n);
+		name[n] = '\0';
+		if (!cfg_is_identifier(name))
+			continue; /* not a placeholder, e.g. JSON */
+		bool known = config_find_point(p, name) >= 0;
+		for (int i = 0; !known && fields[i]; i++)
+			known = strcmp(fields[i], name) == 0;
+		if (!known)
+			cfg_err(c, config_setting_get_member(g, "message"),
+				"message: {%s} is neither a point of profile \"%s\" nor one of {device} {building} {entrance} {floor} {room} {place}",
+				name, p->name);
+	}
+}
+
 static void read_escalate(struct cfg_ctx *c, const config_setting_t *rg, struct rule_config *r)
 {
 	const config_setting_t *g = rd_group(c, rg, "escalate", false);
@@ -432,7 +460,8 @@ static void read_rule(struct cfg_ctx *c, const config_setting_t *g, struct rule_
 	if (rd_string(c, g, "type", true, &r->type) > 0 && !incident_type_ok(r->type))
 		cfg_err(c, config_setting_get_member(g, "type"),
 			"'type' \"%s\" must be 1-64 letters, digits, '.', '_' or '-'", r->type);
-	rd_string(c, g, "message", false, &r->message);
+	if (rd_string(c, g, "message", false, &r->message) > 0 && p)
+		check_message(c, g, r->message, p);
 	read_escalate(c, g, r);
 	read_correlation(c, g, r);
 	if (rd_int(c, g, "chatter_max", false, 0, 1000, &v) > 0)

@@ -75,7 +75,7 @@ static const char *const tls_keys[] = { "ca", "cert", "key", "verify", NULL };
 static int check_broker_url(struct cfg_ctx *c, const config_setting_t *at, const char *url)
 {
 	static const struct { const char *prefix; int secure; } schemes[] = {
-		{ "tcp://", 0 }, { "mqtt://", 0 }, { "ssl://", 1 }, { "mqtts://", 1 },
+		{ "tcp://", 0 }, { "mqtt://", 0 }, { "ws://", 0 }, { "ssl://", 1 }, { "mqtts://", 1 }, { "wss://", 1 },
 	};
 	for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
 		size_t n = strlen(schemes[i].prefix);
@@ -88,7 +88,7 @@ static int check_broker_url(struct cfg_ctx *c, const config_setting_t *at, const
 			return schemes[i].secure;
 		}
 	}
-	cfg_err(c, at, "broker url \"%s\" must start with tcp:// or ssl:// (or mqtt://, mqtts://)", url);
+	cfg_err(c, at, "broker url \"%s\" must start with tcp:// or ssl:// (or mqtt://, mqtts://, ws://, wss://)", url);
 	return -1;
 }
 
@@ -431,6 +431,8 @@ static bool topic_filter_ok(const char *t, int *levels, bool *has_hash)
 	return true;
 }
 
+static bool json_path_ok(const char *p);
+
 static void read_device_from(struct cfg_ctx *c, const config_setting_t *g, struct mqtt_source_config *s)
 {
 	char *df = NULL;
@@ -453,8 +455,8 @@ static void read_device_from(struct cfg_ctx *c, const config_setting_t *g, struc
 					s->topic, levels);
 		}
 	} else if (strncmp(df, "json:", 5) == 0) {
-		if (!df[5]) {
-			cfg_err(c, at, "'device_from' = \"json:\" needs a key, like \"json:dev\"");
+		if (!json_path_ok(df + 5)) {
+			cfg_err(c, at, "'device_from' = \"%s\" needs a key path after json:, like \"json:dev\" or \"json:meta.dev\"", df);
 		} else {
 			s->device_from = DEVICE_FROM_JSON;
 			s->json_key = cfg_xstrdup(df + 5);
@@ -540,25 +542,27 @@ static const char *const reserved_names[] = { "true", "false", "delta", "avg", "
 
 static bool is_32bit(enum point_type t) { return t == PT_U32 || t == PT_S32 || t == PT_F32; }
 
-/* "a.b", "list[0].v": keys of 1+ characters other than . [ ], each
- * optionally followed by [N] indexes. */
+/* A key path as sensors/json_map reads it: "a.b", "list[0].v", "m[1][0]",
+ * "[2].x" (the payload is an array): keys of 1+ characters other than
+ * . [ ] (only the very first may be empty, before an index), each followed
+ * by optional [N] indexes of at most 9 digits. */
 static bool json_path_ok(const char *p)
 {
 	if (!*p || strlen(p) > 256)
 		return false;
+	bool first = true;
 	for (;;) {
 		const char *k = p;
 		while (*p && *p != '.' && *p != '[' && *p != ']')
 			p++;
-		if (p == k)
+		if (p == k && !(first && *p == '['))
 			return false;
+		first = false;
 		while (*p == '[') {
-			p++;
-			if (*p < '0' || *p > '9')
-				return false;
+			const char *d = ++p;
 			while (*p >= '0' && *p <= '9')
 				p++;
-			if (*p++ != ']')
+			if (p == d || p - d > 9 || *p++ != ']')
 				return false;
 		}
 		if (!*p)

@@ -109,6 +109,21 @@ static int do_workflow(struct core *c, const struct command *cmd, const char *to
 	return 0;
 }
 
+/* incident.close: from any open state (the platform's verdict), unlike
+ * incident.workflow which moves one legal step at a time. */
+static int do_close(struct core *c, const struct command *cmd, const char *to, int64_t now, char *err,
+		    size_t errlen)
+{
+	const char *key = incidents_key_of(c->inc, cmd->incident);
+	char keycopy[ENGINE_KEY_MAX];
+	snprintf(keycopy, sizeof keycopy, "%s", key ? key : "");
+	if (incidents_close(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen) < 0)
+		return -1;
+	if (keycopy[0])
+		engine_incident_closed(c->engine, keycopy, now);
+	return 0;
+}
+
 /* point.write: only points the config marks remote_write; answered when the
  * bus reports the write's result (core_write_result). */
 static int do_point_write(struct core *c, const struct command *cmd, char *err, size_t errlen)
@@ -146,7 +161,7 @@ static int apply_command(struct core *c, const struct command *cmd, int64_t now,
 	case CMD_INCIDENT_WORKFLOW:
 		return do_workflow(c, cmd, cmd->workflow, now, err, errlen);
 	case CMD_INCIDENT_CLOSE:
-		return do_workflow(c, cmd, cmd->workflow[0] ? cmd->workflow : "closed", now, err, errlen);
+		return do_close(c, cmd, cmd->workflow[0] ? cmd->workflow : "closed", now, err, errlen);
 	case CMD_DEVICE_SHELVE:
 		return do_shelve(c, cmd->device, cmd->for_ms, now, err, errlen);
 	case CMD_DEVICE_UNSHELVE:
@@ -248,7 +263,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 	for (int d = 0; d < c->cfg->n_devices; d++) {
 		if (engine_device_is_shelved(c->engine, d, now))
 			shelved++;
-		if (!engine_device_is_online(c->engine, d) && cJSON_GetArraySize(offline_ids) < 50)
+		if (!(c->online && c->online[d]) && cJSON_GetArraySize(offline_ids) < 50)
 			cJSON_AddItemToArray(offline_ids, cJSON_CreateString(c->cfg->devices[d].id));
 	}
 	cJSON_AddNumberToObject(devs, "shelved", shelved);

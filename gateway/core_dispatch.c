@@ -255,9 +255,10 @@ void core_drain_engine(struct core *c, int64_t now)
 				run_action(c, &out[i]);
 				continue;
 			}
-			int rc = incidents_apply(c->inc, &out[i], wall);
-			if (rc < 0)
-				log_warn("core", "%s: incident change held in memory (%s)", out[i].key, store_err_name(rc));
+			/* Storage trouble is handled inside (events held in memory,
+			 * gateway.storage raised); a negative return is a refusal. */
+			if (incidents_apply(c->inc, &out[i], wall) < 0)
+				log_error("core", "%s: incident change refused (out of memory?)", out[i].key);
 		}
 	}
 }
@@ -265,8 +266,10 @@ void core_drain_engine(struct core *c, int64_t now)
 void core_status_counts(struct core *c, int *online, int *offline)
 {
 	int on = 0, off = 0;
+	/* c->online, not the engine's view: a device never heard from since
+	 * start is not counted online. */
 	for (int d = 0; d < c->cfg->n_devices; d++) {
-		if (engine_device_is_online(c->engine, d))
+		if (c->online && c->online[d])
 			on++;
 		else
 			off++;
@@ -293,7 +296,7 @@ static void publish_telemetry(struct core *c, int64_t wall)
 		const struct profile *p = &cfg->profiles[cfg->devices[d].profile];
 		const struct point_value *vals = engine_device_values(c->engine, d);
 		devs[d].id = cfg->devices[d].id;
-		devs[d].online = engine_device_is_online(c->engine, d);
+		devs[d].online = c->online && c->online[d];
 		devs[d].points = &pts[k];
 		devs[d].n_points = p->n_points;
 		for (int i = 0; i < p->n_points; i++, k++) {

@@ -779,13 +779,18 @@ static int apply_output(struct incidents *inc, const struct engine_output *o, in
 		x->row.active = true;
 		x->row.acked = o->acked; /* a new alarm cycle needs its own ack */
 		return emit(inc, x, EV_UPDATED, NULL, wall);
-	case OUT_UPDATED:
+	case OUT_UPDATED: {
 		if (!x)
 			return o->active ? open_from_output(inc, o, wall) : 0;
+		/* The engine re-raises an open incident as UPDATED: inactive to
+		 * active is a new alarm cycle that needs its own ack. Otherwise the
+		 * ack only grows: an update queued before an ack must not undo it. */
+		bool new_cycle = !x->row.active && o->active;
 		update_from_output(inc, x, o, wall);
 		x->row.active = o->active;
-		x->row.acked = x->row.acked || o->acked;
+		x->row.acked = new_cycle ? o->acked : (x->row.acked || o->acked);
 		return emit(inc, x, EV_UPDATED, NULL, wall);
+	}
 	case OUT_CLEARED:
 		if (!x || !x->row.active)
 			return 0;
@@ -808,15 +813,17 @@ static int apply_output(struct incidents *inc, const struct engine_output *o, in
 		update_from_output(inc, x, o, wall);
 		return emit(inc, x, EV_ESCALATED, &ex, wall);
 	case OUT_NORMAL: {
+		/* Follows CLEARED or ACKED, which said it already; a non-latched
+		 * alarm reaches normal without any ack (o->acked false). */
 		if (!x)
 			return 0;
 		bool was_active = x->row.active, was_acked = x->row.acked;
 		x->row.active = false;
-		x->row.acked = true;
+		x->row.acked = was_acked || o->acked;
 		x->row.last_ms = wall;
 		if (was_active)
 			return emit(inc, x, EV_CLEARED, NULL, wall);
-		if (!was_acked)
+		if (!was_acked && o->acked)
 			return emit(inc, x, EV_ACKED, NULL, wall);
 		return 0;
 	}

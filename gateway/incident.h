@@ -59,7 +59,8 @@ int incidents_load_open(struct incidents *inc);
 
 /* One engine output. RAISED opens an incident (new ULID, event `raised`) or,
  * when one with that key is open, becomes `updated`. UPDATED → `updated`
- * (opens a new incident when none is open and the alarm is active); CLEARED →
+ * (opens a new incident when none is open and the alarm is active; an
+ * inactive incident becoming active again starts a new ack cycle); CLEARED →
  * `cleared`; ACKED → `acked` (nothing when already acked, e.g. by
  * incidents_ack); ESCALATED → `escalated` with "escalated_from"; NORMAL →
  * whatever of cleared/acked has not been said yet; SHELVED/UNSHELVED →

@@ -385,6 +385,8 @@ static int connect_now(struct uplink *u, int64_t now)
 	co.automaticReconnect = 0;    /* ours has jitter */
 	co.username = u->username;
 	co.password = u->password;
+	/* The will's ts says since when it stands: this connect. */
+	status_json(u->gateway, false, GRIDGW_VERSION, time_wall_ms(), NULL, u->will, sizeof u->will);
 	MQTTAsync_willOptions wo = MQTTAsync_willOptions_initializer;
 	wo.topicName = u->topic_status;
 	wo.message = u->will;
@@ -394,6 +396,9 @@ static int connect_now(struct uplink *u, int64_t now)
 	MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
 	if (u->use_tls) {
 		so.trustStore = u->ca;
+		/* A configured CA is the only trust anchor: a public CA's certificate
+		 * for some other broker must not pass. Without one, the system store. */
+		so.disableDefaultTrustStore = u->ca ? 1 : 0;
 		so.keyStore = u->cert;
 		so.privateKey = u->key;
 		so.enableServerCertAuth = u->verify;

@@ -704,7 +704,8 @@ static void alarm_timers(struct engine *e, int id, int64_t t)
 		a->n_chat = 0;
 		if (a->dirty) {
 			a->dirty = false;
-			emit_alarm(e, a, OUT_UPDATED, t);
+			if (!alarm_shelved(e, a))
+				emit_alarm(e, a, OUT_UPDATED, t);
 		}
 		if (!a->cond && !alarm_shelved(e, a))
 			isa_clear(e, a, t);

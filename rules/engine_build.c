@@ -230,10 +230,6 @@ static int setup_builtin_rule(const struct gw_config *cfg, enum rule_kind k, int
 	const char *pt = builtin_point(b, k);
 	if (k == RK_BATTERY) {
 		double lo = b->threshold, hi = b->clear_threshold;
-		if (lo == 0 && hi == 0) {
-			lo = 20;
-			hi = 25;
-		}
 		if (hi < lo)
 			hi = lo;
 		snprintf(when, sizeof when, "%s < %.17g", pt, lo);

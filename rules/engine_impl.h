@@ -10,7 +10,7 @@
 
 #define NEVER INT64_MAX
 #define WIN_SLOTS 48            /* entries per window history */
-#define RING_MAX 100            /* largest count / chatter_max accepted */
+#define RING_MAX 1000           /* largest count / chatter_max accepted (as the config loader) */
 #define OUT_INITIAL 1024        /* output queue capacity at create */
 
 enum rule_kind { RK_USER = 0, RK_OFFLINE, RK_BATTERY, RK_FAULT, RK_TAMPER };

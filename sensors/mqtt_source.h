@@ -53,7 +53,8 @@ struct mqtt_source_stats {
 
 /* Creates the client for cfg->sources[source_index] and starts connecting
  * (returns without waiting for the broker; a broker that is down is retried
- * forever). `cfg` and `q` must outlive the source. Returns NULL with a
+ * forever). `q` must outlive the source; `cfg` is only read during this
+ * call (the client keeps copies of what it needs). Returns NULL with a
  * message in err when Paho refuses the URL or options. Removes
  * http_proxy/https_proxy from the environment first: Paho 1.3 would send
  * even loopback connections through them; call this before starting other

@@ -19,6 +19,11 @@
 #include "gateway/timeutil.h"
 
 #define SIM_MAX_INDEX 64 /* largest array index a key path may ask for */
+/* Paho refuses sends past maxBufferedMessages queued commands (-12), even
+ * while connected: publish at most this many per client per tick (50 ms);
+ * the rest stay due and go out on the next ticks. */
+#define SIM_PUBS_PER_TICK 200
+#define SIM_MAX_BUFFERED 1000
 
 struct mqtt_client {
 	struct sim_mqtt *owner;
@@ -33,6 +38,7 @@ struct mqtt_client {
 };
 
 struct pub {
+	int dev;
 	char *topic;
 	char *payload;
 	int len;
@@ -251,7 +257,7 @@ static char *build_garbage(struct sim_mqtt *m, int *len)
 	return g;
 }
 
-static void pubs_add(struct sim_mqtt *m, char *topic, char *payload, int len)
+static void pubs_add(struct sim_mqtt *m, int dev, char *topic, char *payload, int len)
 {
 	if (m->n_pubs == m->cap_pubs) {
 		int cap = m->cap_pubs ? m->cap_pubs * 2 : 64;
@@ -264,7 +270,7 @@ static void pubs_add(struct sim_mqtt *m, char *topic, char *payload, int len)
 		m->pubs = p;
 		m->cap_pubs = cap;
 	}
-	m->pubs[m->n_pubs++] = (struct pub){ topic, payload, len };
+	m->pubs[m->n_pubs++] = (struct pub){ dev, topic, payload, len };
 }
 
 /* Under s->mu: queues the messages of every device of source `src` that
@@ -273,14 +279,18 @@ static void collect_locked(struct sim_mqtt *m, int src_idx, bool all, int64_t no
 {
 	struct sim *s = m->s;
 	const struct mqtt_source_config *src = &s->cfg->sources[src_idx];
-	for (int i = 0; i < s->n_devs; i++) {
+	if (all)
+		for (int i = 0; i < s->n_devs; i++)
+			if (s->devs[i].cfg->source == src_idx)
+				s->devs[i].dirty = true;
+	for (int i = 0; i < s->n_devs && m->n_pubs < SIM_PUBS_PER_TICK; i++) {
 		struct sim_device *d = &s->devs[i];
 		if (d->cfg->source != src_idx)
 			continue;
 		enum sim_fault f = d->fault;
 		if (f == SIM_FAULT_SILENT || f == SIM_FAULT_TIMEOUT || f == SIM_FAULT_DISCONNECT)
 			continue;
-		if (!all && !d->dirty && now - d->last_pub_ms < m->heartbeat_ms)
+		if (!d->dirty && now - d->last_pub_ms < m->heartbeat_ms)
 			continue;
 		char topic[512];
 		if (build_topic(src, d->cfg->id, topic, sizeof topic) < 0)
@@ -294,14 +304,17 @@ static void collect_locked(struct sim_mqtt *m, int src_idx, bool all, int64_t no
 			free(t);
 			continue;
 		}
-		pubs_add(m, t, payload, len);
+		pubs_add(m, i, t, payload, len);
 		d->dirty = false;
 		d->last_pub_ms = now;
 	}
 }
 
-static void publish_all(struct sim_mqtt *m, struct mqtt_client *c)
+/* Sends the queued messages; returns how many failed (their devices are
+ * left in m->pubs[0..failed-1].dev to be marked due again). */
+static int publish_all(struct sim_mqtt *m, struct mqtt_client *c)
 {
+	int failed = 0;
 	for (int i = 0; i < m->n_pubs; i++) {
 		MQTTAsync_message msg = MQTTAsync_message_initializer;
 		msg.payload = m->pubs[i].payload;
@@ -314,11 +327,13 @@ static void publish_all(struct sim_mqtt *m, struct mqtt_client *c)
 			unsigned long sup;
 			if (log_ratelimit_ok(&m->rl, &sup))
 				log_warn("sim", "publish %s: error %d", m->pubs[i].topic, rc);
+			m->pubs[failed++].dev = m->pubs[i].dev;
 		}
 		free(m->pubs[i].topic);
 		free(m->pubs[i].payload);
 	}
 	m->n_pubs = 0;
+	return failed;
 }
 
 void sim_mqtt_tick(struct sim_mqtt *m, int64_t now_ms)
@@ -340,7 +355,13 @@ void sim_mqtt_tick(struct sim_mqtt *m, int64_t now_ms)
 		collect_locked(m, i, all, now_ms);
 		pthread_mutex_unlock(&m->s->mu);
 		/* Paho is called outside our lock: its callbacks never wait on us. */
-		publish_all(m, c);
+		int failed = publish_all(m, c);
+		if (failed > 0) {
+			pthread_mutex_lock(&m->s->mu);
+			for (int k = 0; k < failed; k++)
+				m->s->devs[m->pubs[k].dev].dirty = true;
+			pthread_mutex_unlock(&m->s->mu);
+		}
 	}
 }
 
@@ -395,6 +416,7 @@ static int client_start(struct sim_mqtt *m, struct mqtt_client *c)
 	snprintf(id, sizeof id, "gridgw-sim-%ld-%s", (long)getpid(), src->name);
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	co.sendWhileDisconnected = 0;
+	co.maxBufferedMessages = SIM_MAX_BUFFERED;
 	int rc = MQTTAsync_createWithOptions(&c->client, src->url, id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_error("sim", "mqtt source %s: cannot create a client for %s (%d)", src->name, src->url, rc);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # MQTT source back-pressure: with a tiny core queue that the core stops
-# draining for 2 s, a 500-message burst must neither block Paho's callback
+# draining for 5 s, a 500-message burst must neither block Paho's callback
 # thread nor lose or reorder anything: the overflow waits in the source's
 # backlog and reaches the core, complete and in order, once it drains again.
 . "$(dirname "$0")/../lib/common.sh"
@@ -23,7 +23,7 @@ has() { grep -sqF -- "$1" "$LOG"; }
 hasnt() { ! has "$1"; }
 count() { grep -scF -- "$1" "$LOG"; }
 
-spawn driver "$DRIVER" -c "$TMP/gw.conf" --seconds 120 --queue 4 --stall 2
+spawn driver "$DRIVER" -c "$TMP/gw.conf" --seconds 120 --queue 4 --stall 5
 check "the core stalls once the source is subscribed" wait_for 'has "STALLED"' 15
 seq 1 500 | sed 's/.*/{"bat":&}/' | \
 	mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t sensors/mc-1/up -l

@@ -18,7 +18,23 @@ spawn sim "$GRIDGW_SIM" -c "$TMP/sim.conf" --scenario "$FIX/scenario_ok.conf"
 if ! wait_for "grep -q '^ready ' '$TMP/sim.log' 2>/dev/null" 10 || ! wait_port "$PORT" 5; then
 	tap_fail "simulator starts with a scenario"
 	cat "$TMP/sim.log"
-	tap_done
+	# --- the shipped example scenarios load against the demo compound ---
+mkdir -p "$TMP/demo"
+cp -r "$GRIDGW_TOP/config/profiles" "$TMP/demo/"
+sed -e "s|/tmp/gridgw-demo/|$TMP/demo/|g" -e "s|tcp://127.0.0.1:[0-9]*|tcp://127.0.0.1:1|g" \
+	"$GRIDGW_TOP/config/demo.conf" >"$TMP/demo/demo.conf"
+for p in $(grep -o 'port = [0-9]*' "$TMP/demo/demo.conf" | sort -u | awk '{print $3}'); do
+	sed -i "s|port = $p;|port = $(free_port);|g" "$TMP/demo/demo.conf"
+done
+for f in "$GRIDGW_TOP"/config/scenarios/*.conf "$GRIDGW_TOP"/config/demo-scenario.conf; do
+	[ -f "$f" ] || continue
+	out=$(timeout 10 "$GRIDGW_SIM" -c "$TMP/demo/demo.conf" --scenario "$f" --duration 200ms --quiet 2>&1)
+	rc=$?
+	if [ "$rc" = 0 ] && grep -q '^ready ' <<<"$out"; then tap_ok "example scenario $(basename "$f") loads"
+	else tap_fail "example scenario $(basename "$f") loads (rc=$rc)"; echo "$out" | grep -v 'connect failed' | sed 's/^/# /'; fi
+done
+
+tap_done
 	exit 1
 fi
 t0=$(date +%s%N)
@@ -81,5 +97,21 @@ out=$(printf 'quit\n' | timeout 5 "$GRIDGW_SIM" -c "$TMP/sim.conf" --stdin --qui
 expect_match "quit on stdin ends the run" 'ok bye' "$out"
 expect_match "bad --duration refused" 'bad duration' "$(timeout 5 "$GRIDGW_SIM" -c "$TMP/sim.conf" --duration soon 2>&1)"
 expect_match "--help shows usage" 'usage: gridgw-sim' "$("$GRIDGW_SIM" --help)"
+
+# --- the shipped example scenarios load against the demo compound ---
+mkdir -p "$TMP/demo"
+cp -r "$GRIDGW_TOP/config/profiles" "$TMP/demo/"
+sed -e "s|/tmp/gridgw-demo/|$TMP/demo/|g" -e "s|tcp://127.0.0.1:[0-9]*|tcp://127.0.0.1:1|g" \
+	"$GRIDGW_TOP/config/demo.conf" >"$TMP/demo/demo.conf"
+for p in $(grep -o 'port = [0-9]*' "$TMP/demo/demo.conf" | sort -u | awk '{print $3}'); do
+	sed -i "s|port = $p;|port = $(free_port);|g" "$TMP/demo/demo.conf"
+done
+for f in "$GRIDGW_TOP"/config/scenarios/*.conf "$GRIDGW_TOP"/config/demo-scenario.conf; do
+	[ -f "$f" ] || continue
+	out=$(timeout 10 "$GRIDGW_SIM" -c "$TMP/demo/demo.conf" --scenario "$f" --duration 200ms --quiet 2>&1)
+	rc=$?
+	if [ "$rc" = 0 ] && grep -q '^ready ' <<<"$out"; then tap_ok "example scenario $(basename "$f") loads"
+	else tap_fail "example scenario $(basename "$f") loads (rc=$rc)"; echo "$out" | grep -v 'connect failed' | sed 's/^/# /'; fi
+done
 
 tap_done

@@ -12,7 +12,7 @@ P=grid/v1/gw-cmd
 spawn recorder mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -v -t "$P/#"
 sleep 0.3
 spawn driver "$DRIVER" --url "tcp://127.0.0.1:$BROKER_PORT" --state "$TMP/state" --gateway gw-cmd \
-	--events 50 --commands --deadline 60 --quiet
+	--events 50 --commands --deadline 60 --quiet --telemetry-ms 300 --devices 40 --max-payload 1024
 
 wait_for "grep -q '^$P/status .*\"online\"' $TMP/recorder.log" 10
 line=$(grep -m1 "^$P/status " "$TMP/recorder.log")
@@ -28,6 +28,19 @@ check "the status is retained" bash -c "[[ '$retained' == *'\"state\":\"online\"
 
 wait_for "[ \$(uplink_count_incidents $TMP/recorder.log) -ge 50 ]" 10
 check "incident events flow (50 of 50)" test "$(uplink_check_seqs "$TMP/recorder.log" 50 | grep -c 'missing=0 ')" = 1
+
+# Telemetry: split at max_payload, every device present.
+wait_for "[ \$(grep -c '^$P/telemetry ' $TMP/recorder.log) -ge 10 ]" 10
+tele=$(grep '^$P/telemetry ' "$TMP/recorder.log" | head -n 40)
+longest=$(printf '%s\n' "$tele" | sed "s|^$P/telemetry ||" | awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }')
+devs=$(printf '%s\n' "$tele" | grep -o '"dev-[0-9]*"' | sort -u | wc -l)
+check "telemetry is split into parts of at most 1024 bytes (longest $longest)" \
+	bash -c "[ $longest -gt 0 ] && [ $longest -le 1024 ] && grep -q '\"parts\":[2-9]' <<<'$tele'"
+check "telemetry covers every device ($devs of 40)" test "$devs" = 40
+
+# The status is refreshed when its figures change (backlog 50 -> 0, within 5 s).
+wait_for "grep -q '^$P/status .*\"online\".*\"backlog\":0' $TMP/recorder.log" 8
+check "the status is refreshed when the backlog changes" grep -q "^$P/status .*\"online\".*\"backlog\":0" "$TMP/recorder.log"
 
 cmd() { mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "$P/cmd" -m "$1"; }
 result_count() { grep -c "^$P/cmd/result .*$1" "$TMP/recorder.log" || true; }

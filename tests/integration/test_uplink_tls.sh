@@ -2,7 +2,8 @@
 # The ssl:// uplink against a mosquitto that requires client certificates,
 # with a CA and certificates made here with openssl: the right client
 # certificate delivers; a certificate from another CA, or none, is refused;
-# a server certificate that does not name 127.0.0.1 is refused while
+# a broker certificate from another CA is refused; a server certificate
+# that does not name 127.0.0.1 is refused while
 # hostname verification is on (the default) and accepted with verify off.
 . "$(dirname "$0")/../lib/common.sh"
 . "$GRIDGW_TOP/tests/lib/uplink_common.sh"
@@ -27,17 +28,21 @@ mkcert() { # name ca cn [san]
 }
 mkca ca && mkca otherca && mkcert server ca 127.0.0.1 "IP:127.0.0.1" &&
 	mkcert wrongname ca broker.example "DNS:broker.example" &&
-	mkcert client ca gw-tls && mkcert rogue otherca gw-tls
+	mkcert client ca gw-tls && mkcert rogue otherca gw-tls &&
+	mkcert fakeserver otherca 127.0.0.1 "IP:127.0.0.1"
 chmod 644 "$PKI"/*
 check "test PKI generated with openssl" test -s "$PKI/rogue.crt"
 
-PLAIN=$(free_port); TLS=$(free_port); TLS2=$(free_port)
+PLAIN=$(free_port); TLS=$(free_port); TLS2=$(free_port); TLS3=$(free_port)
 uplink_broker_conf "$TMP/broker.conf" "$PLAIN" \
 	"listener $TLS 127.0.0.1" "cafile $PKI/ca.crt" "certfile $PKI/server.crt" "keyfile $PKI/server.key" \
 	"require_certificate true" \
 	"listener $TLS2 127.0.0.1" "cafile $PKI/ca.crt" "certfile $PKI/wrongname.crt" "keyfile $PKI/wrongname.key" \
+	"require_certificate true" \
+	"listener $TLS3 127.0.0.1" "cafile $PKI/ca.crt" "certfile $PKI/fakeserver.crt" "keyfile $PKI/fakeserver.key" \
 	"require_certificate true"
-uplink_start_broker broker "$TMP/broker.conf" "$PLAIN" && wait_port "$TLS" 5 && wait_port "$TLS2" 5
+uplink_start_broker broker "$TMP/broker.conf" "$PLAIN" && wait_port "$TLS" 5 && wait_port "$TLS2" 5 &&
+	wait_port "$TLS3" 5
 check "mosquitto listens with TLS and required client certificates" kill -0 "$PID_broker"
 
 spawn recorder mosquitto_sub -h 127.0.0.1 -p "$PLAIN" -q 1 -v -t "grid/v1/+/incident"
@@ -70,6 +75,12 @@ drive name gw-name "ssl://127.0.0.1:$TLS2" --ca "$PKI/ca.crt" --cert "$PKI/clien
 rc=$?
 check "a server certificate not naming 127.0.0.1 fails hostname verification (exit $rc)" \
 	bash -c "[ $rc = 3 ] && grep -q 'connects=0 ' $TMP/name.log"
+
+drive fake gw-fake "ssl://127.0.0.1:$TLS3" --ca "$PKI/ca.crt" --cert "$PKI/client.crt" --key "$PKI/client.key" \
+	--deadline 4
+rc=$?
+check "a broker whose certificate comes from another CA is refused (exit $rc)" \
+	bash -c "[ $rc = 3 ] && grep -q 'connects=0 ' $TMP/fake.log"
 
 drive noverify gw-noverify "ssl://127.0.0.1:$TLS2" --ca "$PKI/ca.crt" --cert "$PKI/client.crt" \
 	--key "$PKI/client.key" --no-verify --deadline 30

@@ -6,12 +6,14 @@
  * SIGKILL and started again continues where the store is — and delivers
  * them. With --commands it answers platform commands the way the core does:
  * parse, refuse with a reason or accept, replay a stored result for a
- * repeated req.
+ * repeated req. With --telemetry-ms it publishes a snapshot of D fake
+ * devices (10 points each) that often, through uplink_publish_telemetry.
  *
  *   uplink_driver --url URL --state DIR [--events N] [--burst B] [--burst-ms MS]
  *       [--incidents K] [--window W] [--mqtt 3|5] [--ca F --cert F --key F]
  *       [--no-verify] [--gateway ID] [--prefix P] [--commands]
  *       [--exit-when-empty] [--deadline SECONDS] [--quiet]
+ *       [--telemetry-ms MS --devices D --max-payload BYTES]
  *
  * Exit status: 0 when every event is delivered (--exit-when-empty) or at a
  * clean stop (SIGTERM/SIGINT), 3 when the deadline passed first, 1 on setup
@@ -38,7 +40,7 @@
 
 struct driver_opts {
 	const char *url, *state, *gateway, *prefix, *ca, *cert, *key;
-	long events, burst, burst_ms, incidents, window;
+	long events, burst, burst_ms, incidents, window, telemetry_ms, devices, max_payload;
 	int mqtt, deadline_s;
 	bool verify, commands, exit_when_empty, quiet;
 };
@@ -52,6 +54,8 @@ struct driver {
 	int sigfd;
 	int64_t next_burst_ms;
 	int64_t next_backlog_ms;
+	int64_t next_telemetry_ms;
+	int telemetry_sent;
 	int64_t backlog;
 	uint64_t appended_now;  /* appended by this run */
 	int connects, losses, commands;
@@ -77,10 +81,13 @@ static int parse_opts(int argc, char **argv, struct driver_opts *o)
 		{ "gateway", required_argument, NULL, 'g' }, { "prefix", required_argument, NULL, 'p' },
 		{ "commands", no_argument, NULL, 'c' }, { "exit-when-empty", no_argument, NULL, 'e' },
 		{ "deadline", required_argument, NULL, 'd' }, { "quiet", no_argument, NULL, 'q' },
+		{ "telemetry-ms", required_argument, NULL, 't' }, { "devices", required_argument, NULL, 'D' },
+		{ "max-payload", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct driver_opts){ .gateway = "gw-test", .prefix = "grid/v1", .burst = 500, .burst_ms = 10,
-				   .incidents = 7, .window = 16, .mqtt = 3, .deadline_s = 120, .verify = true };
+				   .incidents = 7, .window = 16, .mqtt = 3, .deadline_s = 120, .verify = true,
+				   .devices = 20, .max_payload = 16384 };
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
@@ -102,10 +109,14 @@ static int parse_opts(int argc, char **argv, struct driver_opts *o)
 		case 'e': o->exit_when_empty = true; break;
 		case 'd': o->deadline_s = atoi(optarg); break;
 		case 'q': o->quiet = true; break;
+		case 't': o->telemetry_ms = atol(optarg); break;
+		case 'D': o->devices = atol(optarg); break;
+		case 'M': o->max_payload = atol(optarg); break;
 		default: usage(); return -1;
 		}
 	}
-	if (!o->url || !o->state || o->burst < 1 || o->incidents < 1 || o->window < 1) {
+	if (!o->url || !o->state || o->burst < 1 || o->incidents < 1 || o->window < 1 || o->devices < 1 ||
+	    o->devices > 1000) {
 		usage();
 		return -1;
 	}
@@ -223,6 +234,31 @@ static void handle_messages(struct driver *d, int64_t now)
 	}
 }
 
+/* A snapshot of fake devices (10 points each; every 5th point not good). */
+static void send_telemetry(struct driver *d)
+{
+	static const char *const names[10] = { "alarm", "smoke", "temp", "battery", "fault",
+					       "tilt", "open", "water", "gas", "rssi" };
+	int nd = (int)d->opt.devices;
+	struct telemetry_device *devs = calloc((size_t)nd, sizeof *devs);
+	struct telemetry_point *pts = calloc((size_t)nd * 10, sizeof *pts);
+	char (*ids)[32] = calloc((size_t)nd, sizeof *ids);
+	if (devs && pts && ids) {
+		for (int i = 0; i < nd; i++) {
+			snprintf(ids[i], sizeof ids[i], "dev-%04d", i);
+			for (int p = 0; p < 10; p++)
+				pts[i * 10 + p] = (struct telemetry_point){ names[p], i + p / 10.0, p % 5 != 4 };
+			devs[i] = (struct telemetry_device){ ids[i], i % 4 != 0, &pts[i * 10], 10 };
+		}
+		int n = uplink_publish_telemetry(d->up, time_wall_ms(), devs, nd, d->backlog);
+		if (n > 0)
+			d->telemetry_sent++;
+	}
+	free(devs);
+	free(pts);
+	free(ids);
+}
+
 static int64_t min_wait(int64_t a, int64_t b)
 {
 	if (a < 0)
@@ -251,7 +287,7 @@ static int driver_setup(struct driver *d)
 	cfg.uplink.keepalive_ms = 5000;
 	cfg.uplink.mqtt_version = d->opt.mqtt;
 	cfg.uplink.inflight = (int)d->opt.window;
-	cfg.uplink.max_payload = 16384;
+	cfg.uplink.max_payload = (int)d->opt.max_payload;
 	cfg.uplink.reconnect_min_ms = 200;
 	cfg.uplink.reconnect_max_ms = 2000;
 	if (d->opt.ca || d->opt.cert || !d->opt.verify) {
@@ -301,6 +337,8 @@ static int driver_step(struct driver *d, int64_t deadline)
 	bool appending = (long)(store_next_seq(d->st) - 1) < d->opt.events;
 	if (appending)
 		wait = min_wait(wait, d->next_burst_ms > now ? d->next_burst_ms - now : 0);
+	if (d->opt.telemetry_ms > 0)
+		wait = min_wait(wait, d->next_telemetry_ms > now ? d->next_telemetry_ms - now : 0);
 	wait = min_wait(wait, 100);
 	struct pollfd pfd[2] = { { .fd = queue_fd(d->q), .events = POLLIN }, { .fd = d->sigfd, .events = POLLIN } };
 	if (poll(pfd, 2, (int)wait) < 0 && errno != EINTR)
@@ -326,6 +364,10 @@ static int driver_step(struct driver *d, int64_t deadline)
 		struct status_counts sc = { .devices_online = 3, .devices_offline = 1, .open_incidents = (int)d->opt.incidents,
 					    .backlog = d->backlog };
 		uplink_set_status(d->up, &sc, now);
+	}
+	if (d->opt.telemetry_ms > 0 && now >= d->next_telemetry_ms) {
+		d->next_telemetry_ms = now + d->opt.telemetry_ms;
+		send_telemetry(d);
 	}
 	if (d->stop)
 		return 1;
@@ -361,9 +403,9 @@ int main(int argc, char **argv)
 	outbox_get_stats(d.ob, &s);
 	printf("driver: appended=%" PRIu64 " last_seq=%" PRIu64 " backlog=%" PRId64 " published=%" PRIu64
 	       " acked=%" PRIu64 " marked=%" PRIu64 " rewinds=%" PRIu64 " failed=%" PRIu64 " refused=%" PRIu64
-	       " connects=%d losses=%d commands=%d elapsed_ms=%" PRId64 " state=%s\n",
+	       " connects=%d losses=%d commands=%d telemetry=%d elapsed_ms=%" PRId64 " state=%s\n",
 	       d.appended_now, store_next_seq(d.st) - 1, d.backlog, s.published, s.acked, s.marked, s.rewinds,
-	       s.failed, s.refused, d.connects, d.losses, d.commands, time_mono_ms() - t0,
+	       s.failed, s.refused, d.connects, d.losses, d.commands, d.telemetry_sent, time_mono_ms() - t0,
 	       uplink_state_name(uplink_state(d.up)));
 	fflush(stdout);
 out:

@@ -147,7 +147,7 @@ static const char good_conf[] =
 	");\n"
 	"rules = (\n"
 	"  { id = \"smoke\"; profile = \"pm\"; when = \"alarm || smoke > 0.15\"; for = 0; clear_for = \"30s\";\n"
-	"    type = \"fire.smoke\"; severity = 1; latch = true; message = \"Smoke {room}\";\n"
+	"    type = \"fire.smoke\"; severity = 1; latch = true; message = \"Smoke \" \"{room}\";\n"
 	"    group = \"floor\"; within = \"2m\";\n"
 	"    escalate = { after = \"10m\"; severity = 1; };\n"
 	"    on_raise = ( { write = \"hold\"; value = 1; }, { write = \"d3:hold\"; value = true; },\n"
@@ -531,6 +531,8 @@ static const struct error_case error_cases[] = {
 	  "is not a topic to publish to" },
 	{ "@RULE@", "{ id = \"r2\"; profile = \"pm\"; when = \"a\"; type = \"t\"; severity = 2; on_clear = ( { value = 1; } ); },",
 	  "either 'write'" },
+	{ "@RULE@", "{ id = \"r2\"; profile = \"pm\"; when = \"a\"; type = \"t\"; severity = 2; message = \"{device} at {rooom}: v={v}\"; },",
+	  "message: {rooom} is neither a point" },
 	/* top-level groups */
 	{ "@TOP@", "uplink = { url = \"http://x\"; };", "must start with tcp:// or ssl://" },
 	{ "@TOP@", "uplink = { url = \"tcp://x:1883\"; tls = { ca = \"ca.pem\"; }; };", "not ssl://" },
@@ -542,6 +544,9 @@ static const struct error_case error_cases[] = {
 	/* lexical problems libconfig 1.5 would hide */
 	{ "@TOP@", "/* never closed", "unterminated /* comment" },
 	{ "@TOP@", "x = ;", "syntax error" },
+	/* a string where the grammar has none: libconfig 1.5 would leak it */
+	{ "@TOP@", "x = { b = 1, \"s\" };", "syntax error: unexpected string" },
+	{ "@TOP@", "x = 0x1 \"b\";", "syntax error: unexpected string" },
 };
 
 static char *make_conf(const char *marker, const char *text)
@@ -648,6 +653,37 @@ static void test_client_id_clash(void **state)
 	assert_int_equal(load(t, "c.conf", &cfg, &errs), -1);
 	assert_one_error(t, &errs, "c.conf", 7, "uses client id \"gw-src-s1\", as the uplink does");
 	config_errors_clear(&errs);
+}
+
+/* JSON key paths as sensors/json_map reads them. */
+static void test_json_paths(void **state)
+{
+	struct tdir *t = *state;
+	static const char *const good[] = { "a", "a.b", "list[0].v", "m[1][0]", "[2].x", "a-b c.d" };
+	static const char *const bad[] = { "", "a..b", ".a", "a.", "a[", "a[x]", "a[]", "a[1234567890]", "a]b", "a.[0]" };
+	struct gw_config *cfg = NULL;
+	struct config_errors errs = { 0 };
+	char conf[512];
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(conf, sizeof conf,
+			 "gateway = { id = \"gw\"; };\nprofiles = { p = { kind = \"k\"; points = (\n{ name = \"v\"; json = \"%s\"; } ); }; };\n",
+			 good[i]);
+		write_file(t->path, "j.conf", conf);
+		int rc = load(t, "j.conf", &cfg, &errs);
+		dump_errors(&errs);
+		assert_int_equal(rc, 0);
+		assert_string_equal(cfg->profiles[0].points[0].json, good[i]);
+		config_free(cfg);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		snprintf(conf, sizeof conf,
+			 "gateway = { id = \"gw\"; };\nprofiles = { p = { kind = \"k\"; points = (\n{ name = \"v\"; json = \"%s\"; } ); }; };\n",
+			 bad[i]);
+		write_file(t->path, "j.conf", conf);
+		assert_int_equal(load(t, "j.conf", &cfg, &errs), -1);
+		assert_one_error(t, &errs, "j.conf", 3, "is not a key path");
+		config_errors_clear(&errs);
+	}
 }
 
 /* ------------------------------------------------------------ includes */
@@ -820,7 +856,7 @@ static void test_durations(void **state)
 		config_free(cfg);
 	}
 	static const char *const bad[] = { "\"\"", "\"-1s\"", "\"1.5s\"", "\"10\"", "\"10x\"", "5", "1.0", "true",
-					   "\"99999999999999999999s\"" };
+					   "\"99999999999999999999s\"", "\"3651d\"", "\"106751991167d\"" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char conf[256];
 		snprintf(conf, sizeof conf, "gateway = { id = \"gw\"; };\nstore = { history_keep = %s; };\n", bad[i]);
@@ -862,6 +898,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_each_error_class_at_its_line, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_all_errors_in_one_pass, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_client_id_clash, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_json_paths, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_include_relative_to_including_file_nested, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_include_missing_and_cycle, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_profiles_dir_default_and_explicit, setup_dir, teardown_dir),

@@ -23,8 +23,8 @@
 /* ---------- the reference model ---------- */
 
 struct mparams {
-	int64_t for_ms, clear_for_ms, within_ms, esc_after;
-	int count;
+	int64_t for_ms, clear_for_ms, within_ms, esc_after, chatter_window;
+	int count, chatter_max;
 	bool latch, esc;
 	int severity, esc_severity;
 };
@@ -56,6 +56,11 @@ struct model {
 	int n_edges;
 	bool shelved, shelved_out;
 	int64_t shelve_until;
+	/* chatter */
+	int64_t raises[16];     /* times of the last chatter_max + 1 visible raises */
+	int n_raises;
+	bool held, dirty;
+	int64_t last_raise, last_update_out;
 	int64_t now;    /* time of the last step: a timer that became due earlier fires then */
 };
 
@@ -64,8 +69,13 @@ struct mlog {
 	int n;
 };
 
+/* How often each output kind occurred, so the test shows it exercised them. */
+static unsigned long kind_seen[OUT_ACTION + 1];
+static unsigned long holds_seen;
+
 static void m_emit(struct model *m, struct mlog *lg, int dev, enum engine_output_kind k, int64_t t)
 {
+	kind_seen[k]++;
 	assert_true(lg->n < MAX_OUT);
 	lg->o[lg->n++] = (struct mout){ k, dev, t, m->count, m->severity,
 					m->st == M_ACTIVE_UNACKED || m->st == M_ACTIVE_ACKED, m->acked };
@@ -73,6 +83,11 @@ static void m_emit(struct model *m, struct mlog *lg, int dev, enum engine_output
 
 static void m_isa_raise(struct model *m, struct mlog *lg, int dev, int64_t t)
 {
+	if (m->held) {
+		m->count++;
+		m->dirty = true;
+		return;
+	}
 	bool again = m->open;
 	if (again) {
 		m->count++;
@@ -85,6 +100,19 @@ static void m_isa_raise(struct model *m, struct mlog *lg, int dev, int64_t t)
 	m->acked = false;
 	m->open = true;
 	m->unacked_since = t;
+	if (m->p->chatter_max > 0) {
+		int cap = m->p->chatter_max + 1;
+		if (m->n_raises == cap) {
+			memmove(m->raises, m->raises + 1, sizeof m->raises[0] * (size_t)(cap - 1));
+			m->n_raises--;
+		}
+		m->raises[m->n_raises++] = t;
+		if (m->n_raises == cap && t - m->raises[0] <= m->p->chatter_window) {
+			m->held = true;
+			holds_seen++;
+			m->last_update_out = t;
+		}
+	}
 	m_emit(m, lg, dev, again ? OUT_UPDATED : OUT_RAISED, t);
 }
 
@@ -104,6 +132,7 @@ static void m_isa_clear(struct model *m, struct mlog *lg, int dev, int64_t t)
 static void m_raise(struct model *m, struct mlog *lg, int dev, int64_t t)
 {
 	m->cond = true;
+	m->last_raise = t;
 	m->n_edges = 0;
 	if (!m->shelved)
 		m_isa_raise(m, lg, dev, t);
@@ -112,7 +141,8 @@ static void m_raise(struct model *m, struct mlog *lg, int dev, int64_t t)
 static void m_clear(struct model *m, struct mlog *lg, int dev, int64_t t)
 {
 	m->cond = false;
-	m_isa_clear(m, lg, dev, t);
+	if (!m->held)
+		m_isa_clear(m, lg, dev, t);
 }
 
 /* when = x > 50, clear_when = x < 40; unknown when the value is not good. */
@@ -175,42 +205,76 @@ static void m_unshelve(struct model *m, struct mlog *lg, int dev, int64_t t)
 	bool active = m->st == M_ACTIVE_UNACKED || m->st == M_ACTIVE_ACKED;
 	if (m->cond && !active)
 		m_isa_raise(m, lg, dev, t);
-	else if (!m->cond && active)
+	else if (!m->cond && active && !m->held)
 		m_isa_clear(m, lg, dev, t);
 }
 
-/* Fires every timer due at or before T, earliest first. */
+static int64_t min_t(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Fires every timer due at or before T, earliest first. The alarm's own
+ * timers due at the same instant run in a fixed order: on-delay, off-delay,
+ * chatter report, chatter release, escalation; then the shelve expiry. */
 static void m_advance(struct model *m, struct mlog *lg, int dev, int64_t T)
 {
+	const struct mparams *p = m->p;
 	for (;;) {
-		int64_t ton = m->on_since != NONE ? m->on_since + m->p->for_ms : NONE;
-		int64_t toff = m->off_since != NONE ? m->off_since + m->p->clear_for_ms : NONE;
 		bool unacked = m->st == M_ACTIVE_UNACKED || m->st == M_RTN_UNACKED;
-		int64_t tesc = m->p->esc && !m->escalated && unacked && !m->shelved ? m->unacked_since + m->p->esc_after
-										      : NONE;
+		int64_t ta = NONE;
+		if (m->on_since != NONE)
+			ta = min_t(ta, m->on_since + p->for_ms);
+		if (m->off_since != NONE)
+			ta = min_t(ta, m->off_since + p->clear_for_ms);
+		if (m->dirty)
+			ta = min_t(ta, m->last_update_out + p->chatter_window);
+		if (m->held)
+			ta = min_t(ta, m->last_raise + p->chatter_window);
+		if (p->esc && !m->escalated && unacked && !m->shelved)
+			ta = min_t(ta, m->unacked_since + p->esc_after);
 		int64_t tsh = m->shelved ? m->shelve_until : NONE;
-		int64_t t = ton;
-		t = toff < t ? toff : t;
-		t = tesc < t ? tesc : t;
-		t = tsh < t ? tsh : t;
+		int64_t t = min_t(ta, tsh);
 		if (t == NONE || t > T)
 			return;
 		if (t < m->now)
 			t = m->now;  /* e.g. escalation resumed by an unshelve at the last step */
 		m->now = t;
-		if (ton <= t) {
+		if (ta > T || (tsh <= ta && tsh != NONE && ta != tsh)) {
+			m_unshelve(m, lg, dev, t);
+			continue;
+		}
+		if (m->on_since != NONE && t >= m->on_since + p->for_ms) {
 			m->on_since = NONE;
 			m_raise(m, lg, dev, t);
-		} else if (toff <= t) {
+		}
+		if (m->off_since != NONE && t >= m->off_since + p->clear_for_ms) {
 			m->off_since = NONE;
 			m_clear(m, lg, dev, t);
-		} else if (tesc <= t) {
+		}
+		if (m->dirty && t >= m->last_update_out + p->chatter_window) {
+			m->dirty = false;
+			m->last_update_out = t;
+			if (!m->shelved)
+				m_emit(m, lg, dev, OUT_UPDATED, t);
+		}
+		if (m->held && t >= m->last_raise + p->chatter_window) {
+			m->held = false;
+			m->n_raises = 0;
+			if (m->dirty) {
+				m->dirty = false;
+				if (!m->shelved)
+					m_emit(m, lg, dev, OUT_UPDATED, t);
+			}
+			if (!m->cond && !m->shelved)
+				m_isa_clear(m, lg, dev, t);
+		}
+		unacked = m->st == M_ACTIVE_UNACKED || m->st == M_RTN_UNACKED;
+		if (p->esc && !m->escalated && unacked && !m->shelved && t >= m->unacked_since + p->esc_after) {
 			m->escalated = true;
-			if (m->p->esc_severity < m->severity)
-				m->severity = m->p->esc_severity;
+			if (p->esc_severity < m->severity)
+				m->severity = p->esc_severity;
 			m_emit(m, lg, dev, OUT_ESCALATED, t);
-		} else {
-			m_unshelve(m, lg, dev, t);
 		}
 	}
 }
@@ -295,7 +359,8 @@ static long run_config(const struct mparams *p, uint32_t seed, long steps)
 				    .for_ms = p->for_ms, .clear_for_ms = p->clear_for_ms, .count = p->count,
 				    .within_ms = p->within_ms, .latch = p->latch, .severity = p->severity,
 				    .type = "t", .has_escalate = p->esc, .escalate_after_ms = p->esc_after,
-				    .escalate_severity = p->esc_severity, .enabled = true };
+				    .escalate_severity = p->esc_severity, .chatter_max = p->chatter_max,
+				    .chatter_window_ms = p->chatter_window, .enabled = true };
 	struct gw_config cfg = { .profiles = &prof, .n_profiles = 1, .devices = devs, .n_devices = N_DEV,
 				 .rules = &rule, .n_rules = 1 };
 	char err[128];
@@ -402,12 +467,22 @@ static void test_random_streams_match_reference_model(void **state)
 		{ .clear_for_ms = 5000, .esc = true, .esc_after = 3000, .esc_severity = 2, .severity = 4 },
 		{ .for_ms = 3000, .clear_for_ms = 3000, .count = 4, .within_ms = 20000, .esc = true,
 		  .esc_after = 10000, .esc_severity = 1, .severity = 2, .latch = true },
+		{ .chatter_max = 2, .chatter_window = 60000, .severity = 3 },
+		{ .chatter_max = 3, .chatter_window = 120000, .latch = true, .esc = true, .esc_after = 15000,
+		  .esc_severity = 1, .severity = 3, .clear_for_ms = 500 },
 	};
 	long total = 0;
 	for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
 		total += run_config(&configs[i], 1000u + (uint32_t)i, 50000);
-	assert_true(total >= 400000);
-	print_message("%ld random steps matched the reference model\n", total);
+	assert_true(total >= 500000);
+	print_message("%ld random steps matched the reference model: raised %lu updated %lu cleared %lu acked %lu "
+		      "escalated %lu normal %lu shelved %lu unshelved %lu, chatter holds %lu\n",
+		      total, kind_seen[OUT_RAISED], kind_seen[OUT_UPDATED], kind_seen[OUT_CLEARED], kind_seen[OUT_ACKED],
+		      kind_seen[OUT_ESCALATED], kind_seen[OUT_NORMAL], kind_seen[OUT_SHELVED], kind_seen[OUT_UNSHELVED],
+		      holds_seen);
+	for (int k = OUT_RAISED; k <= OUT_UNSHELVED; k++)
+		assert_true(kind_seen[k] > 100);
+	assert_true(holds_seen > 100);
 }
 
 int main(void)

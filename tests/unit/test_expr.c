@@ -321,6 +321,14 @@ static void test_deep_nesting_is_rejected_not_crashing(void **state)
 	struct fake f;
 	fake_init(&f);
 	assert_int_equal(eval_text("((((((((((1+1))))))))))==2", &f), TRI_TRUE);
+	n = 0;
+	for (int i = 0; i < 30; i++)
+		buf[n++] = '(';
+	buf[n++] = '1';
+	for (int i = 0; i < 30; i++)
+		buf[n++] = ')';
+	buf[n] = '\0';
+	assert_int_equal(eval_text(buf, &f), TRI_TRUE);  /* the documented 30+ levels work */
 	/* long flat chains do not need a deep stack */
 	n = 0;
 	for (int i = 0; i < 500; i++)

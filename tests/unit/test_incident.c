@@ -408,6 +408,56 @@ static void test_escalate_ack_clear_normal(void **state)
 	assert_int_equal(count_events(f), 4);
 }
 
+/* The sequences the real engine emits (rules/engine.c): a re-raise of an
+ * open incident is OUT_UPDATED with acked reset; a non-latched clear is
+ * CLEARED + NORMAL with acked false; an update drained after a local ack
+ * carries the engine's older acked=false. */
+static void test_engine_sequences_keep_ack_state_right(void **state)
+{
+	struct fx *f = *state;
+	struct engine_output o = smoke_output(OUT_RAISED, 1);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall), 0);
+	char id[32], key[ENGINE_KEY_MAX];
+	snprintf(id, sizeof id, "%s", incidents_id_of(f->inc, "smoke/smoke-5-2-0701"));
+	assert_int_equal(incidents_ack(f->inc, id, "li", NULL, f->wall + 1, key, sizeof key), 0);
+	o = smoke_output(OUT_UPDATED, 1); /* queued before engine_ack ran */
+	o.acked = false;
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 2), 0);
+	o = smoke_output(OUT_ACKED, 1);
+	o.acked = true;
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 3), 0);
+	o = smoke_output(OUT_CLEARED, 1);
+	o.acked = true;
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 4), 0);
+	o = smoke_output(OUT_NORMAL, 1);
+	o.acked = true;
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 5), 0);
+	/* Re-raise while the incident is open: UPDATED, active, not acked. */
+	o = smoke_output(OUT_UPDATED, 2);
+	o.acked = false;
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 6), 0);
+	/* Non-latched return to normal without an ack. */
+	o = smoke_output(OUT_CLEARED, 2);
+	o.acked = false;
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 7), 0);
+	o = smoke_output(OUT_NORMAL, 2);
+	o.acked = false;
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 8), 0);
+	cJSON *a = events(f);
+	struct { const char *event; bool active, acked; } want[] = {
+		{ "raised", true, false }, { "acked", true, true }, { "updated", true, true },
+		{ "cleared", false, true }, { "updated", true, false }, { "cleared", false, false },
+	};
+	assert_int_equal(cJSON_GetArraySize(a), 6);
+	for (int i = 0; i < 6; i++) {
+		assert_string_equal(jstr(nth(a, i), "event"), want[i].event);
+		assert_true(jbool(nth(a, i), "active") == want[i].active);
+		assert_true(jbool(nth(a, i), "acked") == want[i].acked);
+	}
+	assert_int_equal((int)jnum(nth(a, 4), "count"), 2);
+	cJSON_Delete(a);
+}
+
 static void test_local_ack_gives_exactly_one_acked_event(void **state)
 {
 	struct fx *f = *state;
@@ -822,6 +872,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reraise_while_open_is_one_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escalate_ack_clear_normal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_ack_gives_exactly_one_acked_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_sequences_keep_ack_state_right, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_workflow_legal_steps_and_rejections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_from_any_open_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gateway_incident_raise_and_clear, setup, teardown),

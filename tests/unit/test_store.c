@@ -89,6 +89,8 @@ static void raw_exec(const char *db, const char *sql)
 	sqlite3_close(h);
 }
 
+static int collect_ids(void *ctx, const struct incident_row *r);
+
 static uint64_t append(struct store *s, const char *payload)
 {
 	uint64_t seq = 0;
@@ -469,6 +471,31 @@ static void test_readonly_open_of_missing_db_fails(void **state)
 	assert_true(strlen(err) > 0);
 }
 
+/* The CLI with no daemon running: the writer closed, -wal and -shm are gone. */
+static void test_readonly_open_without_running_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	assert_int_equal(append(s, "{\"a\":1}"), 1);
+	struct incident_row r = { .id = "X", .workflow = "raised", .type = "t" };
+	assert_int_equal(store_put_incident(s, &r), STORE_OK);
+	store_close(s);
+	char wal[160];
+	snprintf(wal, sizeof wal, "%s-wal", f->db);
+	assert_int_not_equal(access(wal, F_OK), 0);
+	char err[256] = "";
+	struct store *ro = store_open_readonly(f->dir, err, sizeof err);
+	if (!ro)
+		fprintf(stderr, "store_open_readonly: %s\n", err);
+	assert_non_null(ro);
+	assert_int_equal(store_backlog(ro), 1);
+	assert_int_equal(store_next_seq(ro), 2);
+	char ids[200] = "";
+	assert_int_equal(store_each_incident(ro, true, 10, collect_ids, ids), STORE_OK);
+	assert_string_equal(ids, "X,");
+	store_close(ro);
+}
+
 struct hook_log {
 	int commits;
 	int rollbacks;
@@ -668,6 +695,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_packed_full_database_still_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_is_reported_and_store_recovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_open_of_missing_db_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readonly_open_without_running_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txn_hook_reports_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_results_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incident_rows_upsert_and_list, setup, teardown),
