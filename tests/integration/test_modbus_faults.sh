@@ -46,7 +46,7 @@ n() { grep -c -- "$1" "$OUT"; }                   # count of output lines matchi
 wait_n() { wait_for "[ \$(grep -c -- '$1' '$OUT') -ge $2 ]" "${3:-6}"; }  # pattern count [secs]
 for d in a1 a2 b1 b2; do ctl set $d temp 21.5; done
 
-spawn driver "$DRIVER" -c "$TMP/gw.conf" -d 60 --stats-every 1
+spawn driver "$DRIVER" -c "$TMP/gw.conf" -d 60 --stats-every 1 --stats-reset
 OUT=$TMP/driver.log
 check "all four devices online" wait_for "[ \$(grep -c ' comm .* online' '$OUT') -ge 4 ]" 5
 
@@ -107,9 +107,12 @@ stat_b() { grep '^stats b ' "$OUT" | tail -n 1; }
 field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
 s0=$(stat_b); sleep 2; s1=$(stat_b)
 polls=$(( $(field polls <<<"$s1") - $(field polls <<<"$s0") ))
-p99=$(field late_p99_us <<<"$s1"); over=$(field overruns <<<"$s1")
-# 2 devices every 100 ms = 20 polls/s; stats lines are ~1 s apart, so ~2 s
-if [ "$polls" -ge 34 ] && [ "$over" = 0 ] && [ "$p99" -lt 10000 ]; then
+over=$(( $(field overruns <<<"$s1") - $(field overruns <<<"$s0") ))
+p99=$(field late_p99_us <<<"$s1") # lateness of the last ~1 s interval (--stats-reset)
+# 2 devices every 100 ms = 20 polls/s; stats lines are ~1 s apart, so ~2 s.
+# Were bus b waiting on a1's 200 ms timeouts, lateness would be ~200 ms; the
+# 25 ms bound leaves room for a loaded test machine (and ASan).
+if [ "$polls" -ge 34 ] && [ "$over" = 0 ] && [ "$p99" -lt 25000 ]; then
 	tap_ok "bus b holds its periods while a1 is dead ($polls polls in ~2 s, p99 lateness ${p99} us, 0 overruns)"
 else tap_fail "bus b disturbed: $polls polls in ~2 s, p99 ${p99} us, overruns $over"; fi
 check "a2 on the same bus stays online beside the dead a1" [ "$(n ' comm a2 offline')" = "$a2off" ]

@@ -7,7 +7,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$GRIDGW_TOP/tests/lib/uplink_common.sh"
 
-start_broker || { tap_fail "broker starts"; tap_done; exit 1; }
+start_broker "max_queued_messages 0" || { tap_fail "broker starts"; tap_done; exit 1; }
 P=grid/v1/gw-cmd
 spawn recorder mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -v -t "$P/#"
 sleep 0.3
@@ -31,7 +31,7 @@ check "incident events flow (50 of 50)" test "$(uplink_check_seqs "$TMP/recorder
 
 # Telemetry: split at max_payload, every device present.
 wait_for "[ \$(grep -c '^$P/telemetry ' $TMP/recorder.log) -ge 10 ]" 10
-tele=$(grep '^$P/telemetry ' "$TMP/recorder.log" | head -n 40)
+tele=$(grep "^$P/telemetry " "$TMP/recorder.log" | head -n 40)
 longest=$(printf '%s\n' "$tele" | sed "s|^$P/telemetry ||" | awk '{ if (length($0) > m) m = length($0) } END { print m + 0 }')
 devs=$(printf '%s\n' "$tele" | grep -o '"dev-[0-9]*"' | sort -u | wc -l)
 check "telemetry is split into parts of at most 1024 bytes (longest $longest)" \

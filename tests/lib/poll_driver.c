@@ -9,10 +9,11 @@
  *         connects=N late_p50_us=N late_p99_us=N late_max_us=N online=N offline=N
  *
  * MS is milliseconds since start. Stats lines come at the end (and every
- * --stats-every seconds).
+ * --stats-every seconds; with --stats-reset the lateness figures of each
+ * line cover only the interval since the previous line).
  *
  *   poll_driver -c FILE [-d SECONDS] [-b BUS]... [-w 'AT_MS DEVICE POINT VALUE']...
- *               [--quiet-points] [--stats-every S]
+ *               [--quiet-points] [--stats-every S] [--stats-reset]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,13 +48,14 @@ struct driver {
 	struct planned_write writes[MAX_WRITES];
 	int n_writes;
 	bool quiet_points;
+	bool stats_reset;
 	int64_t start_ms;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: poll_driver -c FILE [-d SECONDS] [-b BUS]... [-w 'AT_MS DEVICE POINT VALUE']...\n"
-		   "                   [--quiet-points] [--stats-every SECONDS]\n");
+		   "                   [--quiet-points] [--stats-every SECONDS] [--stats-reset]\n");
 }
 
 static void print_msg(struct driver *d, const struct core_msg *m)
@@ -102,6 +104,8 @@ static void print_stats(struct driver *d)
 		       (unsigned long long)s.timeouts, (unsigned long long)s.polls, (unsigned long long)s.points,
 		       (unsigned long long)s.overruns, (unsigned long long)s.connects, (long long)s.late_p50_us,
 		       (long long)s.late_p99_us, (long long)s.late_max_us, s.online, s.offline);
+		if (d->stats_reset)
+			modbus_bus_reset_lateness(d->bus[i]);
 	}
 }
 
@@ -188,6 +192,7 @@ int main(int argc, char **argv)
 		{ "write", required_argument, NULL, 'w' },
 		{ "quiet-points", no_argument, NULL, 'Q' },
 		{ "stats-every", required_argument, NULL, 'S' },
+		{ "stats-reset", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -209,6 +214,7 @@ int main(int argc, char **argv)
 			break;
 		case 'Q': d.quiet_points = true; break;
 		case 'S': stats_every = atof(optarg); break;
+		case 'R': d.stats_reset = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
