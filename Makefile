@@ -20,8 +20,11 @@ VERSION := 0.1.0
 PKGS    := libmodbus libconfig sqlite3 libcjson libsystemd
 CPPFLAGS += -I. -D_GNU_SOURCE -DGRIDGW_VERSION=\"$(VERSION)\"
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -pthread $(SAN)
-LDFLAGS += -pthread $(SAN)
+# The warnings, standard and sanitizers are kept apart from CFLAGS so that
+# `make CFLAGS=...` (test-asan, fuzz) cannot drop them.
+WFLAGS  := -std=c11 -Wall -Wextra -Werror -pthread
+ALL_CFLAGS = $(CFLAGS) $(WFLAGS) $(SAN)
+ALL_LDFLAGS = $(LDFLAGS) -pthread $(SAN)
 LIBS    := -lpaho-mqtt3as $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lutil
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
@@ -36,7 +39,7 @@ TESTLIB_BIN := $(TESTLIB_SRC:tests/lib/%.c=$(BUILD)/tests/%)
 
 DEPS_PKGS := libpaho-mqtt-dev libmodbus-dev libconfig-dev libsqlite3-dev libcjson-dev \
 	libcmocka-dev libsystemd-dev mosquitto mosquitto-clients pkg-config sqlite3 openssl \
-	make gcc
+	make gcc strace systemd
 
 .PHONY: all deps test test-asan unit integration demo bench fuzz install clean check-deps
 
@@ -48,24 +51,24 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libgridgw.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(BUILD)/gridgw: $(BUILD)/gateway/main.o $(BUILD)/libgridgw.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/gridgw-sim: $(SIM_OBJ) $(BUILD)/libgridgw.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgridgw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) -lcmocka $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) -lcmocka $(ALL_LDFLAGS)
 
 $(BUILD)/tests/%: tests/lib/%.c $(BUILD)/libgridgw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) $(ALL_LDFLAGS)
 
 unit: all $(UNIT_BIN)
 

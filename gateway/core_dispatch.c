@@ -235,7 +235,8 @@ static void run_action(struct core *c, const struct engine_output *o)
 	/* publish on a source broker (e.g. a voice broadcaster) */
 	if (a->source < 0 || !c->sources || !c->sources[a->source])
 		return;
-	const char *payload = a->payload ? a->payload : o->message;
+	/* The engine renders the payload template ({field} filled in) into o->message. */
+	const char *payload = o->message;
 	int rc = mqtt_source_publish(c->sources[a->source], a->topic, payload, strlen(payload), 1);
 	if (rc != 0)
 		log_error("action", "%s: publish to %s failed: %s", o->key, a->topic, strerror(rc < 0 ? -rc : rc));

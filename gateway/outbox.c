@@ -182,6 +182,10 @@ int outbox_flush(struct outbox *o)
 static int prefetch_fill(struct outbox *o)
 {
 	prefetch_clear(o);
+	/* A new round reads from the oldest undelivered: write the pending marks
+	 * first so it does not resend what the broker already acknowledged. */
+	if (o->last_sent == 0 && o->n_marks > 0)
+		outbox_flush(o);
 	/* Nothing was appended above what this round already sent: skip the query. */
 	uint64_t next = store_next_seq(o->st);
 	if (next > 0 && next - 1 <= o->last_sent)

@@ -886,7 +886,7 @@ int store_fetch_undelivered(struct store *s, uint64_t after_seq, int max, struct
 	sqlite3_stmt *st = s->st[SQ_FETCH];
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
 	sqlite3_bind_int(st, 2, max);
-	int rc;
+	int rc = SQLITE_DONE; /* max may be 0: no step at all */
 	int ret = STORE_OK;
 	while (*n < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct outbox_event *ev = &out[*n];

@@ -190,6 +190,27 @@ static void cb_plain_fail5(void *ctx, MQTTAsync_failureData5 *r)
 	log_warn("uplink", "publish failed (%d, reason %d)", r ? r->code : -1, r ? (int)r->reasonCode : 0);
 }
 
+/* Without the cmd subscription the platform cannot reach the gateway: say so. */
+static void cb_sub_ok(void *ctx, MQTTAsync_successData *r)
+{
+	struct uplink *u = ctx;
+	if (r && r->alt.qos == 0x80)
+		log_error("uplink", "broker refused the subscription to %s: no platform commands", u->topic_cmd);
+}
+
+static void cb_sub_fail(void *ctx, MQTTAsync_failureData *r)
+{
+	struct uplink *u = ctx;
+	log_error("uplink", "subscribe %s failed (%d): no platform commands", u->topic_cmd, r ? r->code : -1);
+}
+
+static void cb_sub_fail5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	struct uplink *u = ctx;
+	log_error("uplink", "subscribe %s failed (reason %d): no platform commands", u->topic_cmd,
+		  r ? (int)r->reasonCode : -1);
+}
+
 /* ---- helpers ---- */
 
 static uint64_t rng_next(uint64_t *s)
@@ -559,6 +580,13 @@ void uplink_on_connected(struct uplink *u, int64_t now_mono_ms)
 		 (long long)(now_mono_ms - u->down_since_ms));
 	u->attempts = 0;
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	ro.context = u;
+	if (u->mqtt_version == 5) {
+		ro.onFailure5 = cb_sub_fail5;
+	} else {
+		ro.onSuccess = cb_sub_ok;
+		ro.onFailure = cb_sub_fail;
+	}
 	int rc = MQTTAsync_subscribe(u->client, u->topic_cmd, 1, &ro);
 	if (rc != MQTTASYNC_SUCCESS)
 		log_error("uplink", "subscribe %s: %s (%d)", u->topic_cmd, MQTTAsync_strerror(rc), rc);

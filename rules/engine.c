@@ -434,7 +434,7 @@ static void isa_clear(struct engine *e, struct alarm *a, int64_t now)
 	emit_actions(e, a, false, now);
 }
 
-static void group_on_raise(struct engine *e, const struct erule *r, int rid, int d, int64_t now);
+static void group_on_raise(struct engine *e, const struct erule *r, int d, int64_t now);
 static void group_on_clear(struct engine *e, const struct erule *r, int d, int64_t now);
 
 /* The debounced condition rose. */
@@ -445,7 +445,7 @@ static void cond_raise(struct engine *e, int id, int64_t now)
 	a->last_raise = now;
 	a->n_edges = 0;
 	if (a->group < 0 && e->rules[a->rule].group != GROUP_NONE)
-		group_on_raise(e, &e->rules[a->rule], a->rule, a->device, now);
+		group_on_raise(e, &e->rules[a->rule], a->device, now);
 	a = &e->alarms[id];
 	if (alarm_shelved(e, a))
 		return;  /* reconciled at unshelve */
@@ -466,9 +466,8 @@ static void cond_clear(struct engine *e, int id, int64_t now)
 
 /* ---------- correlation ---------- */
 
-static void group_on_raise(struct engine *e, const struct erule *r, int rid, int d, int64_t now)
+static void group_on_raise(struct engine *e, const struct erule *r, int d, int64_t now)
 {
-	(void)rid;
 	int g = r->slot_group[rule_slot(e, r, d)];
 	if (g < 0)
 		return;

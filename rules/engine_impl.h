@@ -11,7 +11,7 @@
 #define NEVER INT64_MAX
 #define WIN_SLOTS 48            /* entries per window history */
 #define RING_MAX 1000           /* largest count / chatter_max accepted (as the config loader) */
-#define OUT_INITIAL 1024        /* output queue capacity at create */
+#define OUT_INITIAL 256         /* output queue capacity at create (~1 KB each; grows if undrained) */
 
 enum rule_kind { RK_USER = 0, RK_OFFLINE, RK_BATTERY, RK_FAULT, RK_TAMPER };
 

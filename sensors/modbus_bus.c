@@ -12,8 +12,9 @@
  * Cost of a dead device on its own bus: while it is still counted online it
  * gets one attempt per block (no retries after a failed poll) and the poll
  * stops at the first timeout; once offline it is polled at doubling
- * multiples of its period up to max(period, MODBUS_BACKOFF_CAP_US), so it
- * costs at most one timeout per period and much less once known dead. */
+ * multiples of its period up to min(offline_after, 8 s) (never less than one
+ * period), so it costs at most one timeout per period, less once known
+ * dead, and its return is still noticed within about offline_after. */
 #include "sensors/modbus_bus.h"
 
 #include <errno.h>
@@ -30,7 +31,7 @@
 #include "sensors/modbus_link.h"
 #include "sensors/modbus_plan.h"
 
-#define MODBUS_BACKOFF_CAP_US (8 * 1000000LL)   /* offline device: poll at least this often */
+#define MODBUS_BACKOFF_CAP_US (8 * 1000000LL)   /* offline device: retry at least this often */
 #define LINK_BACKOFF_MIN_US (200 * 1000LL)
 #define LINK_BACKOFF_MAX_US (10 * 1000000LL)
 #define LINK_MAX_TIMEOUTS 3                     /* consecutive timed-out TCP polls before reconnecting */
@@ -53,6 +54,7 @@ struct dev_state {
 	enum dev_comm comm;
 	int last_error;
 	unsigned polls_since_refresh;
+	int64_t last_refresh_us;
 };
 
 struct write_req {
@@ -377,7 +379,9 @@ static void bus_poll_device(struct modbus_bus *b, struct dev_state *d)
 {
 	int64_t wall_ms = time_wall_ms();
 	int attempts = d->fails == 0 ? 1 + (b->bc->retries > 0 ? b->bc->retries : 0) : 1;
-	bool force = ++d->polls_since_refresh >= MODBUS_BUS_REFRESH_POLLS;
+	int64_t start_us = mono_us();
+	bool force = ++d->polls_since_refresh >= MODBUS_BUS_REFRESH_POLLS &&
+		     start_us - d->last_refresh_us >= MODBUS_BUS_REFRESH_MIN_MS * 1000LL;
 	int good = 0, err = ENOTCONN;
 	atomic_fetch_add_explicit(&b->c.polls, 1, memory_order_relaxed);
 	for (int i = 0; i < d->plan.n_blocks && !b->queue_closed; i++) {
@@ -394,8 +398,10 @@ static void bus_poll_device(struct modbus_bus *b, struct dev_state *d)
 		}
 		break; /* timeout or link gone: the rest would only cost more timeouts */
 	}
-	if (force)
+	if (force) {
 		d->polls_since_refresh = 0;
+		d->last_refresh_us = start_us;
+	}
 	int64_t now = mono_us();
 	if (good > 0) {
 		bus_device_good(b, d, now);
@@ -417,7 +423,11 @@ static void bus_reschedule(struct modbus_bus *b, struct dev_state *d, int64_t no
 {
 	int64_t step = d->period_us;
 	if (d->comm == DEV_OFFLINE) {
-		int64_t cap = d->period_us > MODBUS_BACKOFF_CAP_US ? d->period_us : MODBUS_BACKOFF_CAP_US;
+		/* retried at least once per offline_after (at most 8 s), so a
+		 * device's return is seen within the time its loss took */
+		int64_t cap = d->offline_after_us < MODBUS_BACKOFF_CAP_US ? d->offline_after_us : MODBUS_BACKOFF_CAP_US;
+		if (cap < d->period_us)
+			cap = d->period_us;
 		for (int i = 1; i < d->fails && step < cap; i++)
 			step *= 2;
 		if (step > cap)
@@ -464,6 +474,9 @@ static int bus_write_point(struct modbus_bus *b, struct dev_state *d, const stru
 			/* one bit of a register: read-modify-write */
 			rc = modbus_read_registers(b->ctx, pd->address, 1, regs) == 1 ? 0 : -1;
 			atomic_fetch_add_explicit(&b->c.requests, 1, memory_order_relaxed);
+			b->last_io_end_us = mono_us();
+			if (rc == 0)
+				bus_pace(b); /* inter-frame silence before the write, too */
 		}
 		if (rc == 0) {
 			int erc = point_encode(pd, value, regs, &n);

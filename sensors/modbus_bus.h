@@ -8,8 +8,9 @@
  *
  * Messages the thread posts (queue_push_wait; a closed queue stops the thread):
  *  - MSG_POINT {device, point, pv}: when a point's value or quality changes,
- *    and every point of a device every MODBUS_BUS_REFRESH_POLLS polls (so the
- *    core's current values and their ts stay fresh). pv.ts_ms is wall time of
+ *    and every point of a device after MODBUS_BUS_REFRESH_POLLS polls but not
+ *    more often than every MODBUS_BUS_REFRESH_MIN_MS (so the core's current
+ *    values and their ts stay fresh without flooding it at fast poll rates). pv.ts_ms is wall time of
  *    the read. Qualities: good after a decoded read; decode_error when the
  *    answer cannot be decoded (f32 NaN/Inf); comm_error for the points of a
  *    block the device refused with an exception, and for every point of a
@@ -33,7 +34,8 @@
 #include "gateway/config.h"
 #include "gateway/queue.h"
 
-#define MODBUS_BUS_REFRESH_POLLS 30 /* re-post unchanged points this often */
+#define MODBUS_BUS_REFRESH_POLLS 30      /* re-post unchanged points after this many polls */
+#define MODBUS_BUS_REFRESH_MIN_MS 10000  /* ... and at most this often */
 #define MODBUS_BUS_WRITE_QUEUE 32   /* pending writes per bus before -EAGAIN */
 
 struct modbus_bus;

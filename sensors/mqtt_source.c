@@ -5,9 +5,10 @@
  * Paho calls them with its global mutex held, and the core thread calls
  * into Paho (publish). So a callback never blocks and never takes a lock
  * that a thread calling Paho may hold: it copies the message, tries
- * queue_push_nowait(), and returns. The only lock taken in a callback is
- * `log_lock`, a leaf lock around the rate limiter that nobody holds while
- * calling anything else.
+ * queue_push_nowait(), and returns. The only locks a callback takes are
+ * leaf locks nobody holds while calling Paho: `lock` (the backlog; only
+ * queue_push_nowait, itself a leaf, is called under it) and `log_lock`
+ * (the rate limiter).
  *
  * When the core queue is completely full the message goes to this source's
  * backlog, a FIFO bounded by MQTT_SOURCE_BACKLOG_MSGS / _BYTES, and a

@@ -110,9 +110,11 @@ polls=$(( $(field polls <<<"$s1") - $(field polls <<<"$s0") ))
 over=$(( $(field overruns <<<"$s1") - $(field overruns <<<"$s0") ))
 p99=$(field late_p99_us <<<"$s1") # lateness of the last ~1 s interval (--stats-reset)
 # 2 devices every 100 ms = 20 polls/s; stats lines are ~1 s apart, so ~2 s.
-# Were bus b waiting on a1's 200 ms timeouts, lateness would be ~200 ms; the
-# 25 ms bound leaves room for a loaded test machine (and ASan).
-if [ "$polls" -ge 34 ] && [ "$over" = 0 ] && [ "$p99" -lt 25000 ]; then
+# Were bus b waiting on a1's 200 ms timeouts, its polls would start up to
+# 200 ms late and slots would be skipped; the 100 ms bound separates that
+# from scheduling noise on a loaded test machine (and ASan). The 10 ms p99
+# target is measured by `make bench`, on a quiet machine.
+if [ "$polls" -ge 34 ] && [ "$over" = 0 ] && [ "$p99" -lt 100000 ]; then
 	tap_ok "bus b holds its periods while a1 is dead ($polls polls in ~2 s, p99 lateness ${p99} us, 0 overruns)"
 else tap_fail "bus b disturbed: $polls polls in ~2 s, p99 ${p99} us, overruns $over"; fi
 check "a2 on the same bus stays online beside the dead a1" [ "$(n ' comm a2 offline')" = "$a2off" ]

@@ -19,10 +19,11 @@ uplink_start_broker broker1 "$TMP/broker.conf" "$PORT" || { tap_fail "broker sta
 spawn recorder mosquitto_sub -h 127.0.0.1 -p "$PORT" -q 1 -c -i "rec-$$" -v -t "grid/v1/gw-restart/incident"
 sleep 0.3
 
-# ~2.5 s of appending (40 events every 10 ms); the broker goes away after 0.8 s.
+# ~2.5 s of appending (40 events every 10 ms); the broker goes away once
+# 500 events went through (~0.2 s in), while the gateway keeps appending.
 spawn driver "$DRIVER" --url "tcp://127.0.0.1:$PORT" --state "$TMP/state" --gateway gw-restart \
 	--events $N --burst 40 --burst-ms 10 --exit-when-empty --deadline 90 --quiet
-sleep 0.8
+wait_for "[ \$(uplink_count_incidents $TMP/recorder.log) -ge 500 ]" 15
 uplink_stop_broker broker1
 at_stop=$(uplink_count_incidents "$TMP/recorder.log")
 sleep 2

@@ -623,6 +623,57 @@ static void test_correlation_skips_shelved_device(void **state)
 	h_done(&h);
 }
 
+static void test_correlation_by_building_and_missing_location(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h);
+	corr_rule(&h);
+	h.rules[0].group = GROUP_BUILDING;
+	h.devs[D_S4].location.building = NULL;  /* no building: in no group */
+	h_start(&h);
+	put(&h, D_S4, SP_ALARM, 1, 500);
+	put(&h, D_S1, SP_ALARM, 1, 1000);
+	h_drain(&h);
+	assert_null(find(&h, OUT_RAISED, "smoke/b5"));
+	put(&h, D_S3, SP_ALARM, 1, 2000);      /* another floor, same building */
+	h_drain(&h);
+	const struct engine_output *o = find(&h, OUT_RAISED, "smoke/b5");
+	assert_non_null(o);
+	assert_int_equal(o->device, D_S3);
+	/* the confirmed alarm is acked and closed through its own key */
+	assert_int_equal(engine_ack(h.e, "smoke/b5", 3000), 0);
+	assert_int_equal(engine_alarm_state(h.e, "smoke/b5"), ALARM_ACTIVE_ACKED);
+	assert_int_equal(engine_incident_closed(h.e, "smoke/b5", 3000), 0);
+	h_done(&h);
+}
+
+static void test_message_values_enum_and_unknown(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h);
+	static struct enum_value modes[] = { { "normal", 0 }, { "alarm", 1 } };
+	smoke_points[SP_FAULT].type = PT_ENUM;
+	smoke_points[SP_FAULT].values = modes;
+	smoke_points[SP_FAULT].n_values = 2;
+	struct rule_config *r = h_rule(&h, "m", PROF_SMOKE, "alarm", "x");
+	r->message = "{fault} {smoke} {floor}/{place}|{battery}";
+	h_start(&h);
+	put(&h, D_S1, SP_FAULT, 1, 0);
+	put(&h, D_S1, SP_SMOKE, 0.125, 0);
+	put_bad(&h, D_S1, SP_BATTERY, 0);
+	put(&h, D_S1, SP_ALARM, 1, 1000);
+	h_drain(&h);
+	const struct engine_output *o = find(&h, OUT_RAISED, "m/smoke-5-2-0701");
+	assert_non_null(o);
+	assert_string_equal(o->message, "alarm 0.125 7/|?");
+	smoke_points[SP_FAULT].type = PT_BOOL;
+	smoke_points[SP_FAULT].values = NULL;
+	smoke_points[SP_FAULT].n_values = 0;
+	h_done(&h);
+}
+
 /* ---------- shelving ---------- */
 
 static void test_shelve_during_active_alarm(void **state)
@@ -939,6 +990,8 @@ int main(void)
 		cmocka_unit_test(test_correlation_two_detectors_one_floor),
 		cmocka_unit_test(test_correlation_window),
 		cmocka_unit_test(test_correlation_skips_shelved_device),
+		cmocka_unit_test(test_correlation_by_building_and_missing_location),
+		cmocka_unit_test(test_message_values_enum_and_unknown),
 		cmocka_unit_test(test_shelve_during_active_alarm),
 		cmocka_unit_test(test_shelve_manual_unshelve_condition_gone),
 		cmocka_unit_test(test_offline_raises_and_suppresses),

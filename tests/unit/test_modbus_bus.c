@@ -48,7 +48,17 @@ struct server {
 	atomic_int fault[256];      /* per unit id */
 	atomic_int requests[256];
 	atomic_int answer_units[256]; /* 1 = unit exists */
+	atomic_llong first_req_us[256];  /* when each unit was first asked */
+	atomic_llong last_req_us;        /* any unit */
+	atomic_llong min_gap_us;         /* shortest gap between two requests */
 };
+
+static long long mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static int free_port(void)
 {
@@ -67,6 +77,11 @@ static int server_handle(struct server *sv, const uint8_t *query, int len)
 {
 	int hdr = modbus_get_header_length(sv->ctx);
 	int unit = query[hdr - 1];
+	long long now = mono_us(), last = atomic_exchange(&sv->last_req_us, now);
+	long long zero = 0;
+	atomic_compare_exchange_strong(&sv->first_req_us[unit], &zero, now);
+	if (last && now - last < atomic_load(&sv->min_gap_us))
+		atomic_store(&sv->min_gap_us, now - last);
 	atomic_fetch_add(&sv->requests[unit], 1);
 	if (!atomic_load(&sv->answer_units[unit]))
 		return 0;
@@ -190,6 +205,7 @@ static void server_start_on(struct server *sv, bool rtu, int port)
 	assert_non_null(sv->map);
 	for (int u = 0; u < 256; u++)
 		atomic_store(&sv->answer_units[u], 1);
+	atomic_store(&sv->min_gap_us, 1000000000LL);
 	if (!rtu) {
 		sv->port = port ? port : free_port();
 		sv->ctx = modbus_new_tcp("127.0.0.1", sv->port);
@@ -843,6 +859,63 @@ static void test_serial_device_vanishes_and_returns(void **state)
 	unlink(link);
 }
 
+/* RTU: the configured inter-frame silence separates every two requests. */
+static void test_rtu_inter_frame_delay_honoured(void **state)
+{
+	(void)state;
+	struct server sv;
+	struct world w;
+	struct view v;
+	char err[256];
+	server_start(&sv, true);
+	world_init(&w);
+	view_init(&v);
+	world_bus(&w, 0, &sv, 200);
+	w.buses[0].frame_delay_ms = 15;
+	world_device(&w, "rtu3", 0, 3, 100);
+	set_all(&w, &sv);
+	struct modbus_bus *b = modbus_bus_start(&w.cfg, 0, w.q, err, sizeof err);
+	assert_non_null(b);
+	assert_true(WAIT_FOR(&w, &v, all_good(&v, 0), 3000));
+	assert_true(WAIT_FOR(&w, &v, atomic_load(&sv.requests[3]) >= 8, 3000));
+	/* the gap is measured between request arrivals, so it also includes the
+	 * previous reply: it can only be longer than the silence */
+	assert_true(atomic_load(&sv.min_gap_us) >= 15000);
+	world_stop(&w, b, NULL);
+	server_stop(&sv);
+}
+
+/* Devices with the same period start spread over it, not all at once. */
+static void test_first_polls_spread_over_the_period(void **state)
+{
+	(void)state;
+	struct server sv;
+	struct world w;
+	struct view v;
+	char err[256];
+	server_start(&sv, false);
+	world_init(&w);
+	view_init(&v);
+	world_bus(&w, 0, &sv, 500);
+	for (int i = 0; i < 8; i++)
+		world_device(&w, "d", 0, 20 + i, 400);
+	set_all(&w, &sv);
+	struct modbus_bus *b = modbus_bus_start(&w.cfg, 0, w.q, err, sizeof err);
+	assert_non_null(b);
+	assert_true(WAIT_FOR(&w, &v, atomic_load(&sv.first_req_us[27]) != 0, 3000));
+	/* 8 devices over 400 ms: first polls 50 ms apart */
+	for (int i = 1; i < 8; i++) {
+		long long gap = atomic_load(&sv.first_req_us[20 + i]) - atomic_load(&sv.first_req_us[19 + i]);
+		assert_true(gap >= 35000 && gap <= 65000);
+	}
+	struct modbus_bus_stats st;
+	assert_true(WAIT_FOR(&w, &v, (modbus_bus_get_stats(b, &st), st.polls >= 24), 3000));
+	assert_int_equal(st.overruns, 0);
+	assert_true(st.late_p99_us < 20000);
+	world_stop(&w, b, NULL);
+	server_stop(&sv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -859,6 +932,8 @@ int main(void)
 		cmocka_unit_test(test_dead_device_costs_at_most_its_timeout),
 		cmocka_unit_test(test_rtu_on_pty_decodes_and_times_out_other_units),
 		cmocka_unit_test(test_serial_device_vanishes_and_returns),
+		cmocka_unit_test(test_rtu_inter_frame_delay_honoured),
+		cmocka_unit_test(test_first_polls_spread_over_the_period),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

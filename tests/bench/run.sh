@@ -1,0 +1,22 @@
+#!/bin/bash
+# make bench — every benchmark, one after the other, figures printed side by
+# side with what they are measured against. Figures, not pass/fail; see
+# docs/benchmarks.md for recorded results and the machine they came from.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+export BUILD
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
+echo "gridgw benchmarks — $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "== rule engine: 10k points, 2k rules (target >= 1M updates/s/core, 0 allocations) =="
+"$BUILD/tests/bench_rules"
+echo
+echo "== Modbus TCP poller vs a bare libmodbus loop against gridgw-sim (target >= 90 %, p99 jitter < 10 ms) =="
+"$BUILD/tests/bench_modbus" --sim "$BUILD/gridgw-sim"
+echo
+echo "== uplink: events/s to a loopback mosquitto, and a 100k backlog drain =="
+tests/bench/uplink.sh
+echo
+echo "== device change -> platform subscriber =="
+tests/bench/latency.sh
