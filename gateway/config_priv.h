@@ -27,6 +27,8 @@
 #define CFG_MAX_DURATION_MS (3650LL * 86400000LL)
 /* Longest config file we read (a compound's config is tens of kB). */
 #define CFG_MAX_FILE_BYTES (16 * 1024 * 1024)
+/* ... and all of it with its includes expanded. */
+#define CFG_MAX_TOTAL_BYTES (64 * 1024 * 1024)
 
 /* One parsed document (the main file with its includes, or one file of the
  * profiles directory): the libconfig tree plus, for each line of the text

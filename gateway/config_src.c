@@ -18,12 +18,14 @@
 #include "gateway/config_priv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct strbuf {
 	char *p;
@@ -106,23 +108,34 @@ static void map_line(struct cfg_src *s, int file, int line)
 	s->n_lines++;
 }
 
+static void file_err(struct cfg_ctx *c, const char *path, int err_file, int err_line, const char *what)
+{
+	if (err_file >= 0)
+		src_err(c, err_file, err_line, "cannot open include file '%s': %s", path, what);
+	else
+		config_errors_add(c->errs, path, 0, "cannot open: %s", what);
+}
+
+/* Reads a regular file whole. Non-blocking open and the S_ISREG check keep
+ * a FIFO or a device named by mistake (or by a fuzzer) from hanging us. */
 static int read_whole_file(struct cfg_ctx *c, const char *path, int err_file, int err_line, char **text, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		if (err_file >= 0)
-			src_err(c, err_file, err_line, "cannot open include file '%s': %s", path, strerror(errno));
-		else
-			config_errors_add(c->errs, path, 0, "cannot open: %s", strerror(errno));
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		file_err(c, path, err_file, err_line, strerror(errno));
 		return -1;
 	}
 	struct stat st;
-	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		fclose(f);
-		if (err_file >= 0)
-			src_err(c, err_file, err_line, "include file '%s' is a directory", path);
-		else
-			config_errors_add(c->errs, path, 0, "is a directory, not a config file");
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		file_err(c, path, err_file, err_line, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		return -1;
+	}
+	int flags = fcntl(fd, F_GETFL);
+	FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "rb");
+	if (!f) {
+		file_err(c, path, err_file, err_line, strerror(errno));
+		close(fd);
 		return -1;
 	}
 	struct strbuf b = { 0 };
@@ -256,14 +269,21 @@ static size_t check_number(struct expander *x, int file, int line, const char *p
 		if (q < end && *q == 'L')
 			q++;
 	}
-	if (is_float || digits_len > 64)
+	if (is_float)
 		return (size_t)(q - p) ? (size_t)(q - p) : 1;
 	char tmp[80];
+	bool too_long = digits_len >= sizeof tmp;
+	if (too_long)
+		digits_len = sizeof tmp - 4;
 	memcpy(tmp, p, digits_len);
 	tmp[digits_len] = '\0';
+	if (too_long)
+		strcat(tmp, "...");
 	errno = 0;
 	bool bad;
-	if (hex) {
+	if (too_long) {
+		bad = true;
+	} else if (hex) {
 		bool neg = tmp[0] == '-';
 		const char *digits = tmp + (tmp[0] == '-' || tmp[0] == '+');
 		unsigned long long v = strtoull(digits, NULL, 16);
@@ -431,6 +451,17 @@ static int expand_file(struct expander *x, const char *path, int inc_file, int i
 		return -1;
 	if (memchr(text, '\0', len)) {
 		config_errors_add(x->c->errs, path, 0, "contains a NUL byte: not a text file");
+		free(text);
+		return -1;
+	}
+	if (x->out.len + len > CFG_MAX_TOTAL_BYTES) {
+		/* Includes repeated at every level multiply: stop the blow-up. */
+		if (inc_file >= 0)
+			src_err(x->c, inc_file, inc_line, "configuration larger than %d bytes with its includes",
+				CFG_MAX_TOTAL_BYTES);
+		else
+			config_errors_add(x->c->errs, path, 0, "larger than %d bytes", CFG_MAX_TOTAL_BYTES);
+		x->fatal = true;
 		free(text);
 		return -1;
 	}

@@ -64,6 +64,7 @@ struct core {
 	uint64_t next_request;
 
 	int64_t next_telemetry_ms;
+	int64_t next_status_ms;
 	int64_t next_prune_ms;
 	int64_t next_watchdog_ms;
 	int64_t watchdog_interval_ms;

@@ -179,7 +179,7 @@ static int apply_command(struct core *c, const struct command *cmd, int64_t now,
 		core_status_counts(c, &on, &off);
 		struct status_counts sc = { on, off, (int)incidents_open_count(c->inc), store_backlog(c->store) };
 		if (c->up)
-			uplink_set_status(c->up, &sc, now);
+			uplink_force_status(c->up, &sc, now);
 		return 0;
 	}
 	case CMD_NONE:

@@ -21,6 +21,7 @@
 #include "sensors/mqtt_source.h"
 
 #define PRUNE_EVERY_MS (10 * 60 * 1000)
+#define STATUS_EVERY_MS 1000
 #define ENGINE_DRAIN 64
 
 static void point_from_source(void *ctx, int device, int point, const struct point_value *pv)
@@ -332,10 +333,14 @@ void core_periodic(struct core *c, int64_t now)
 	int64_t wall = time_wall_ms();
 	if (c->up) {
 		uplink_tick(c->up, now);
-		int on, off;
-		core_status_counts(c, &on, &off);
-		struct status_counts sc = { on, off, (int)incidents_open_count(c->inc), store_backlog(c->store) };
-		uplink_set_status(c->up, &sc, now);
+		/* The figures cost a COUNT(*) on the outbox: once a second is enough. */
+		if (now >= c->next_status_ms) {
+			c->next_status_ms = now + STATUS_EVERY_MS;
+			int on, off;
+			core_status_counts(c, &on, &off);
+			struct status_counts sc = { on, off, (int)incidents_open_count(c->inc), store_backlog(c->store) };
+			uplink_set_status(c->up, &sc, now);
+		}
 		check_uplink_down(c, now, wall);
 		if (c->cfg->uplink.telemetry_interval_ms > 0 && now >= c->next_telemetry_ms) {
 			c->next_telemetry_ms = now + c->cfg->uplink.telemetry_interval_ms;
@@ -363,16 +368,20 @@ void core_periodic(struct core *c, int64_t now)
 int64_t core_next_deadline(struct core *c, int64_t now)
 {
 	int64_t d = engine_next_deadline(c->engine);
-	int64_t cand[4] = { c->next_prune_ms, c->watchdog_interval_ms > 0 ? c->next_watchdog_ms : INT64_MAX,
-			    INT64_MAX, INT64_MAX };
+	int64_t cand[6] = { c->next_prune_ms, c->watchdog_interval_ms > 0 ? c->next_watchdog_ms : INT64_MAX,
+			    INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX };
 	if (c->up) {
 		int64_t t = uplink_next_tick_ms(c->up, now);
 		if (t >= 0)
 			cand[2] = now + t;
 		if (c->cfg->uplink.telemetry_interval_ms > 0)
 			cand[3] = c->next_telemetry_ms;
+		cand[4] = c->next_status_ms;
+		t = outbox_next_tick_ms(c->ob, now);
+		if (t >= 0)
+			cand[5] = now + t;
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 6; i++)
 		if (cand[i] < d)
 			d = cand[i];
 	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++)

@@ -717,6 +717,15 @@ void uplink_set_status(struct uplink *u, const struct status_counts *c, int64_t 
 		publish_status(u, true, now_mono_ms, NULL);
 }
 
+int uplink_force_status(struct uplink *u, const struct status_counts *c, int64_t now_mono_ms)
+{
+	u->status_cur = *c;
+	u->status_set = true;
+	if (u->state != UPLINK_UP)
+		return -1;
+	return publish_status(u, true, now_mono_ms, NULL);
+}
+
 void uplink_stop(struct uplink *u)
 {
 	if (!u || u->state == UPLINK_STOPPED)

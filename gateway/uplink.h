@@ -86,6 +86,9 @@ int uplink_publish_telemetry(struct uplink *u, int64_t ts_wall_ms, const struct 
  * UPLINK_STATUS_BACKLOG_MS for a backlog-only change. */
 #define UPLINK_STATUS_BACKLOG_MS 5000
 void uplink_set_status(struct uplink *u, const struct status_counts *c, int64_t now_mono_ms);
+/* Publishes the status now, changed or not (the platform's gateway.status).
+ * 0, or negative when the link is down or Paho refused it. */
+int uplink_force_status(struct uplink *u, const struct status_counts *c, int64_t now_mono_ms);
 
 enum uplink_state uplink_state(const struct uplink *u);
 const char *uplink_state_name(enum uplink_state s);

@@ -776,6 +776,19 @@ static void test_include_missing_and_cycle(void **state)
 	assert_string_equal(cfg->gateway.state_dir, "a\n@include \"x\"");
 	config_free(cfg);
 
+	/* Only regular files: a FIFO would block, a directory is a mistake. */
+	char fifo[600];
+	snprintf(fifo, sizeof fifo, "%s/fifo.inc", t->path);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	write_file(t->path, "main.conf", "gateway = { id = \"gw\"; };\n@include \"fifo.inc\"\n");
+	assert_int_equal(load(t, "main.conf", &cfg, &errs), -1);
+	assert_one_error(t, &errs, "main.conf", 2, "not a regular file");
+	config_errors_clear(&errs);
+	write_file(t->path, "main.conf", "gateway = { id = \"gw\"; };\n@include \".\"\n");
+	assert_int_equal(load(t, "main.conf", &cfg, &errs), -1);
+	assert_one_error(t, &errs, "main.conf", 2, "is a directory");
+	config_errors_clear(&errs);
+
 	write_file(t->path, "main.conf", "gateway = { id = \"gw\"; };\n@include \"x.inc\" junk\n");
 	assert_int_equal(load(t, "main.conf", &cfg, &errs), -1);
 	assert_one_error(t, &errs, "main.conf", 2, "on a line of its own");

@@ -94,7 +94,7 @@ static void collected_free(struct collected *c)
 #define NPT 12
 struct fleet {
 	char ids[NDEV][32];
-	char names[NPT][16];
+	char names[NPT][24]; /* "point_" + any int: no truncation */
 	struct telemetry_point pts[NDEV][NPT];
 	struct telemetry_device devs[NDEV];
 };
