@@ -4,6 +4,7 @@
  * kind/profile with the requests one poll costs, rules), exit 0. Invalid:
  * every error as FILE:LINE: message on stderr, then "N errors", exit 1. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 #include "gateway/timeutil.h"
 #include "sensors/modbus_plan.h"
 
-#define CHECK_MAX_RULES_SHOWN 12
+#define CHECK_MAX_SHOWN 12
 
 static void check_usage(FILE *to)
 {
@@ -61,7 +62,8 @@ static void print_gateway(const struct gw_config *cfg)
 static void print_buses(const struct gw_config *cfg)
 {
 	printf("buses    %d\n", cfg->n_buses);
-	for (int b = 0; b < cfg->n_buses; b++) {
+	const int shown = cfg->n_buses > CHECK_MAX_SHOWN ? CHECK_MAX_SHOWN - 1 : cfg->n_buses;
+	for (int b = 0; b < shown; b++) {
 		const struct bus_config *bus = &cfg->buses[b];
 		char endpoint[160];
 		if (bus->type == BUS_RTU)
@@ -83,6 +85,8 @@ static void print_buses(const struct gw_config *cfg)
 		printf("  %-16s %-3s %-28s %3d device%s  %.1f requests/s\n", bus->name,
 		       bus->type == BUS_RTU ? "rtu" : "tcp", endpoint, n, n == 1 ? " " : "s", per_s);
 	}
+	if (shown < cfg->n_buses)
+		printf("  ... and %d more\n", cfg->n_buses - shown);
 }
 
 static void print_sources(const struct gw_config *cfg)
@@ -105,7 +109,25 @@ static void print_sources(const struct gw_config *cfg)
 
 static void print_devices(const struct gw_config *cfg)
 {
-	printf("devices  %d\n", cfg->n_devices);
+	printf("devices  %d", cfg->n_devices);
+	/* Per kind: kinds come from profiles (few), devices are counted once per kind. */
+	bool first = true;
+	for (int p = 0; p < cfg->n_profiles; p++) {
+		const char *kind = cfg->profiles[p].kind;
+		bool seen = false;
+		for (int q = 0; q < p && !seen; q++)
+			seen = strcmp(cfg->profiles[q].kind, kind) == 0;
+		if (seen)
+			continue;
+		int n = 0;
+		for (int i = 0; i < cfg->n_devices; i++)
+			n += strcmp(cfg->profiles[cfg->devices[i].profile].kind, kind) == 0;
+		if (n == 0)
+			continue;
+		printf("%s %s %d", first ? ":" : ",", kind, n);
+		first = false;
+	}
+	printf("\n");
 	for (int p = 0; p < cfg->n_profiles; p++) {
 		const struct profile *prof = &cfg->profiles[p];
 		int n = 0;
@@ -145,8 +167,8 @@ static void print_rules(const struct gw_config *cfg)
 	       b->fault.enabled ? " fault" : "", b->tamper.enabled ? " tamper" : "",
 	       !b->offline.enabled && !b->battery_low.enabled && !b->fault.enabled && !b->tamper.enabled ? " none"
 														   : "");
-	/* One screen: a long rule list is cut (all of it is in the file). */
-	const int shown = cfg->n_rules > CHECK_MAX_RULES_SHOWN ? CHECK_MAX_RULES_SHOWN - 1 : cfg->n_rules;
+	/* One screen: a long list is cut (all of it is in the file). */
+	const int shown = cfg->n_rules > CHECK_MAX_SHOWN ? CHECK_MAX_SHOWN - 1 : cfg->n_rules;
 	for (int i = 0; i < shown; i++) {
 		const struct rule_config *r = &cfg->rules[i];
 		int n = 0;

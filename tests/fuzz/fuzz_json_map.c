@@ -6,11 +6,16 @@
  * a small max_payload), a few devices, and a profile using every point type
  * and key path form. Beyond ASan/UBSan, it checks the mapping's promises:
  * good values are finite, bools are 0/1, indices are in range, timestamps
- * are within the documented bounds of the arrival time. */
+ * are within the documented bounds of the arrival time. The payload is
+ * placed so that it ends exactly at a PROT_NONE page: libcjson is the
+ * system's uninstrumented library, and a read past `len` inside it must
+ * still crash the run. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "gateway/log.h"
 #include "sensors/json_map.h"
@@ -50,6 +55,8 @@ static const char *topics[8] = { "sensors/mc-1/up", "sensors/mc-2/up", "sensors/
 				 "sensors//up", "lora/a", "", "sensors/mc-1" };
 
 static struct json_map *map;
+static char *guarded;        /* GUARDED_LEN bytes, followed by a PROT_NONE page */
+#define GUARDED_LEN (64 * 1024)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -62,6 +69,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	map = json_map_create(&cfg, err, sizeof err);
 	if (!map)
 		abort();
+	long page = sysconf(_SC_PAGESIZE);
+	if (page <= 0 || GUARDED_LEN % page != 0)
+		abort();
+	char *region = mmap(NULL, GUARDED_LEN + (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (region == MAP_FAILED || mprotect(region + GUARDED_LEN, (size_t)page, PROT_NONE) != 0)
+		abort();
+	guarded = region;
 	return 0;
 }
 
@@ -104,10 +118,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		strcpy(topic, topics[(data[0] >> 1) & 7]);
 	}
-	/* An exact-size heap copy so ASan sees any read past the payload. */
-	char *payload = malloc(n ? n : 1);
-	if (!payload)
+	/* Ending at the guard page: any read past the payload faults, in our
+	 * code (ASan would see it too) and in libcjson (which ASan cannot). */
+	if (n > GUARDED_LEN)
 		return 0;
+	char *payload = guarded + GUARDED_LEN - n;
 	memcpy(payload, p, n);
 	struct json_map_stats st = { 0 };
 	int count = 0;
@@ -116,6 +131,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (rc >= 0 && devices[rc].source != source)
 		abort();
-	free(payload);
 	return 0;
 }

@@ -184,6 +184,24 @@ else
 	check "SIGTERM gives STOPPING=1" wait_for "grep -q 'STOPPING=1' '$nlog'" 10
 	wait_for "! kill -0 $PID_gwn 2>/dev/null" 10
 	sed 's/^/# notify: /' "$nlog" | grep -v 'WATCHDOG=1' | head -n 10
+
+	# The test-only fault switch (GRIDGW_TEST_FAULTS=1 + SIGUSR2) hangs the
+	# core loop: the pings must stop, so systemd's watchdog would restart it.
+	spawn notify2 "$NOTIFY_LISTEN" "$TMP/notify2.sock" 20
+	wait_for "[ -S '$TMP/notify2.sock' ]" 5
+	rm -rf "$nstate"; mkdir -p "$nstate"
+	spawn gwh env GRIDGW_TEST_FAULTS=1 NOTIFY_SOCKET="$TMP/notify2.sock" WATCHDOG_USEC=1000000 "$GRIDGW" run -c "$TMP/notify.conf"
+	wait_for "grep -q 'READY=1' '$TMP/notify2.log'" 15
+	sleep 1.2
+	kill -USR2 "$PID_gwh"
+	sleep 0.6
+	before=$(grep -c '^WATCHDOG=1' "$TMP/notify2.log")
+	sleep 2
+	after=$(grep -c '^WATCHDOG=1' "$TMP/notify2.log")
+	check "pings before the hang ($before)" test "$before" -ge 2
+	check "a hung core stops pinging the watchdog ($before then $after)" test "$after" = "$before"
+	check "the hung daemon is still alive (systemd would kill and restart it)" kill -0 "$PID_gwh"
+	kill -9 "$PID_gwh" 2>/dev/null
 fi
 
 tap_done

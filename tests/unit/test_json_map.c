@@ -8,6 +8,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "gateway/log.h"
 #include "sensors/json_map.h"
@@ -272,6 +274,35 @@ static void test_malformed_payloads_are_counted_and_dropped(void **state)
 		assert_int_equal(f->sink.r[i].pv.quality, QUALITY_DECODE_ERROR);
 }
 
+/* Every prefix of a payload, placed to end exactly at an unmapped page: a
+ * read past `len` (by us or by libcjson, which no sanitizer watches) faults. */
+static void test_never_reads_past_the_payload(void **state)
+{
+	struct fixture *f = *state;
+	long page = sysconf(_SC_PAGESIZE);
+	assert_true(page > 0);
+	char *region = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(region != MAP_FAILED);
+	assert_int_equal(mprotect(region + page, (size_t)page, PROT_NONE), 0);
+	const char *full[] = {
+		"{\"data\":{\"tilt\":-12.5e+1,\"open\":\"true\"},\"status\":\"alarm\",\"bat\":80,"
+		"\"list\":[{\"v\":3}],\"m\":[[1],[2]],\"ts\":\"2026-11-22T07:59:00.5Z\"}",
+		"[\"\\u00e9\\ud83d\\ude00\",true,false,null,1e999]",
+	};
+	for (size_t k = 0; k < sizeof full / sizeof full[0]; k++) {
+		size_t n = strlen(full[k]);
+		for (size_t len = 0; len <= n; len++) {
+			char *p = region + page - len;
+			memcpy(p, full[k], len);
+			f->sink.n = 0;
+			int rc = json_map_message(f->m, 0, "sensors/mc-0012/up", p, len, NOW, collect, &f->sink, &f->st);
+			assert_true(rc == 0 || rc == JSON_MAP_MALFORMED);
+			assert_true(rc == 0 || len < n);
+		}
+	}
+	munmap(region, 2 * (size_t)page);
+}
+
 static void test_unknown_device_is_counted(void **state)
 {
 	struct fixture *f = *state;
@@ -504,6 +535,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_keys_and_nulls_emit_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_types_mark_decode_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_payloads_are_counted_and_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_never_reads_past_the_payload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_device_is_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_device_id_is_counted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_device_id_string_and_number, setup, teardown),
