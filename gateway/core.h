@@ -58,7 +58,7 @@ struct core {
 
 	/* MQTT devices have no bus thread watching them: the core does. */
 	int64_t *last_good_mono;  /* per device */
-	bool *online;             /* per device, as last told to the engine */
+	int8_t *comm;             /* per device, as last told to the engine: -1 not yet, 0 offline, 1 online */
 
 	struct pending_write writes[CORE_MAX_PENDING_WRITES];
 	uint64_t next_request;

@@ -263,7 +263,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 	for (int d = 0; d < c->cfg->n_devices; d++) {
 		if (engine_device_is_shelved(c->engine, d, now))
 			shelved++;
-		if (!(c->online && c->online[d]) && cJSON_GetArraySize(offline_ids) < 50)
+		if (!(c->comm && c->comm[d] == 1) && cJSON_GetArraySize(offline_ids) < 50)
 			cJSON_AddItemToArray(offline_ids, cJSON_CreateString(c->cfg->devices[d].id));
 	}
 	cJSON_AddNumberToObject(devs, "shelved", shelved);

@@ -36,9 +36,9 @@ static void device_comm(struct core *c, int device, bool ok, int64_t now)
 		return;
 	if (ok)
 		c->last_good_mono[device] = now;
-	if (c->online[device] == ok)
+	if (c->comm[device] == (int8_t)ok)
 		return;
-	c->online[device] = ok;
+	c->comm[device] = (int8_t)ok;
 	log_info("core", "device %s %s", c->cfg->devices[device].id, ok ? "online" : "offline");
 	engine_device_online(c->engine, device, ok, now);
 	int rc = store_put_device_state(c->store, c->cfg->devices[device].id, ok, time_wall_ms());
@@ -118,10 +118,11 @@ void core_check_mqtt_offline(struct core *c, int64_t now)
 {
 	for (int d = 0; d < c->cfg->n_devices; d++) {
 		const struct device_config *dc = &c->cfg->devices[d];
-		if (dc->source < 0 || !c->online)
+		if (dc->source < 0 || !c->comm)
 			continue;
+		/* Also a device never heard from since start. */
 		bool stale = now - c->last_good_mono[d] >= dc->offline_after_ms;
-		if (stale && c->online[d])
+		if (stale && c->comm[d] != 0)
 			device_comm(c, d, false, now);
 	}
 }
@@ -271,7 +272,7 @@ void core_status_counts(struct core *c, int *online, int *offline)
 	/* c->online, not the engine's view: a device never heard from since
 	 * start is not counted online. */
 	for (int d = 0; d < c->cfg->n_devices; d++) {
-		if (c->online && c->online[d])
+		if (c->comm && c->comm[d] == 1)
 			on++;
 		else
 			off++;
@@ -298,7 +299,7 @@ static void publish_telemetry(struct core *c, int64_t wall)
 		const struct profile *p = &cfg->profiles[cfg->devices[d].profile];
 		const struct point_value *vals = engine_device_values(c->engine, d);
 		devs[d].id = cfg->devices[d].id;
-		devs[d].online = c->online && c->online[d];
+		devs[d].online = c->comm && c->comm[d] == 1;
 		devs[d].points = &pts[k];
 		devs[d].n_points = p->n_points;
 		for (int i = 0; i < p->n_points; i++, k++) {

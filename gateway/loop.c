@@ -64,14 +64,16 @@ static int start_southbound(struct core *c)
 	c->buses = calloc((size_t)cfg->n_buses + 1, sizeof *c->buses);
 	c->sources = calloc((size_t)cfg->n_sources + 1, sizeof *c->sources);
 	c->last_good_mono = calloc((size_t)cfg->n_devices + 1, sizeof *c->last_good_mono);
-	c->online = calloc((size_t)cfg->n_devices + 1, sizeof *c->online);
-	if (!c->buses || !c->sources || !c->last_good_mono || !c->online) {
+	c->comm = malloc((size_t)cfg->n_devices + 1);
+	if (!c->buses || !c->sources || !c->last_good_mono || !c->comm) {
 		log_error("core", "out of memory");
 		return -1;
 	}
 	int64_t now = time_mono_ms();
-	for (int d = 0; d < cfg->n_devices; d++)
+	for (int d = 0; d < cfg->n_devices; d++) {
 		c->last_good_mono[d] = now; /* an MQTT device gets offline_after from start */
+		c->comm[d] = -1;
+	}
 	for (int b = 0; b < cfg->n_buses; b++) {
 		c->buses[b] = modbus_bus_start(cfg, b, c->q, err, sizeof err);
 		if (!c->buses[b]) {
@@ -121,9 +123,9 @@ static void stop_southbound(struct core *c, bool handle_remaining)
 	json_map_destroy(c->jmap);
 	c->jmap = NULL;
 	free(c->last_good_mono);
-	free(c->online);
+	free(c->comm);
 	c->last_good_mono = NULL;
-	c->online = NULL;
+	c->comm = NULL;
 }
 
 static bool str_differs(const char *a, const char *b)

@@ -5,6 +5,7 @@
 #include "sensors/json_map.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -76,9 +77,10 @@ static int path_parse_index(const char *text, size_t *i, int *out)
 	long v = 0;
 	int digits = 0;
 	while (text[j] >= '0' && text[j] <= '9') {
-		if (++digits > 9)
-			return -1;
-		v = v * 10 + (text[j] - '0');
+		digits++;
+		/* Saturates: no payload has 2^31 elements, so a huge index simply
+		 * never matches (the config loader accepts any digit count). */
+		v = v > (INT_MAX - 9) / 10 ? INT_MAX : v * 10 + (text[j] - '0');
 		j++;
 	}
 	if (digits == 0 || text[j] != ']')
@@ -89,7 +91,7 @@ static int path_parse_index(const char *text, size_t *i, int *out)
 }
 
 /* Compiles "a.b", "list[0].v", "[2]" into steps. Keys may hold any byte but
- * '.', '[' and ']'; indices are decimal, at most 9 digits. */
+ * '.', '[' and ']'; indices are decimal. */
 static int path_compile(const char *text, struct json_path *p)
 {
 	memset(p, 0, sizeof *p);

@@ -8,15 +8,24 @@
 
 start_broker || { tap_fail "broker"; tap_done; exit 1; }
 MB=$(free_port)
+DEAD=$(free_port)
 P=grid/v1/e2e-gw
-cat >"$TMP/gw.conf" <<CONF
+# The gateway also knows a bus nobody answers on and an MQTT device that
+# never reports; the simulator's config does not have them.
+extra_buses=", { name = \"dead\"; type = \"tcp\"; host = \"127.0.0.1\"; port = $DEAD; timeout = \"200ms\"; }"
+extra_devices=", { id = \"smoke-dead\"; profile = \"smoke_detector\"; bus = \"dead\"; unit = 1; poll = \"200ms\"; },
+  { id = \"mc-silent\"; profile = \"manhole_cover_mqtt\"; source = \"nb\"; offline_after = \"2s\"; }"
+write_conf() { # file with_extras
+	local eb="" ed=""
+	[ "$2" = 1 ] && { eb=$extra_buses; ed=$extra_devices; }
+	cat >"$1" <<CONF
 gateway = { id = "e2e-gw"; site = { street = "S"; community = "C"; grid = "G1"; };
   state_dir = "$TMP/state"; profiles_dir = "$GRIDGW_TOP/config/profiles"; log_level = "debug"; };
 uplink = { url = "tcp://127.0.0.1:$BROKER_PORT"; topic_prefix = "grid/v1"; keepalive = "5s";
   telemetry_interval = "0"; reconnect_min = "1s"; reconnect_max = "2s"; };
 buses = (
   { name = "lan"; type = "tcp"; host = "127.0.0.1"; port = $MB; timeout = "300ms"; },
-  { name = "rs485"; type = "rtu"; device = "$TMP/ttyRS485"; baud = 19200; timeout = "300ms"; }
+  { name = "rs485"; type = "rtu"; device = "$TMP/ttyRS485"; baud = 19200; timeout = "300ms"; } $eb
 );
 mqtt_sources = ( { name = "nb"; url = "tcp://127.0.0.1:$BROKER_PORT"; topic = "sensors/+/up"; device_from = "topic:2"; } );
 devices = (
@@ -27,7 +36,7 @@ devices = (
   { id = "lift-a"; profile = "elevator_ebike"; bus = "lan"; unit = 2; poll = "200ms";
     location = { building = "5"; entrance = "2"; place = "Elevator A"; }; },
   { id = "mc-1"; profile = "manhole_cover_mqtt"; source = "nb"; offline_after = "1h";
-    location = { place = "North gate"; }; }
+    location = { place = "North gate"; }; } $ed
 );
 rules = (
   { id = "smoke"; profile = "smoke_detector"; when = "alarm"; type = "fire.smoke"; severity = 1;
@@ -36,11 +45,14 @@ rules = (
     message = "Tilt {tilt} at {place}"; }
 );
 CONF
+}
+write_conf "$TMP/gw.conf" 1
+write_conf "$TMP/sim.conf" 0
 cp "$TMP/gw.conf" "$TMP/gw.good"
 
 record_topic incidents "$P/incident"
 record_topic results "$P/cmd/result"
-spawn sim "$GRIDGW_SIM" -c "$TMP/gw.conf" --control "$TMP/sim.sock" --heartbeat 1s
+spawn sim "$GRIDGW_SIM" -c "$TMP/sim.conf" --control "$TMP/sim.sock" --heartbeat 1s
 wait_port "$MB" 10 && wait_for "[ -e $TMP/ttyRS485 ]" 10 || tap_fail "simulator up"
 spawn gw "$GRIDGW" run -c "$TMP/gw.conf"
 wait_for "grep -q 'uplink: connected' $TMP/gw.log" 15 || tap_fail "gridgw connected"
@@ -65,6 +77,12 @@ check "message rendered from location" test "$(jget "$ev" message)" = "Smoke at 
 check "location carries site and device fields" bash -c "echo '$ev' | grep -q '\"street\":\"S\".*\"building\":\"5\".*\"room\":\"701\"'"
 check "evidence holds the alarm point" bash -c "echo '$ev' | grep -q '\"evidence\":{[^}]*\"alarm\":true'"
 ID=$(jget "$ev" id)
+
+# --- devices never heard from --------------------------------------------------
+check "a device on a bus that never opens raises device.offline" \
+	wait_for "grep -q '\"event\":\"raised\".*\"type\":\"device.offline\".*\"device\":\"smoke-dead\"' $TMP/incidents.log" 10
+check "an MQTT device that never reports raises device.offline" \
+	wait_for "grep -q '\"event\":\"raised\".*\"type\":\"device.offline\".*\"device\":\"mc-silent\"' $TMP/incidents.log" 10
 
 # --- RTU on the pty ------------------------------------------------------------
 sim set smoke-b alarm 1 >/dev/null
