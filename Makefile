@@ -49,26 +49,34 @@ all: $(BUILD)/gridgw $(BUILD)/gridgw-sim $(TESTLIB_BIN)
 deps:
 	@scripts/deps.sh $(DEPS_PKGS)
 
+# V=1 shows the full command lines.
+Q := $(if $(V),,@)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libgridgw.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(BUILD)/gridgw: $(BUILD)/gateway/main.o $(BUILD)/libgridgw.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/gridgw-sim: $(SIM_OBJ) $(BUILD)/libgridgw.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgridgw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) -lcmocka $(ALL_LDFLAGS)
+	@$(if $(V),,echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) -lcmocka $(ALL_LDFLAGS)
 
 $(BUILD)/tests/%: tests/lib/%.c $(BUILD)/libgridgw.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) $(ALL_LDFLAGS)
+	@$(if $(V),,echo "  CCLD    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) $(ALL_LDFLAGS)
 
 unit: all $(UNIT_BIN)
 

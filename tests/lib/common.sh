@@ -71,18 +71,26 @@ spawn() { # name cmd...
 }
 
 start_broker() { # [extra config lines]
-	BROKER_PORT=$(free_port)
-	{
-		echo "listener $BROKER_PORT 127.0.0.1"
-		echo "allow_anonymous true"
-		echo "persistence false"
-		echo "log_dest stderr"
-		echo "log_type error"
-		echo "log_type warning"
-		[ $# -gt 0 ] && printf '%s\n' "$@"
-	} >"$TMP/mosquitto.conf"
-	spawn mosquitto mosquitto -c "$TMP/mosquitto.conf"
-	wait_port "$BROKER_PORT" 10 || { echo "# mosquitto did not start"; cat "$TMP/mosquitto.log"; return 1; }
+	local attempt
+	# A free port can be taken between the check and the bind: retry.
+	for attempt in 1 2 3 4 5; do
+		BROKER_PORT=$(free_port)
+		{
+			echo "listener $BROKER_PORT 127.0.0.1"
+			echo "allow_anonymous true"
+			echo "persistence false"
+			echo "log_dest stderr"
+			echo "log_type error"
+			echo "log_type warning"
+			[ $# -gt 0 ] && printf '%s\n' "$@"
+		} >"$TMP/mosquitto.conf"
+		spawn mosquitto mosquitto -c "$TMP/mosquitto.conf"
+		wait_port "$BROKER_PORT" 10 && sleep 0.1 && kill -0 "$PID_mosquitto" 2>/dev/null && return 0
+		kill "$PID_mosquitto" 2>/dev/null
+		grep -q 'Address already in use' "$TMP/mosquitto.log" || break
+	done
+	echo "# mosquitto did not start"; sed 's/^/# /' "$TMP/mosquitto.log"
+	return 1
 }
 
 # Records every message on the topics to $TMP/NAME.rec as "topic payload" lines.
