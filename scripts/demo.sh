@@ -21,18 +21,21 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 if [ -t 1 ]; then B=$'\e[1m'; R=$'\e[31m'; G=$'\e[32m'; Y=$'\e[33m'; C=$'\e[36m'; N=$'\e[0m'
 else B=; R=; G=; Y=; C=; N=; fi
 
-# Job control on: every background pipeline gets its own process group, so
-# stopping one kills all of its processes (gridgw, not just its log filter).
-set -m
+# Background pipelines are started with job control on, so each gets its
+# own process group and stopping one kills all of its processes (gridgw, not
+# just its log filter). Job control is off again for the rest, so Ctrl-C
+# reaches this script (and its trap) and not only a foreground `sleep`.
+groups=""
 stop_all() {
 	trap - EXIT INT TERM
-	local g groups
-	groups=$(jobs -p)
+	local g
+	[ -n "$groups" ] || groups=$(jobs -p) # stopped during start-up
+	groups=$(echo $groups | tr ' ' '\n' | tac) # gridgw first, the broker last
 	for g in $groups; do kill -TERM -- "-$g" 2>/dev/null; done
 	for ((i = 0; i < 30; i++)); do
 		[ -z "$(jobs -pr)" ] && break
 		sleep 0.1
-	done
+	done 2>/dev/null
 	for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done
 	wait 2>/dev/null
 }
@@ -56,6 +59,7 @@ sed -e "s|tcp://127.0.0.1:18830|tcp://127.0.0.1:$broker|g" -e "s|port = 15020|po
     "$top/config/demo.conf" >"$run/demo.conf"
 conf=$run/demo.conf
 
+set -m
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n' "$broker" >"$run/mosquitto.conf"
 mosquitto -c "$run/mosquitto.conf" >"$run/mosquitto.log" 2>&1 &
 wait_port "$broker" || { echo "demo: mosquitto did not start"; cat "$run/mosquitto.log"; exit 1; }
@@ -98,6 +102,9 @@ done
 "$GRIDGW" run -c "$conf" 2>&1 | tee "$run/gridgw.log" |
 	grep --line-buffered -E 'incident|action|offline|uplink|command|ERROR|WARN|running' |
 	sed -u "s/^/${C}[gridgw]${N}   /" &
+
+groups=$(jobs -p)
+set +m
 
 door_reported=0
 for ((t = 0; t < seconds; t++)); do
