@@ -184,6 +184,11 @@ int cmd_status(int argc, char **argv)
 		}
 		printf("incidents %.0f open\n", num(ans, "open_incidents"));
 		printf("outbox    %.0f undelivered (next seq %.0f)\n", num(ans, "backlog"), num(ans, "next_seq"));
+		const cJSON *mq = cJSON_GetObjectItemCaseSensitive(ans, "mqtt_sources");
+		if (num(mq, "messages") > 0)
+			printf("mqtt      %.0f messages, %.0f malformed, %.0f unknown device, %.0f wrong type, %.0f oversized\n",
+			       num(mq, "messages"), num(mq, "malformed"), num(mq, "unknown_device"), num(mq, "wrong_type"),
+			       num(mq, "oversized"));
 		const cJSON *b;
 		cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(ans, "buses"))
 			printf("bus       %-12s link %s, %.0f/%.0f online, %.0f requests, %.0f errors, p99 late %.1f ms\n",

@@ -13,6 +13,7 @@
 #include "gateway/control.h"
 #include "gateway/queue.h"
 #include "rules/engine.h"
+#include "sensors/json_map.h"
 
 struct store;
 struct incidents;
@@ -72,7 +73,7 @@ struct core {
 	bool uplink_down_raised;
 	bool storage_full_raised;
 	uint64_t messages;        /* queue messages handled, for status */
-	uint64_t source_dropped;
+	struct json_map_stats source_stats; /* MQTT source messages: counted drops */
 	int64_t started_mono;
 };
 

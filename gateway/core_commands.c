@@ -286,6 +286,16 @@ static cJSON *status_object(struct core *c, int64_t now)
 		cJSON_AddItemToArray(buses, bo);
 	}
 	cJSON_AddNumberToObject(o, "messages", (double)c->messages);
+	const struct json_map_stats *js = &c->source_stats;
+	cJSON *mq = cJSON_AddObjectToObject(o, "mqtt_sources");
+	cJSON_AddNumberToObject(mq, "messages", (double)js->messages);
+	cJSON_AddNumberToObject(mq, "points", (double)js->points);
+	cJSON_AddNumberToObject(mq, "malformed", (double)js->malformed);
+	cJSON_AddNumberToObject(mq, "unknown_device", (double)js->unknown_device);
+	cJSON_AddNumberToObject(mq, "no_device_id", (double)js->no_device_id);
+	cJSON_AddNumberToObject(mq, "wrong_type", (double)js->wrong_type);
+	cJSON_AddNumberToObject(mq, "oversized", (double)js->oversized);
+	cJSON_AddNumberToObject(mq, "ts_rejected", (double)js->ts_rejected);
 	return o;
 }
 

@@ -57,7 +57,7 @@ static void handle_source_message(struct core *c, struct core_msg *m, int64_t no
 	const char *payload = topic + tlen + 1;
 	size_t plen = m->u.blob.len - tlen - 1;
 	int dev = json_map_message(c->jmap, (int)m->u.blob.a, topic, payload, plen, time_wall_ms(),
-				   point_from_source, c, NULL);
+				   point_from_source, c, &c->source_stats);
 	if (dev >= 0)
 		device_comm(c, dev, true, now);
 	free(m->u.blob.data);

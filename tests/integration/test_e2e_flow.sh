@@ -92,6 +92,13 @@ check "fire.smoke raised for smoke-b over RTU" wait_for "grep -q '\"event\":\"ra
 sim set mc-1 tilt 25 >/dev/null
 check "manhole.tilt raised from MQTT" wait_for "grep -q '\"event\":\"raised\".*\"type\":\"manhole.tilt\"' $TMP/incidents.log" 10
 
+mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t sensors/mc-1/up -m '{"data":{"tilt":'
+mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t sensors/nobody/up -m '{"data":{"tilt":1}}'
+check "malformed and unknown-device MQTT messages are counted in status" \
+	wait_for "'$GRIDGW' status -c '$TMP/gw.conf' --json | grep -q '\"malformed\":1,\"unknown_device\":1'" 10
+check "the source keeps working after them" \
+	bash -c "'$GRIDGW' status -c '$TMP/gw.conf' | grep -q '^mqtt .*1 malformed, 1 unknown device'"
+
 # --- clear -------------------------------------------------------------------------
 sim set smoke-a alarm 0 >/dev/null
 check "cleared event after the alarm cleared" wait_for "grep -q '\"event\":\"cleared\".*\"device\":\"smoke-a\"' $TMP/incidents.log" 10

@@ -1,6 +1,6 @@
 #!/bin/bash
-# A real full disk under `gridgw run`: the state dir is a 1 MiB tmpfs.
-# Filled up while the uplink is down, the store fails with SQLITE_FULL: the
+# A real full disk under `gridgw run`: the state dir is an 8 MiB tmpfs that
+# another process fills up (a filler file) while the uplink is down; the store fails with SQLITE_FULL: the
 # daemon logs it clearly, keeps running, raises gateway.storage (held in
 # memory), and loses nothing — once space is back every event is written,
 # and once the broker is back every seq arrives without a gap.
@@ -12,7 +12,7 @@
 
 disk=$TMP/disk
 mkdir -p "$disk"
-if ! mount -t tmpfs -o size=1m gridgw-test "$disk" 2>/dev/null; then
+if ! mount -t tmpfs -o size=8m gridgw-test "$disk" 2>/dev/null; then
 	echo "ok 1 - # SKIP cannot mount a tmpfs here (needs root and mount rights)"
 	echo "1..1"
 	exit 0
@@ -27,7 +27,7 @@ cat <<CONF
 gateway = { id = "sf"; state_dir = "$disk/state"; profiles_dir = "$GRIDGW_TOP/config/profiles"; };
 uplink = { url = "tcp://127.0.0.1:$BP"; topic_prefix = "grid/v1"; telemetry_interval = "0";
   reconnect_min = "1s"; reconnect_max = "1s"; };
-store = { max_size_mb = 64; };
+store = { max_size_mb = 4; };  # below the disk: deletes and the WAL keep room
 buses = ( { name = "lan"; type = "tcp"; host = "127.0.0.1"; port = $MB; timeout = "300ms"; } );
 rules = ( { id = "smoke"; profile = "smoke_detector"; when = "alarm"; type = "fire.smoke"; severity = 1;
   chatter_max = 100; } );
@@ -72,7 +72,8 @@ BROKER_PORT=$BP
 spawn rec_broker mosquitto -c "$TMP/m2.conf"
 wait_port "$BP" 10
 spawn rec mosquitto_sub -h 127.0.0.1 -p "$BP" -q 1 -v -t "grid/v1/sf/incident"
-wait_for "'$GRIDGW' status -c '$TMP/gw.conf' --json 2>/dev/null | grep -q '\"backlog\":0'" 90
+check "backlog drained once the platform is back" \
+	wait_for "'$GRIDGW' status -c '$TMP/gw.conf' --json 2>/dev/null | grep -q '\"backlog\":0'" 60
 sleep 1
 last=$(sqlite3 "$disk/state/gridgw.db" 'SELECT max(seq) FROM events')
 grep -o '"seq":[0-9]*' "$TMP/rec.log" | cut -d: -f2 | sort -n | uniq >"$TMP/seqs"
@@ -82,6 +83,7 @@ check "every seq 1..$last arrived at the platform" test "$(wc -l <"$TMP/seqs")" 
 check "gateway.storage raised and cleared at the platform" \
 	bash -c "grep -q '\"event\":\"raised\",\"type\":\"gateway.storage\"' '$TMP/rec.log' && grep -q '\"event\":\"cleared\",\"type\":\"gateway.storage\"' '$TMP/rec.log'"
 kill "$PID_gw"; wait_for "! kill -0 $PID_gw 2>/dev/null" 10
+check "nothing was left unstored at shutdown" bash -c "! grep -q 'could not be stored' '$TMP/gw.log'"
 
 # A state dir on a read-only file system at start: a clear error, exit 1.
 umount "$disk"

@@ -34,7 +34,7 @@ trap cleanup EXIT
 tap_ok()   { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
 tap_fail() { TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1)); echo "not ok $TAP_N - $*"; }
 # check DESCRIPTION CMD...: ok when CMD succeeds
-check() { local d=$1; shift; if "$@"; then tap_ok "$d"; else tap_fail "$d"; fi; }
+check() { local d=$1; shift; if "$@"; then tap_ok "$d"; else tap_fail "$d"; fi; [ -n "${TAP_TIMES:-}" ] && echo "# t=$SECONDS"; }
 
 free_port() { # a random loopback port nothing listens on
 	local p i
