@@ -40,8 +40,8 @@
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
 
-#define QUEUE_CAPACITY 65536
-#define QUEUE_HIGH_WATER 49152   /* bus threads wait above this; Paho callbacks use the rest */
+#define QUEUE_CAPACITY 8192     /* ~0.8 MB of ring: the whole ring is touched as it cycles */
+#define QUEUE_HIGH_WATER 6144   /* bus threads wait above this; Paho callbacks use the rest */
 #define BATCH 512
 
 static void log_config_errors(const struct config_errors *errs)

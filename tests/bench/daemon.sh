@@ -1,0 +1,85 @@
+#!/bin/bash
+# Whole-daemon cost (ARCHITECTURE.md targets): 500 devices × 30 registers
+# polled every 1 s over Modbus TCP from gridgw-sim (15k values/s), every
+# value changing every second, a rule reading every point. Reports the
+# gateway's CPU (% of one core, from /proc utime+stime over a window) and
+# its peak RSS (VmHWM). Targets: CPU <= 1 % of a core, RSS <= 8 MB.
+#   BUILD=build tests/bench/daemon.sh   [DAEMON_BENCH_SECONDS=30]
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/common.sh
+secs=${DAEMON_BENCH_SECONDS:-30}
+devices=500 regs=30 per_bus=125
+start_broker >/dev/null || { echo "bench/daemon: no broker"; exit 2; }
+mkdir -p "$TMP/profiles"
+{
+	echo 'profiles = { bench30 = { kind = "generic"; points = ('
+	for ((r = 0; r < regs; r++)); do
+		printf '  { name = "p%d"; table = "input"; address = %d; type = "u16"; }%s\n' $r $r "$([ $r = $((regs - 1)) ] || echo ,)"
+	done
+	echo '); }; };'
+} >"$TMP/profiles/bench30.conf"
+nbus=$(( (devices + per_bus - 1) / per_bus ))
+{
+	echo "gateway = { id = \"bench\"; state_dir = \"$TMP/state\"; profiles_dir = \"$TMP/profiles\"; log_level = \"warn\"; };"
+	echo "uplink = { url = \"tcp://127.0.0.1:$BROKER_PORT\"; topic_prefix = \"grid/v1\"; telemetry_interval = \"0\"; };"
+	echo "builtin_rules = { offline = { enabled = true; }; };"
+	echo "buses = ("
+	for ((b = 0; b < nbus; b++)); do
+		port=$(free_port)
+		printf '  { name = "lan%d"; type = "tcp"; host = "127.0.0.1"; port = %d; timeout = "500ms"; }%s\n' $b "$port" "$([ $b = $((nbus - 1)) ] || echo ,)"
+	done
+	echo ");"
+	echo "devices = ("
+	for ((d = 0; d < devices; d++)); do
+		printf '  { id = "d%03d"; profile = "bench30"; bus = "lan%d"; unit = %d; poll = "1s"; }%s\n' \
+			$d $((d / per_bus)) $((d % per_bus + 1)) "$([ $d = $((devices - 1)) ] || echo ,)"
+	done
+	echo ");"
+	echo "rules = ("
+	for ((r = 0; r < regs; r++)); do
+		printf '  { id = "r%d"; profile = "bench30"; when = "p%d > 65000"; type = "bench.high"; severity = 4; }%s\n' \
+			$r $r "$([ $r = $((regs - 1)) ] || echo ,)"
+	done
+	echo ");"
+} >"$TMP/gw.conf"
+# Every register of every device ramps all the time: each poll reads new values.
+{
+	echo 'steps = ('
+	for ((r = 0; r < regs; r++)); do
+		printf '  { at = "1s"; ramp = "d*:p%d"; to = 60000.0; over = "%ds"; },\n' $r $((secs + 120))
+	done
+	echo '  { at = "2s"; set = "d000:p0"; value = 1; }'
+	echo ');'
+} >"$TMP/ramp.conf"
+taskset -c 1 "$GRIDGW_SIM" -c "$TMP/gw.conf" --scenario "$TMP/ramp.conf" --quiet >"$TMP/sim.log" 2>&1 &
+sim=$!
+SPAWNED+=($sim)
+wait_for "grep -q . $TMP/sim.log || [ -S /nonexistent ]" 2
+sleep 2
+taskset -c 0 "$GRIDGW" run -c "$TMP/gw.conf" >"$TMP/gw.log" 2>&1 &
+gw=$!
+SPAWNED+=($gw)
+sleep 10 # warm-up: connect, first reads, plan
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+t0=$(cpu_ticks $gw); s0=$SECONDS
+"$GRIDGW" status -c "$TMP/gw.conf" --json >"$TMP/status0" 2>/dev/null
+sleep "$secs"
+t1=$(cpu_ticks $gw); s1=$SECONDS
+"$GRIDGW" status -c "$TMP/gw.conf" --json >"$TMP/status1" 2>/dev/null
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$gw/status")
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$gw/status")
+online=$(grep -o '"online":[0-9]*' "$TMP/status1" | head -1 | cut -d: -f2)
+req0=$(grep -o '"requests":[0-9]*' "$TMP/status0" | cut -d: -f2 | paste -sd+ | bc)
+req1=$(grep -o '"requests":[0-9]*' "$TMP/status1" | cut -d: -f2 | paste -sd+ | bc)
+msgs0=$(grep -o '"messages":[0-9]*' "$TMP/status0" | head -1 | cut -d: -f2)
+msgs1=$(grep -o '"messages":[0-9]*' "$TMP/status1" | head -1 | cut -d: -f2)
+el=$((s1 - s0))
+awk -v t=$((t1 - t0)) -v hz="$hz" -v el="$el" -v hwm="$hwm" -v rss="$rss" -v on="$online" -v req=$((req1 - req0)) \
+    -v msgs=$((msgs1 - msgs0)) -v n="$devices" -v r="$regs" 'BEGIN {
+	printf "  %d devices x %d registers every 1 s, %d rules (one per point), %d online\n", n, r, r, on
+	printf "  requests/s %.0f   point updates into the core/s %.0f\n", req / el, msgs / el
+	printf "  gridgw CPU %.2f %% of one core over %d s   (target <= 1 %%)\n", 100 * t / hz / el, el
+	printf "  gridgw RSS %.1f MB now, peak %.1f MB   (target <= 8 MB)\n", rss / 1024, hwm / 1024
+}'
