@@ -66,6 +66,7 @@ struct core {
 
 	int64_t next_telemetry_ms;
 	int64_t next_status_ms;
+	int64_t next_offline_check_ms;
 	int64_t next_prune_ms;
 	int64_t next_watchdog_ms;
 	int64_t watchdog_interval_ms;

@@ -116,6 +116,9 @@ void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
 /* MQTT devices: offline after offline_after without a well-formed message. */
 void core_check_mqtt_offline(struct core *c, int64_t now)
 {
+	if (now < c->next_offline_check_ms)
+		return;
+	c->next_offline_check_ms = now + 100; /* offline_after is seconds to hours: 100 ms is exact enough */
 	for (int d = 0; d < c->cfg->n_devices; d++) {
 		const struct device_config *dc = &c->cfg->devices[d];
 		if (dc->source < 0 || !c->comm)

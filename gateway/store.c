@@ -125,6 +125,7 @@ struct store {
 	uint64_t next_seq;        /* the seq the next append gets */
 	uint64_t committed_next;  /* next_seq as of the last commit */
 	bool in_txn;
+	bool lazy;                /* store_begin called, BEGIN not yet run: no write so far */
 	int aborted;              /* store_err of a transaction we rolled back ourselves */
 	store_txn_hook hook;
 	void *hook_ctx;
@@ -204,6 +205,7 @@ static void set_err(struct store *s, const char *fmt, ...)
 static void txn_ended_failed(struct store *s, int err)
 {
 	s->in_txn = false;
+	s->lazy = false;
 	s->next_seq = s->committed_next;
 	if (s->hook)
 		s->hook(s->hook_ctx, false, err);
@@ -243,9 +245,31 @@ static int fail(struct store *s, int rc, const char *what)
 	return err;
 }
 
+/* store_begin only marks the transaction wanted; BEGIN IMMEDIATE runs
+ * before its first write. The core opens one per loop iteration, and most
+ * iterations under a stream of unchanged readings write nothing: an empty
+ * BEGIN/COMMIT per iteration was most of the daemon's SQLite time. */
+static int begin_if_lazy(struct store *s)
+{
+	if (!s->lazy)
+		return STORE_OK;
+	s->lazy = false;
+	int rc = sqlite3_step(s->st[SQ_BEGIN]);
+	sqlite3_reset(s->st[SQ_BEGIN]);
+	return rc == SQLITE_DONE ? STORE_OK : fail(s, rc, "begin");
+}
+
 /* Steps a statement expected to finish without rows; resets it. */
 static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
 {
+	if (s->lazy && st != s->st[SQ_BEGIN] && !sqlite3_stmt_readonly(st)) {
+		int brc = begin_if_lazy(s);
+		if (brc != STORE_OK) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return brc;
+		}
+	}
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -257,6 +281,9 @@ static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
 /* Runs SQL without a result (may be several statements). */
 static int exec_sql(struct store *s, const char *sql, const char *what)
 {
+	int brc = begin_if_lazy(s);
+	if (brc != STORE_OK)
+		return brc;
 	char *msg = NULL;
 	int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
 	sqlite3_free(msg);
@@ -605,10 +632,9 @@ int store_begin(struct store *s)
 		set_err(s, "%s is open read-only", s->path);
 		return STORE_ERR_READONLY;
 	}
-	int rc = step_done(s, s->st[SQ_BEGIN], "begin");
-	if (rc == STORE_OK)
-		s->in_txn = true;
-	return rc;
+	s->in_txn = true;
+	s->lazy = true; /* BEGIN IMMEDIATE at the first write: begin_if_lazy */
+	return STORE_OK;
 }
 
 int store_commit(struct store *s)
@@ -622,6 +648,15 @@ int store_commit(struct store *s)
 		}
 		set_err(s, "store_commit: no transaction open");
 		return STORE_ERR_INVALID;
+	}
+	if (s->lazy) {
+		/* Nothing was written: nothing to commit. */
+		s->lazy = false;
+		s->in_txn = false;
+		s->committed_next = s->next_seq;
+		if (s->hook)
+			s->hook(s->hook_ctx, true, STORE_OK);
+		return STORE_OK;
 	}
 	int rc = sqlite3_step(s->st[SQ_COMMIT]);
 	sqlite3_reset(s->st[SQ_COMMIT]);
@@ -653,6 +688,7 @@ void store_rollback(struct store *s)
 		s->aborted = 0;
 		return;
 	}
+	s->lazy = false;
 	if (!sqlite3_get_autocommit(s->db)) {
 		int rc = sqlite3_step(s->st[SQ_ROLLBACK]);
 		sqlite3_reset(s->st[SQ_ROLLBACK]);
@@ -1063,6 +1099,11 @@ static int delete_with(struct store *s, const char *sql, int64_t arg, const char
 		return fail(s, rc, what);
 	if (sqlite3_bind_parameter_count(st) >= 1)
 		sqlite3_bind_int64(st, 1, arg);
+	rc = begin_if_lazy(s);
+	if (rc != STORE_OK) {
+		sqlite3_finalize(st);
+		return rc;
+	}
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)

@@ -57,7 +57,7 @@ sim=$!
 SPAWNED+=($sim)
 wait_for "grep -q . $TMP/sim.log || [ -S /nonexistent ]" 2
 sleep 2
-taskset -c 0 "$GRIDGW" run -c "$TMP/gw.conf" >"$TMP/gw.log" 2>&1 &
+taskset -c 0 env ${DAEMON_BENCH_ENV:-} "$GRIDGW" run -c "$TMP/gw.conf" >"$TMP/gw.log" 2>&1 &
 gw=$!
 SPAWNED+=($gw)
 sleep 10 # warm-up: connect, first reads, plan
@@ -65,21 +65,23 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 t0=$(cpu_ticks $gw); s0=$SECONDS
 "$GRIDGW" status -c "$TMP/gw.conf" --json >"$TMP/status0" 2>/dev/null
-sleep "$secs"
+if [ -n "${DAEMON_BENCH_PERF:-}" ]; then perf record -g -o "$DAEMON_BENCH_PERF" -p $gw -- sleep "$secs" >/dev/null 2>&1; else sleep "$secs"; fi
 t1=$(cpu_ticks $gw); s1=$SECONDS
 "$GRIDGW" status -c "$TMP/gw.conf" --json >"$TMP/status1" 2>/dev/null
+[ -n "${DAEMON_BENCH_SMAPS:-}" ] && cp /proc/$gw/smaps "$DAEMON_BENCH_SMAPS"
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$gw/status")
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$gw/status")
+anon=$(awk '/^Anonymous:/ {print $2}' "/proc/$gw/smaps_rollup")
 online=$(grep -o '"online":[0-9]*' "$TMP/status1" | head -1 | cut -d: -f2)
 req0=$(grep -o '"requests":[0-9]*' "$TMP/status0" | cut -d: -f2 | paste -sd+ | bc)
 req1=$(grep -o '"requests":[0-9]*' "$TMP/status1" | cut -d: -f2 | paste -sd+ | bc)
 msgs0=$(grep -o '"messages":[0-9]*' "$TMP/status0" | head -1 | cut -d: -f2)
 msgs1=$(grep -o '"messages":[0-9]*' "$TMP/status1" | head -1 | cut -d: -f2)
 el=$((s1 - s0))
-awk -v t=$((t1 - t0)) -v hz="$hz" -v el="$el" -v hwm="$hwm" -v rss="$rss" -v on="$online" -v req=$((req1 - req0)) \
+awk -v t=$((t1 - t0)) -v hz="$hz" -v el="$el" -v hwm="$hwm" -v rss="$rss" -v anon="$anon" -v on="$online" -v req=$((req1 - req0)) \
     -v msgs=$((msgs1 - msgs0)) -v n="$devices" -v r="$regs" 'BEGIN {
 	printf "  %d devices x %d registers every 1 s, %d rules (one per point), %d online\n", n, r, r, on
 	printf "  requests/s %.0f   point updates into the core/s %.0f\n", req / el, msgs / el
 	printf "  gridgw CPU %.2f %% of one core over %d s   (target <= 1 %%)\n", 100 * t / hz / el, el
-	printf "  gridgw RSS %.1f MB now, peak %.1f MB   (target <= 8 MB)\n", rss / 1024, hwm / 1024
+	printf "  gridgw RSS %.1f MB now, peak %.1f MB   (target <= 8 MB); of it anonymous (not shared libraries) %.1f MB\n", rss / 1024, hwm / 1024, anon / 1024
 }'
