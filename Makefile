@@ -41,7 +41,7 @@ DEPS_PKGS := libpaho-mqtt-dev libmodbus-dev libconfig-dev libsqlite3-dev libcjso
 	libcmocka-dev libsystemd-dev mosquitto mosquitto-clients pkg-config sqlite3 openssl \
 	make gcc strace systemd
 
-.PHONY: all deps test test-asan unit integration demo bench fuzz install clean check-deps
+.PHONY: fuzz-deps all deps test test-asan unit integration demo bench fuzz install clean check-deps
 
 all: $(BUILD)/gridgw $(BUILD)/gridgw-sim $(TESTLIB_BIN)
 	@ln -sf $(BUILD)/gridgw gridgw; ln -sf $(BUILD)/gridgw-sim gridgw-sim
@@ -105,7 +105,10 @@ build-fuzz/%: tests/fuzz/%.c
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang CFLAGS="-O1 -g" \
 	  SAN="-fsanitize=fuzzer-no-link,address,undefined" build-fuzz/libgridgw.a
 	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< build-fuzz/libgridgw.a $(LIBS)
-fuzz: deps $(FUZZ_BIN)
+FUZZ_DEPS := clang libclang-rt-14-dev
+fuzz-deps: deps
+	@scripts/deps.sh $(FUZZ_DEPS)
+fuzz: fuzz-deps $(FUZZ_BIN)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_BIN)
 
 install: all
