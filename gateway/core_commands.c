@@ -19,7 +19,7 @@
 #include "gateway/uplink.h"
 #include "sensors/modbus_bus.h"
 
-static void answer_platform(struct core *c, const char *req, bool ok, const char *error)
+void core_answer_platform(struct core *c, const char *req, bool ok, const char *error)
 {
 	char buf[512];
 	if (command_result_json(req, ok, error, buf, sizeof buf) < 0)
@@ -40,7 +40,7 @@ static void answer_platform(struct core *c, const char *req, bool ok, const char
 
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now)
 {
-	core_write_result_pending(c, m, now, answer_platform);
+	core_write_result_pending(c, m, now, core_answer_platform);
 }
 
 static int find_device(struct core *c, const char *id, char *err, size_t errlen)
@@ -194,7 +194,7 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 	struct command cmd;
 	char err[256] = "";
 	if (command_parse(json, len, &cmd, err, sizeof err) != 0) {
-		answer_platform(c, cmd.req, false, err);
+		core_answer_platform(c, cmd.req, false, err);
 		return;
 	}
 	char *prev = NULL;
@@ -213,9 +213,9 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 	log_info("command", "%s: %s from the platform", cmd.req, command_op_name(cmd.op));
 	int rc = apply_command(c, &cmd, now, err, sizeof err);
 	if (rc == 0)
-		answer_platform(c, cmd.req, true, NULL);
+		core_answer_platform(c, cmd.req, true, NULL);
 	else if (rc < 0)
-		answer_platform(c, cmd.req, false, err);
+		core_answer_platform(c, cmd.req, false, err);
 }
 
 /* --- control socket --------------------------------------------------- */
@@ -272,6 +272,8 @@ static cJSON *status_object(struct core *c, int64_t now)
 	cJSON_AddNumberToObject(o, "next_seq", (double)store_next_seq(c->store));
 	cJSON *buses = cJSON_AddArrayToObject(o, "buses");
 	for (int b = 0; c->buses && b < c->cfg->n_buses; b++) {
+		if (!c->buses[b])
+			continue; /* did not start (logged) */
 		struct modbus_bus_stats st;
 		modbus_bus_get_stats(c->buses[b], &st);
 		cJSON *bo = cJSON_CreateObject();

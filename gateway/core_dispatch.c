@@ -185,6 +185,11 @@ void core_retry_writes(struct core *c, int64_t now)
 			log_error("action", "write %s.%s = %g failed: %s", c->cfg->devices[w->device].id,
 				  c->cfg->profiles[c->cfg->devices[w->device].profile].points[w->point].name, w->value,
 				  strerror(-rc));
+			if (w->cmd_req[0]) {
+				char e[96];
+				snprintf(e, sizeof e, "write not done: %s", strerror(-rc));
+				core_answer_platform(c, w->cmd_req, false, e);
+			}
 			w->used = false;
 		}
 	}
@@ -327,7 +332,7 @@ static void check_uplink_down(struct core *c, int64_t now, int64_t wall)
 		return;
 	char msg[160];
 	snprintf(msg, sizeof msg, is_down ? "Uplink to %s down for %llds" : "Uplink to %s restored",
-		 c->cfg->uplink.url, (long long)(down / 1000));
+		 c->cfg->uplink.url ? c->cfg->uplink.url : "the platform", (long long)(down / 1000));
 	if (incidents_gateway(c->inc, "gateway.uplink_down", 3, is_down, msg, wall) >= 0)
 		c->uplink_down_raised = is_down;
 }

@@ -16,6 +16,8 @@
  * devices that still exist carry over (engine_adopt_state); the store and
  * the outbox are never touched by a reload. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -52,7 +54,19 @@ static void log_config_errors(const struct config_errors *errs)
 
 /* Starts the southbound side for c->cfg: bus threads, MQTT sources, the
  * JSON map. On failure what was started is stopped again. */
-static int start_southbound(struct core *c)
+/* Per-device comm state (as last told to the engine) carried over a reload
+ * by device id: a reload must neither restart an MQTT device's offline
+ * timer (regular reloads would hide a dead device) nor flap its status. */
+struct comm_carry {
+	const struct gw_config *cfg;
+	int64_t *last_good_mono;
+	int8_t *comm;
+};
+
+/* Starts the southbound side for c->cfg: bus threads, MQTT sources, the
+ * JSON map. A bus or source that fails to start is logged and left out
+ * (NULL); the others run. */
+static int start_southbound(struct core *c, const struct comm_carry *prev)
 {
 	char err[256];
 	const struct gw_config *cfg = c->cfg;
@@ -71,61 +85,194 @@ static int start_southbound(struct core *c)
 	}
 	int64_t now = time_mono_ms();
 	for (int d = 0; d < cfg->n_devices; d++) {
-		c->last_good_mono[d] = now; /* an MQTT device gets offline_after from start */
-		c->comm[d] = -1;
+		int o = prev && prev->cfg ? config_find_device(prev->cfg, cfg->devices[d].id) : -1;
+		/* An MQTT device never heard from gets offline_after from start. */
+		c->last_good_mono[d] = o >= 0 ? prev->last_good_mono[o] : now;
+		c->comm[d] = o >= 0 ? prev->comm[o] : -1;
 	}
+	int failed = 0;
 	for (int b = 0; b < cfg->n_buses; b++) {
 		c->buses[b] = modbus_bus_start(cfg, b, c->q, err, sizeof err);
 		if (!c->buses[b]) {
-			log_error("core", "bus %s: %s", cfg->buses[b].name, err);
-			return -1;
+			log_error("core", "bus %s not started: %s", cfg->buses[b].name, err);
+			failed++;
 		}
 	}
 	for (int s = 0; s < cfg->n_sources; s++) {
 		c->sources[s] = mqtt_source_start(cfg, s, c->q, err, sizeof err);
 		if (!c->sources[s]) {
-			log_error("core", "mqtt source %s: %s", cfg->sources[s].name, err);
-			return -1;
+			log_error("core", "mqtt source %s not started: %s", cfg->sources[s].name, err);
+			failed++;
 		}
 	}
-	return 0;
+	return failed ? -1 : 0;
 }
 
-/* Stops bus threads and sources. Bus threads may be blocked pushing into a
- * full queue, so the queue is drained (and the messages handled against the
- * config they were made for) while they stop. */
-static void stop_southbound(struct core *c, bool handle_remaining)
+/* Messages whose handling must wait until a reload has swapped configs. */
+struct deferred {
+	struct core_msg *m;
+	size_t n, cap;
+};
+
+static void defer_message(struct deferred *d, const struct core_msg *m)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 16;
+		struct core_msg *nm = realloc(d->m, cap * sizeof *nm);
+		if (!nm) {
+			log_error("core", "out of memory: a platform command is dropped; the platform will see no answer");
+			free(m->u.blob.data);
+			return;
+		}
+		d->m = nm;
+		d->cap = cap;
+	}
+	d->m[d->n++] = *m;
+}
+
+enum drain_phase {
+	DRAIN_ALL,        /* handle everything against the config it was made for */
+	DRAIN_STOPPING,   /* buses stopping: drop their last poll's points (the new
+			   * threads read every point again), handle write results,
+			   * defer platform commands */
+};
+
+static void drain_queue(struct core *c, enum drain_phase phase, struct deferred *d)
+{
+	struct core_msg m[BATCH];
+	size_t n;
+	while ((n = queue_pop_many(c->q, m, BATCH)) > 0) {
+		int64_t now = time_mono_ms();
+		for (size_t i = 0; i < n; i++) {
+			if (phase == DRAIN_STOPPING) {
+				if (m[i].type == MSG_POINT || m[i].type == MSG_DEVICE_COMM)
+					continue;
+				if (m[i].type == MSG_UPLINK_COMMAND && d) {
+					defer_message(d, &m[i]);
+					continue;
+				}
+			}
+			core_handle_message(c, &m[i], now);
+		}
+		core_drain_engine(c, now);
+	}
+}
+
+struct bus_stopper {
+	pthread_t thread;
+	struct modbus_bus *bus;
+	atomic_bool done;
+};
+
+static void *bus_stopper_run(void *arg)
+{
+	struct bus_stopper *st = arg;
+	modbus_bus_stop(st->bus);
+	atomic_store(&st->done, true);
+	return NULL;
+}
+
+/* Stops every bus at once, each from a thread of its own, while the core
+ * keeps draining the queue: a bus thread blocked in queue_push_wait (queue
+ * above its high-water mark) must be able to get out. */
+static void stop_buses(struct core *c, struct deferred *d)
+{
+	int n = c->cfg->n_buses;
+	struct bus_stopper *st = calloc((size_t)n + 1, sizeof *st);
+	for (int b = 0; b < n; b++) {
+		if (!c->buses[b])
+			continue;
+		if (st) {
+			st[b].bus = c->buses[b];
+			if (pthread_create(&st[b].thread, NULL, bus_stopper_run, &st[b]) == 0)
+				continue;
+			st[b].bus = NULL;
+		}
+		drain_queue(c, DRAIN_STOPPING, d);
+		modbus_bus_stop(c->buses[b]); /* no thread: stop it from here */
+	}
+	for (bool all = false; !all;) {
+		drain_queue(c, DRAIN_STOPPING, d);
+		all = true;
+		for (int b = 0; st && b < n; b++)
+			if (st[b].bus && !atomic_load(&st[b].done))
+				all = false;
+		if (!all) {
+			struct pollfd pfd = { .fd = queue_fd(c->q), .events = POLLIN };
+			poll(&pfd, 1, 20);
+		}
+	}
+	for (int b = 0; st && b < n; b++)
+		if (st[b].bus)
+			pthread_join(st[b].thread, NULL);
+	for (int b = 0; b < n; b++)
+		c->buses[b] = NULL;
+	drain_queue(c, DRAIN_STOPPING, d); /* anything posted right before the last join */
+	free(st);
+}
+
+/* Stops the southbound side in an order that applies nothing to the wrong
+ * configuration: sources first, then everything queued is handled with the
+ * config it was made for while the buses still run (so rule actions still
+ * reach them); then the buses stop (see DRAIN_STOPPING). Keeps the comm
+ * state in *carry for the next start (caller frees it). */
+static void stop_southbound(struct core *c, struct deferred *d, struct comm_carry *carry)
 {
 	const struct gw_config *cfg = c->cfg;
 	for (int s = 0; c->sources && s < cfg->n_sources; s++)
 		if (c->sources[s])
 			mqtt_source_stop(c->sources[s]);
-	for (int b = 0; c->buses && b < cfg->n_buses; b++) {
-		if (!c->buses[b])
-			continue;
-		/* Drain so a thread blocked in queue_push_wait can get out. */
-		struct core_msg m[BATCH];
-		size_t n;
-		while ((n = queue_pop_many(c->q, m, BATCH)) > 0)
-			for (size_t i = 0; i < n; i++) {
-				if (handle_remaining)
-					core_handle_message(c, &m[i], time_mono_ms());
-				else if (m[i].type == MSG_SOURCE_MESSAGE || m[i].type == MSG_UPLINK_COMMAND ||
-					 m[i].type == MSG_UPLINK_LOST || m[i].type == MSG_USER)
-					free(m[i].u.blob.data);
-			}
-		modbus_bus_stop(c->buses[b]);
-	}
+	if (c->jmap)
+		drain_queue(c, DRAIN_ALL, d);
+	for (int s = 0; c->sources && s < cfg->n_sources; s++)
+		c->sources[s] = NULL;
+	if (c->buses)
+		stop_buses(c, d);
 	free(c->buses);
 	free(c->sources);
 	c->buses = NULL;
 	c->sources = NULL;
 	json_map_destroy(c->jmap);
 	c->jmap = NULL;
-	free(c->last_good_mono);
-	free(c->comm);
+	if (carry) {
+		carry->cfg = cfg;
+		carry->last_good_mono = c->last_good_mono;
+		carry->comm = c->comm;
+	} else {
+		free(c->last_good_mono);
+		free(c->comm);
+	}
 	c->last_good_mono = NULL;
 	c->comm = NULL;
+}
+
+/* Writes still waiting when the buses stopped (queued at a bus that dropped
+ * them, or waiting for a retry) are moved to the new config by device id
+ * and point name and sent again; one the new config cannot take is answered
+ * (platform) or logged (rule action). */
+static void carry_writes(struct core *c, const struct gw_config *old, const struct gw_config *ncfg, int64_t now)
+{
+	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++) {
+		struct pending_write *w = &c->writes[i];
+		if (!w->used)
+			continue;
+		const struct device_config *od = &old->devices[w->device];
+		const char *pname = old->profiles[od->profile].points[w->point].name;
+		int nd = config_find_device(ncfg, od->id);
+		int np = nd >= 0 ? config_find_point(&ncfg->profiles[ncfg->devices[nd].profile], pname) : -1;
+		if (np >= 0 && ncfg->devices[nd].bus >= 0 &&
+		    ncfg->profiles[ncfg->devices[nd].profile].points[np].writable) {
+			w->device = nd;
+			w->point = np;
+			w->attempts = 0;
+			w->retry_at_ms = now; /* core_retry_writes sends it again */
+			continue;
+		}
+		log_error("action", "write %s.%s dropped: the new configuration has no such writable point", od->id, pname);
+		if (w->cmd_req[0])
+			core_answer_platform(c, w->cmd_req, false, "point no longer writable after a configuration reload");
+		w->used = false;
+	}
 }
 
 static bool str_differs(const char *a, const char *b)
@@ -184,8 +331,10 @@ static void core_reload(struct core *c)
 		return;
 	}
 	/* Everything queued was made against the old config: handle it first. */
+	struct deferred later = { 0 };
+	struct comm_carry carry = { 0 };
 	store_begin(c->store);
-	stop_southbound(c, true);
+	stop_southbound(c, &later, &carry);
 	core_drain_engine(c, time_mono_ms());
 	store_commit(c->store);
 
@@ -199,10 +348,19 @@ static void core_reload(struct core *c)
 	if (uplink_settings_changed(old, ncfg))
 		log_warn("core", "reload: uplink settings changed; they take effect at the next restart "
 			 "(the outbox is kept either way)");
-	if (start_southbound(c) != 0)
-		log_error("core", "reload: some buses or sources failed to start; they are retried by their threads or need a restart");
-	/* Devices the old config knew as online are told again by their next read. */
+	if (start_southbound(c, &carry) != 0)
+		log_error("core", "reload: some buses or sources did not start (see above); the others run");
+	carry_writes(c, old, ncfg, time_mono_ms());
+	free(carry.last_good_mono);
+	free(carry.comm);
 	config_free(old);
+	/* Platform commands that arrived while the buses stopped, now against the new config. */
+	store_begin(c->store);
+	for (size_t i = 0; i < later.n; i++)
+		core_handle_message(c, &later.m[i], time_mono_ms());
+	core_drain_engine(c, time_mono_ms());
+	store_commit(c->store);
+	free(later.m);
 	log_info("core", "reloaded: %d buses, %d sources, %d devices, %d rules", ncfg->n_buses, ncfg->n_sources,
 		 ncfg->n_devices, engine_rule_count(c->engine));
 	sdnotify_ready("reloaded");
@@ -260,6 +418,30 @@ static void handle_queue(struct core *c)
 	}
 }
 
+static int restore_one(void *ctx, const struct incident_row *r)
+{
+	struct core *c = ctx;
+	if (strncmp(r->alarm_key, INCIDENTS_GATEWAY_KEY_PREFIX, strlen(INCIDENTS_GATEWAY_KEY_PREFIX)) == 0)
+		return 0;
+	if (engine_restore_alarm(c->engine, r->alarm_key, r->active, r->acked, r->count, r->severity,
+				 time_mono_ms()) == 0)
+		log_debug("core", "restored alarm %s (%s%s)", r->alarm_key, r->active ? "active" : "normal",
+			  r->acked ? ", acked" : "");
+	return 0;
+}
+
+/* After a restart the engine starts from the open incidents: an alarm that
+ * ended while the gateway was down is cleared by the first fresh reading,
+ * one still active is not raised twice. The gateway's own incidents
+ * (uplink down, storage) are cleared by the core when their cause is gone. */
+static void restore_open_alarms(struct core *c)
+{
+	if (store_each_incident(c->store, true, 1000000, restore_one, c) < 0)
+		log_warn("core", "could not read open incidents to restore alarm states");
+	c->uplink_down_raised = incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.uplink_down") != NULL;
+	c->storage_full_raised = incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.storage") != NULL;
+}
+
 static int core_open(struct core *c, char *err, size_t errlen)
 {
 	const struct gw_config *cfg = c->cfg;
@@ -283,6 +465,7 @@ static int core_open(struct core *c, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot load open incidents from the store");
 		return -1;
 	}
+	restore_open_alarms(c);
 	char sock[256];
 	int rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
 	if (rc == 0)
@@ -305,8 +488,18 @@ static int core_open(struct core *c, char *err, size_t errlen)
 
 static void core_close(struct core *c)
 {
-	if (c->cfg && (c->buses || c->sources))
-		stop_southbound(c, false);
+	if (c->cfg && (c->buses || c->sources)) {
+		/* Readings still queued may raise alarms: handle them, store them. */
+		struct deferred later = { 0 };
+		store_begin(c->store);
+		stop_southbound(c, &later, NULL);
+		for (size_t i = 0; i < later.n; i++)
+			core_handle_message(c, &later.m[i], time_mono_ms());
+		core_drain_engine(c, time_mono_ms());
+		incidents_flush_pending(c->inc, time_wall_ms());
+		store_commit(c->store);
+		free(later.m);
+	}
 	if (c->q)
 		queue_close(c->q);
 	if (c->up)
@@ -399,6 +592,12 @@ int cmd_run(int argc, char **argv)
 		default: return 2;
 		}
 	}
+	/* Paho honours proxy variables even for loopback (PITFALLS); unset them
+	 * here, before any thread exists, rather than racing getenv later. */
+	unsetenv("http_proxy");
+	unsetenv("https_proxy");
+	unsetenv("HTTP_PROXY");
+	unsetenv("HTTPS_PROXY");
 	struct core core = { .sigfd = -1, .running = true };
 	struct core *c = &core;
 	c->config_path = cli_config_path(conf);
@@ -435,10 +634,8 @@ int cmd_run(int argc, char **argv)
 		log_error("core", "cannot start: %s", err);
 		goto out;
 	}
-	if (start_southbound(c) != 0) {
-		log_error("core", "cannot start the buses and sources");
-		goto out;
-	}
+	if (start_southbound(c, NULL) != 0)
+		log_error("core", "some buses or sources did not start (see above); the others run");
 	if (c->up && uplink_start(c->up, time_mono_ms()) != 0)
 		log_warn("core", "uplink: first connect refused; retrying with backoff");
 	c->watchdog_interval_ms = sdnotify_watchdog_interval_ms();

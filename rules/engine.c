@@ -874,6 +874,37 @@ int engine_incident_closed(struct engine *e, const char *key, int64_t now_ms)
 	return 0;
 }
 
+int engine_restore_alarm(struct engine *e, const char *key, bool active, bool acked, uint32_t count,
+			 int severity, int64_t now_ms)
+{
+	int id = find_alarm(e, key);
+	if (id < 0)
+		return -ENOENT;
+	struct alarm *a = &e->alarms[id];
+	const struct erule *r = &e->rules[a->rule];
+	a->incident_open = true;
+	a->acked = acked;
+	a->count = count;
+	a->severity = severity;
+	a->escalated = severity != (a->group >= 0 ? r->confirmed_severity : r->severity);
+	if (active) {
+		/* As if the condition had been true all along: the first fresh
+		 * evaluation that finds it false clears the alarm (and runs its
+		 * on_clear actions), one that finds it true raises nothing new. */
+		a->state = acked ? ALARM_ACTIVE_ACKED : ALARM_ACTIVE_UNACKED;
+		a->cond = true;
+		a->last_w = true;
+		a->last_raise = now_ms;
+		a->unacked_since = now_ms;
+		if (r->kind == RK_OFFLINE && a->group < 0)
+			e->devs[a->device].online = false; /* cleared by the first good read */
+	} else {
+		a->state = acked ? ALARM_NORMAL : ALARM_RTN_UNACKED;
+	}
+	alarm_reschedule(e, id);
+	return 0;
+}
+
 int engine_shelve_device(struct engine *e, int device, int64_t until_ms, int64_t now_ms)
 {
 	if (device < 0 || device >= e->n_devs)

@@ -91,6 +91,14 @@ int engine_unshelve_device(struct engine *e, int device, int64_t now_ms);
 /* The incident of this alarm was closed by workflow: the next raise is a new incident. */
 int engine_incident_closed(struct engine *e, const char *key, int64_t now_ms);
 
+/* After a restart: puts the alarm `key` back into the state its open
+ * incident recorded (active/acked, count, severity), so a condition that
+ * ended while the gateway was down is cleared by the first fresh reading,
+ * and one still true is not raised a second time. -ENOENT for a key this
+ * configuration no longer has. */
+int engine_restore_alarm(struct engine *e, const char *key, bool active, bool acked, uint32_t count,
+			 int severity, int64_t now_ms);
+
 /* Moves up to max pending outputs into out; returns how many. */
 size_t engine_drain(struct engine *e, struct engine_output *out, size_t max);
 
