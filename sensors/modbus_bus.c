@@ -566,6 +566,9 @@ static void bus_wait_until(struct modbus_bus *b, int64_t deadline)
 static void *bus_thread(void *arg)
 {
 	struct modbus_bus *b = arg;
+	char name[16]; /* shown by top -H, ps -L: "bus-rs485-1" */
+	snprintf(name, sizeof name, "bus-%s", b->bc->name);
+	pthread_setname_np(pthread_self(), name);
 	while (!bus_should_stop(b)) {
 		int64_t now = mono_us();
 		if (!b->ctx && now >= b->reconnect_at_us)

@@ -62,11 +62,21 @@ gw=$!
 SPAWNED+=($gw)
 sleep 10 # warm-up: connect, first reads, plan
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Per thread kind: the core ("gridgw"), bus threads ("bus-*"), the rest (Paho, SQLite).
+thread_ticks() {
+	local t
+	for t in /proc/$1/task/*; do
+		printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+	done | awk '{ k = ($1 ~ /^bus-/) ? "bus threads" : ($1 == "gridgw" ? "core+paho" : $1); s[k] += $2 }
+		END { for (k in s) print k "\t" s[k] }' | sort
+}
 hz=$(getconf CLK_TCK)
 t0=$(cpu_ticks $gw); s0=$SECONDS
+thread_ticks $gw >"$TMP/threads0"
 "$GRIDGW" status -c "$TMP/gw.conf" --json >"$TMP/status0" 2>/dev/null
 if [ -n "${DAEMON_BENCH_PERF:-}" ]; then perf record -g -o "$DAEMON_BENCH_PERF" -p $gw -- sleep "$secs" >/dev/null 2>&1; else sleep "$secs"; fi
 t1=$(cpu_ticks $gw); s1=$SECONDS
+thread_ticks $gw >"$TMP/threads1"
 "$GRIDGW" status -c "$TMP/gw.conf" --json >"$TMP/status1" 2>/dev/null
 [ -n "${DAEMON_BENCH_SMAPS:-}" ] && cp /proc/$gw/smaps "$DAEMON_BENCH_SMAPS"
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$gw/status")
@@ -85,3 +95,5 @@ awk -v t=$((t1 - t0)) -v hz="$hz" -v el="$el" -v hwm="$hwm" -v rss="$rss" -v ano
 	printf "  gridgw CPU %.2f %% of one core over %d s   (target <= 1 %%)\n", 100 * t / hz / el, el
 	printf "  gridgw RSS %.1f MB now, peak %.1f MB   (target <= 8 MB); of it anonymous (not shared libraries) %.1f MB\n", rss / 1024, hwm / 1024, anon / 1024
 }'
+join -t "$(printf '\t')" "$TMP/threads0" "$TMP/threads1" | awk -F'\t' -v hz="$(getconf CLK_TCK)" -v el=$((s1 - s0)) \
+	'{ printf "    %-12s %.2f %% of one core\n", $1, 100 * ($3 - $2) / hz / el }'

@@ -20,3 +20,6 @@ tests/bench/uplink.sh
 echo
 echo "== device change -> platform subscriber =="
 tests/bench/latency.sh
+echo
+echo "== whole daemon: 500 devices x 30 registers every 1 s, a rule on every point =="
+tests/bench/daemon.sh
