@@ -184,27 +184,10 @@ static void print_rules(const struct gw_config *cfg)
 
 int cmd_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *conf = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			conf = optarg;
-			break;
-		case 'h':
-			check_usage(stdout);
-			return 0;
-		default:
-			check_usage(stderr);
-			return 2;
-		}
-	}
+	const char *conf;
+	int pr = cli_parse_config_only(argc, argv, &conf, check_usage);
+	if (pr >= 0)
+		return pr;
 	if (optind < argc) {
 		fprintf(stderr, "gridgw check: unexpected argument '%s'\n", argv[optind]);
 		check_usage(stderr);

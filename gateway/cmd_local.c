@@ -30,7 +30,8 @@ struct local_opts {
 	const char *arg;          /* ID or DEVICE */
 };
 
-static int parse_opts(int argc, char **argv, struct local_opts *o, const char *usage)
+/* Returns -1 to go on, else the exit status. `operands`: how many (0 or 1). */
+static int parse_opts(int argc, char **argv, struct local_opts *o, const char *usage, int operands)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
@@ -66,9 +67,20 @@ static int parse_opts(int argc, char **argv, struct local_opts *o, const char *u
 		default: fprintf(stderr, "usage: %s\n", usage); return 2;
 		}
 	}
-	if (optind < argc)
+	if (argc - optind != operands) {
+		fprintf(stderr, "usage: %s\n", usage);
+		return 2;
+	}
+	if (operands)
 		o->arg = argv[optind];
 	return -1;
+}
+
+static cJSON *new_request(const char *op)
+{
+	cJSON *req = cJSON_CreateObject();
+	cJSON_AddStringToObject(req, "op", op);
+	return req;
 }
 
 /* The state dir (and so the socket and store) come from the config. */
@@ -151,14 +163,13 @@ static void print_json(const cJSON *j)
 int cmd_status(int argc, char **argv)
 {
 	struct local_opts o;
-	int r = parse_opts(argc, argv, &o, "gridgw status [-c FILE] [--json]");
+	int r = parse_opts(argc, argv, &o, "gridgw status [-c FILE] [--json]", 0);
 	if (r >= 0)
 		return r;
 	struct gw_config *cfg = load_config(argv[0], o.config);
 	if (!cfg)
 		return 1;
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "status");
+	cJSON *req = new_request("status");
 	int rc;
 	cJSON *ans = call_daemon(cfg, req, &rc);
 	cJSON_Delete(req);
@@ -222,14 +233,13 @@ static void print_incidents(const cJSON *ans)
 int cmd_incidents(int argc, char **argv)
 {
 	struct local_opts o;
-	int r = parse_opts(argc, argv, &o, "gridgw incidents [-c FILE] [--open|--all] [--json] [--limit N]");
+	int r = parse_opts(argc, argv, &o, "gridgw incidents [-c FILE] [--open|--all] [--json] [--limit N]", 0);
 	if (r >= 0)
 		return r;
 	struct gw_config *cfg = load_config(argv[0], o.config);
 	if (!cfg)
 		return 1;
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "incidents");
+	cJSON *req = new_request("incidents");
 	cJSON_AddBoolToObject(req, "open", !o.all);
 	cJSON_AddNumberToObject(req, "limit", o.limit);
 	int rc;
@@ -297,15 +307,10 @@ int cmd_ack(int argc, char **argv)
 {
 	struct local_opts o;
 	const char *usage = "gridgw ack ID [-c FILE] [--by NAME] [--note TEXT]";
-	int r = parse_opts(argc, argv, &o, usage);
+	int r = parse_opts(argc, argv, &o, usage, 1);
 	if (r >= 0)
 		return r;
-	if (!o.arg) {
-		fprintf(stderr, "usage: %s\n", usage);
-		return 2;
-	}
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "ack");
+	cJSON *req = new_request("ack");
 	cJSON_AddStringToObject(req, "id", o.arg);
 	if (o.by)
 		cJSON_AddStringToObject(req, "by", o.by);
@@ -318,11 +323,11 @@ int cmd_shelve(int argc, char **argv)
 {
 	struct local_opts o;
 	const char *usage = "gridgw shelve DEVICE --for DURATION [-c FILE]   (e.g. --for 2h)";
-	int r = parse_opts(argc, argv, &o, usage);
+	int r = parse_opts(argc, argv, &o, usage, 1);
 	if (r >= 0)
 		return r;
 	int64_t ms;
-	if (!o.arg || !o.for_text) {
+	if (!o.for_text) {
 		fprintf(stderr, "usage: %s\n", usage);
 		return 2;
 	}
@@ -330,8 +335,7 @@ int cmd_shelve(int argc, char **argv)
 		fprintf(stderr, "gridgw shelve: bad duration '%s' (use 500ms, 30s, 10m, 2h, 1d)\n", o.for_text);
 		return 2;
 	}
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "shelve");
+	cJSON *req = new_request("shelve");
 	cJSON_AddStringToObject(req, "device", o.arg);
 	cJSON_AddStringToObject(req, "for", o.for_text);
 	return simple_request(argv[0], o.config, req);
@@ -341,15 +345,10 @@ int cmd_unshelve(int argc, char **argv)
 {
 	struct local_opts o;
 	const char *usage = "gridgw unshelve DEVICE [-c FILE]";
-	int r = parse_opts(argc, argv, &o, usage);
+	int r = parse_opts(argc, argv, &o, usage, 1);
 	if (r >= 0)
 		return r;
-	if (!o.arg) {
-		fprintf(stderr, "usage: %s\n", usage);
-		return 2;
-	}
-	cJSON *req = cJSON_CreateObject();
-	cJSON_AddStringToObject(req, "op", "unshelve");
+	cJSON *req = new_request("unshelve");
 	cJSON_AddStringToObject(req, "device", o.arg);
 	return simple_request(argv[0], o.config, req);
 }

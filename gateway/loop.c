@@ -572,25 +572,22 @@ static void run_loop(struct core *c)
 	}
 }
 
+static void run_usage(FILE *to)
+{
+	fprintf(to, "usage: gridgw run [-c FILE]\n  runs the daemon in the foreground; logs to stderr;\n"
+		    "  SIGHUP reloads the config, SIGTERM/SIGINT stop it.\n");
+}
+
 int cmd_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *conf = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'h':
-			printf("usage: gridgw run [-c FILE]\n  runs the daemon in the foreground; logs to stderr;\n"
-			       "  SIGHUP reloads the config, SIGTERM/SIGINT stop it.\n");
-			return 0;
-		default: return 2;
-		}
+	const char *conf;
+	int pr = cli_parse_config_only(argc, argv, &conf, run_usage);
+	if (pr >= 0)
+		return pr;
+	if (optind < argc) {
+		fprintf(stderr, "gridgw run: unexpected argument '%s'\n", argv[optind]);
+		run_usage(stderr);
+		return 2;
 	}
 	/* Paho honours proxy variables even for loopback (PITFALLS); unset them
 	 * here, before any thread exists, rather than racing getenv later. */

@@ -392,21 +392,10 @@ static int read_device(const struct gw_config *cfg, int di)
 
 int cmd_read(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *conf = NULL;
-	int ch;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'h': read_usage(stdout); return 0;
-		default: read_usage(stderr); return 2;
-		}
-	}
+	const char *conf;
+	int pr = cli_parse_config_only(argc, argv, &conf, read_usage);
+	if (pr >= 0)
+		return pr;
 	if (optind != argc - 1) {
 		fprintf(stderr, "gridgw read: expected one DEVICE id\n");
 		read_usage(stderr);
