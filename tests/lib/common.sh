@@ -19,10 +19,20 @@ declare -a SPAWNED=()
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 
 cleanup() {
-	local pid
+	local pid f
 	for pid in "${SPAWNED[@]}"; do kill "$pid" 2>/dev/null; done
 	sleep 0.2
 	for pid in "${SPAWNED[@]}"; do kill -9 "$pid" 2>/dev/null; done
+	# Under ASan/UBSan a daemon's report lands in its log, not in a test's
+	# assertion: any report in any log of this test is a failure.
+	for f in "$TMP"/*.log "$TMP"/*/*.log; do
+		[ -f "$f" ] || continue
+		if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+			TAP_FAILED=$((TAP_FAILED + 1))
+			echo "not ok - sanitizer report in $(basename "$f")"
+			grep -m1 -A25 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | sed 's/^/# /'
+		fi
+	done
 	if [ "$TAP_FAILED" != 0 ] && [ -n "${KEEP_TMP:-}" ]; then
 		echo "# kept $TMP"
 	else
