@@ -130,6 +130,18 @@ void core_check_mqtt_offline(struct core *c, int64_t now)
 	}
 }
 
+/* The outcome of a rule's action goes on its incident's evidence. */
+static void note_write(struct core *c, const struct pending_write *w, bool ok, const char *error)
+{
+	if (!w->alarm_key[0])
+		return;
+	const struct device_config *dc = &c->cfg->devices[w->device];
+	char what[200];
+	snprintf(what, sizeof what, "write %s.%s = %g", dc->id, c->cfg->profiles[dc->profile].points[w->point].name,
+		 w->value);
+	incidents_note_action(c->inc, w->alarm_key, what, ok, error, time_wall_ms());
+}
+
 static struct pending_write *write_slot(struct core *c)
 {
 	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++)
@@ -185,11 +197,11 @@ void core_retry_writes(struct core *c, int64_t now)
 			log_error("action", "write %s.%s = %g failed: %s", c->cfg->devices[w->device].id,
 				  c->cfg->profiles[c->cfg->devices[w->device].profile].points[w->point].name, w->value,
 				  strerror(-rc));
-			if (w->cmd_req[0]) {
-				char e[96];
-				snprintf(e, sizeof e, "write not done: %s", strerror(-rc));
+			char e[96];
+			snprintf(e, sizeof e, "write not done: %s", strerror(-rc));
+			if (w->cmd_req[0])
 				core_answer_platform(c, w->cmd_req, false, e);
-			}
+			note_write(c, w, false, e);
 			w->used = false;
 		}
 	}
@@ -210,6 +222,7 @@ void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t
 			log_info("action", "wrote %s.%s = %g", dc->id, pname, w->value);
 			if (w->cmd_req[0])
 				answer(c, w->cmd_req, true, NULL);
+			note_write(c, w, true, NULL);
 			w->used = false;
 		} else if (!w->cmd_req[0] && w->attempts < CORE_WRITE_ATTEMPTS) {
 			log_warn("action", "write %s.%s = %g failed (%s), attempt %d of %d", dc->id, pname, w->value,
@@ -217,11 +230,11 @@ void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t
 			w->retry_at_ms = now + CORE_WRITE_RETRY_MS;
 		} else {
 			log_error("action", "write %s.%s = %g failed: %s", dc->id, pname, w->value, m->u.write.error);
-			if (w->cmd_req[0]) {
-				char e[128];
-				snprintf(e, sizeof e, "write failed: %s", m->u.write.error);
+			char e[128];
+			snprintf(e, sizeof e, "write failed: %s", m->u.write.error);
+			if (w->cmd_req[0])
 				answer(c, w->cmd_req, false, e);
-			}
+			note_write(c, w, false, e);
 			w->used = false;
 		}
 		return;
@@ -237,9 +250,14 @@ static void run_action(struct core *c, const struct engine_output *o)
 		if (o->action_device < 0 || o->action_point < 0)
 			return;
 		int rc = core_start_write(c, o->action_device, o->action_point, a->value, NULL, o->key);
-		if (rc != 0)
-			log_error("action", "%s: write %s.%s not queued: %s", o->key, c->cfg->devices[o->action_device].id,
-				  a->point_name, strerror(-rc));
+		if (rc != 0) {
+			char what[200], e[96];
+			snprintf(what, sizeof what, "write %s.%s = %g", c->cfg->devices[o->action_device].id,
+				 a->point_name, a->value);
+			snprintf(e, sizeof e, "not queued: %s", strerror(-rc));
+			log_error("action", "%s: %s %s", o->key, what, e);
+			incidents_note_action(c->inc, o->key, what, false, e, time_wall_ms());
+		}
 		return;
 	}
 	/* publish on a source broker (e.g. a voice broadcaster) */
@@ -248,10 +266,13 @@ static void run_action(struct core *c, const struct engine_output *o)
 	/* The engine renders the payload template ({field} filled in) into o->message. */
 	const char *payload = o->message;
 	int rc = mqtt_source_publish(c->sources[a->source], a->topic, payload, strlen(payload), 1);
+	char what[200];
+	snprintf(what, sizeof what, "publish %s", a->topic);
 	if (rc != 0)
 		log_error("action", "%s: publish to %s failed: %s", o->key, a->topic, strerror(rc < 0 ? -rc : rc));
 	else
 		log_info("action", "%s: published to %s", o->key, a->topic);
+	incidents_note_action(c->inc, o->key, what, rc == 0, rc ? strerror(rc < 0 ? -rc : rc) : NULL, time_wall_ms());
 }
 
 void core_drain_engine(struct core *c, int64_t now)

@@ -1033,6 +1033,43 @@ int incidents_gateway(struct incidents *inc, const char *type, int severity, boo
 	return rc;
 }
 
+int incidents_note_action(struct incidents *inc, const char *alarm_key, const char *action, bool ok,
+			  const char *error, int64_t wall_ms)
+{
+	struct incident *x = alarm_key ? find_key(inc, alarm_key) : NULL;
+	if (!x)
+		return -ENOENT;
+	cJSON *ev = x->row.evidence_json ? cJSON_Parse(x->row.evidence_json) : NULL;
+	if (!ev)
+		ev = cJSON_CreateObject();
+	cJSON *list = ev ? cJSON_GetObjectItemCaseSensitive(ev, "_actions") : NULL;
+	if (ev && !cJSON_IsArray(list)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(ev, "_actions");
+		list = cJSON_AddArrayToObject(ev, "_actions");
+	}
+	cJSON *item = list ? cJSON_CreateObject() : NULL;
+	if (!item) {
+		cJSON_Delete(ev);
+		return -ENOMEM;
+	}
+	cJSON_AddItemToArray(list, item);
+	add_str(item, "action", action);
+	cJSON_AddBoolToObject(item, "ok", ok);
+	if (!ok)
+		add_str(item, "error", error ? error : "failed");
+	add_ts(item, "ts", wall_ms);
+	char *text = cJSON_PrintUnformatted(ev);
+	cJSON_Delete(ev);
+	if (!text)
+		return -ENOMEM;
+	free(x->row.evidence_json);
+	x->row.evidence_json = text;
+	x->row.last_ms = wall_ms;
+	int rc = emit(inc, x, EV_UPDATED, NULL, wall_ms);
+	write_out(inc, wall_ms);
+	return rc;
+}
+
 int incidents_resync(struct incidents *inc, int64_t wall_ms)
 {
 	struct event_extra ex = { NULL, NULL, 0, -1, true };

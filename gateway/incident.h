@@ -107,6 +107,13 @@ int incidents_gateway(struct incidents *inc, const char *type, int severity, boo
 /* gateway.resync: one `updated` event for every open incident. */
 int incidents_resync(struct incidents *inc, int64_t wall_ms);
 
+/* Records the outcome of a local action (on_raise/on_clear write or
+ * publish) on the evidence of the open incident of alarm_key, as
+ * "_actions":[{"action","ok","error","ts"}], and sends it as an `updated`
+ * event. -ENOENT when the alarm has no open incident (any more). */
+int incidents_note_action(struct incidents *inc, const char *alarm_key, const char *action, bool ok,
+			  const char *error, int64_t wall_ms);
+
 /* Writes what is held in memory (see above). Returns 0 when nothing is
  * held any more (or it went into the caller's open transaction), else the
  * store_err that keeps it held. */

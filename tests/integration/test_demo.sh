@@ -16,6 +16,8 @@ check "tilting cover raised manhole.tilt" raised manhole.tilt mc-0003
 check "third e-bike entry raised elevator.ebike" raised elevator.ebike lift-1-A
 check "silent detector raised device.offline" raised device.offline smoke-2-1-0501
 check "door_hold written to the detector" grep -q 'door_hold coil as the detector sees it: ok 1' "$TMP/demo.out"
+check "door hold recorded on the e-bike incident's evidence" \
+	grep -q '"_actions":\[{"action":"write lift-1-A.door_hold = 1","ok":true' "$log"
 check "door released after the bike left" grep -q 'wrote lift-1-A.door_hold = 0' "$demo_dir/gridgw.log"
 check "status summary shown" grep -q 'devices   51 online, 1 offline' "$TMP/demo.out"
 check "incidents summary lists fire.confirmed" grep -q 'fire.confirmed' "$TMP/demo.out"

@@ -14,10 +14,11 @@ P=grid/v1/e2e-gw
 # never reports; the simulator's config does not have them.
 extra_buses=", { name = \"dead\"; type = \"tcp\"; host = \"127.0.0.1\"; port = $DEAD; timeout = \"200ms\"; }"
 extra_devices=", { id = \"smoke-dead\"; profile = \"smoke_detector\"; bus = \"dead\"; unit = 1; poll = \"200ms\"; },
+  { id = \"lift-dead\"; profile = \"elevator_ebike\"; bus = \"dead\"; unit = 2; poll = \"200ms\"; },
   { id = \"mc-silent\"; profile = \"manhole_cover_mqtt\"; source = \"nb\"; offline_after = \"2s\"; }"
 write_conf() { # file with_extras
-	local eb="" ed=""
-	[ "$2" = 1 ] && { eb=$extra_buses; ed=$extra_devices; }
+	local eb="" ed="" ea=""
+	[ "$2" = 1 ] && { eb=$extra_buses; ed=$extra_devices; ea=', { write = "lift-dead:door_hold"; value = 1; }'; }
 	cat >"$1" <<CONF
 gateway = { id = "e2e-gw"; site = { street = "S"; community = "C"; grid = "G1"; };
   state_dir = "$TMP/state"; profiles_dir = "$GRIDGW_TOP/config/profiles"; log_level = "debug"; };
@@ -42,7 +43,9 @@ rules = (
   { id = "smoke"; profile = "smoke_detector"; when = "alarm"; type = "fire.smoke"; severity = 1;
     message = "Smoke at {building}-{entrance}-{room}"; },
   { id = "tilt"; profile = "manhole_cover_mqtt"; when = "tilt > 10"; type = "manhole.tilt"; severity = 2;
-    message = "Tilt {tilt} at {place}"; }
+    message = "Tilt {tilt} at {place}"; },
+  { id = "ebike"; profile = "elevator_ebike"; when = "ebike"; type = "elevator.ebike"; severity = 3;
+    on_raise = ( { write = "door_hold"; value = 1; } $ea ); }
 );
 CONF
 }
@@ -127,6 +130,17 @@ check "point.write door_hold answered ok" wait_for "grep -q '\"req\":\"w1\",\"ok
 check "door_hold coil is 1 at the device" bash -c "'$GRIDGW_SIM' ctl '$TMP/sim.sock' get lift-a door_hold | grep -q 'ok 1'"
 cmd '{"req":"w2","op":"point.write","device":"lift-a","point":"confidence","value":5}'
 check "point.write of a non-remote_write point refused" wait_for "grep -q '\"req\":\"w2\",\"ok\":false' $TMP/results.log" 10
+
+# --- rule actions and their outcome on the incident's evidence ---------------------
+cmd '{"req":"w0","op":"point.write","device":"lift-a","point":"door_hold","value":0}'
+wait_for "grep -q '\"req\":\"w0\",\"ok\":true' $TMP/results.log" 10
+sim set lift-a ebike 1 >/dev/null
+check "e-bike raised elevator.ebike" wait_for "grep -q '\"event\":\"raised\".*\"type\":\"elevator.ebike\"' $TMP/incidents.log" 10
+check "on_raise wrote door_hold at the device" wait_for "'$GRIDGW_SIM' ctl '$TMP/sim.sock' get lift-a door_hold | grep -q 'ok 1'" 10
+check "the write's success is on the incident's evidence" \
+	wait_for "grep -q '\"_actions\":\[{\"action\":\"write lift-a.door_hold = 1\",\"ok\":true' $TMP/incidents.log" 10
+check "a write to a dead device is retried, then recorded as failed" \
+	wait_for "grep -q '\"action\":\"write lift-dead.door_hold = 1\",\"ok\":false' $TMP/incidents.log" 25
 
 # --- local CLI ---------------------------------------------------------------------------
 ID_B=$(jget "$(last_of '"event":"raised".*"device":"smoke-b"')" id)
