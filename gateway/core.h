@@ -39,6 +39,14 @@ struct pending_write {
 #define CORE_WRITE_ATTEMPTS 3
 #define CORE_WRITE_RETRY_MS 2000
 
+/* A platform command's answer, published once the iteration has committed. */
+struct pending_result {
+	char req[65];
+	bool ok;
+	char error[192];
+};
+#define CORE_MAX_RESULTS 32
+
 struct core {
 	const char *config_path;
 	struct gw_config *cfg;
@@ -62,6 +70,8 @@ struct core {
 	int8_t *comm;             /* per device, as last told to the engine: -1 not yet, 0 offline, 1 online */
 
 	struct pending_write writes[CORE_MAX_PENDING_WRITES];
+	struct pending_result results[CORE_MAX_RESULTS];
+	int n_results;
 	uint64_t next_request;
 
 	int64_t next_telemetry_ms;
@@ -92,6 +102,7 @@ void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t
 
 /* core_commands.c */
 void core_answer_platform(struct core *c, const char *req, bool ok, const char *error);
+void core_publish_results(struct core *c);
 void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
 void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req);
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now);

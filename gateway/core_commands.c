@@ -30,12 +30,31 @@ void core_answer_platform(struct core *c, const char *req, bool ok, const char *
 			log_warn("command", "result of %s not stored (%s): a replay would be applied again", req,
 				 store_err_name(rc));
 	}
-	if (c->up && uplink_publish_result(c->up, req, ok, error) != 0)
+	/* Published after the iteration's commit (core_publish_results): an
+	 * answer the platform sees is one the store remembers for a replay. */
+	if (c->n_results < CORE_MAX_RESULTS) {
+		struct pending_result *p = &c->results[c->n_results++];
+		snprintf(p->req, sizeof p->req, "%s", req);
+		p->ok = ok;
+		snprintf(p->error, sizeof p->error, "%s", ok || !error ? "" : error);
+	} else if (c->up && uplink_publish_result(c->up, req, ok, error) != 0) {
 		log_warn("command", "result of %s not published (uplink down); the platform may replay it", req);
+	}
 	if (ok)
 		log_info("command", "%s: ok", req);
 	else
 		log_warn("command", "%s: refused: %s", req, error);
+}
+
+void core_publish_results(struct core *c)
+{
+	for (int i = 0; i < c->n_results; i++) {
+		const struct pending_result *p = &c->results[i];
+		if (c->up && uplink_publish_result(c->up, p->req, p->ok, p->ok ? NULL : p->error) != 0)
+			log_warn("command", "result of %s not published (uplink down); the platform may replay it",
+				 p->req);
+	}
+	c->n_results = 0;
 }
 
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now)

@@ -360,6 +360,7 @@ static void core_reload(struct core *c)
 		core_handle_message(c, &later.m[i], time_mono_ms());
 	core_drain_engine(c, time_mono_ms());
 	store_commit(c->store);
+	core_publish_results(c);
 	free(later.m);
 	log_info("core", "reloaded: %d buses, %d sources, %d devices, %d rules", ncfg->n_buses, ncfg->n_sources,
 		 ncfg->n_devices, engine_rule_count(c->engine));
@@ -498,6 +499,7 @@ static void core_close(struct core *c)
 		core_drain_engine(c, time_mono_ms());
 		incidents_flush_pending(c->inc, time_wall_ms());
 		store_commit(c->store);
+		core_publish_results(c);
 		free(later.m);
 	}
 	if (c->q)
@@ -567,6 +569,7 @@ static void run_loop(struct core *c)
 		core_periodic(c, now);
 		incidents_flush_pending(c->inc, time_wall_ms());
 		store_commit(c->store);
+		core_publish_results(c);
 		if (c->ob)
 			outbox_pump(c->ob);
 	}
