@@ -115,30 +115,20 @@ static int do_unshelve(struct core *c, const char *device, int64_t now, char *er
 	return 0;
 }
 
-static int do_workflow(struct core *c, const struct command *cmd, const char *to, int64_t now, char *err,
-		       size_t errlen)
+/* incident.workflow moves one legal step at a time; incident.close
+ * (any_state) closes from any open state — the platform's verdict. When
+ * the incident ends, the engine learns that the next raise is a new one. */
+static int do_workflow(struct core *c, const struct command *cmd, const char *to, bool any_state, int64_t now,
+		       char *err, size_t errlen)
 {
 	const char *key = incidents_key_of(c->inc, cmd->incident);
 	char keycopy[ENGINE_KEY_MAX];
 	snprintf(keycopy, sizeof keycopy, "%s", key ? key : "");
-	if (incidents_workflow(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen) < 0)
+	int rc = any_state ? incidents_close(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen)
+			   : incidents_workflow(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen);
+	if (rc < 0)
 		return -1;
 	if (keycopy[0] && (strcmp(to, "closed") == 0 || strcmp(to, "false_alarm") == 0))
-		engine_incident_closed(c->engine, keycopy, now);
-	return 0;
-}
-
-/* incident.close: from any open state (the platform's verdict), unlike
- * incident.workflow which moves one legal step at a time. */
-static int do_close(struct core *c, const struct command *cmd, const char *to, int64_t now, char *err,
-		    size_t errlen)
-{
-	const char *key = incidents_key_of(c->inc, cmd->incident);
-	char keycopy[ENGINE_KEY_MAX];
-	snprintf(keycopy, sizeof keycopy, "%s", key ? key : "");
-	if (incidents_close(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen) < 0)
-		return -1;
-	if (keycopy[0])
 		engine_incident_closed(c->engine, keycopy, now);
 	return 0;
 }
@@ -178,9 +168,9 @@ static int apply_command(struct core *c, const struct command *cmd, int64_t now,
 	case CMD_INCIDENT_ACK:
 		return do_ack(c, cmd->incident, cmd->by, cmd->note, now, err, errlen);
 	case CMD_INCIDENT_WORKFLOW:
-		return do_workflow(c, cmd, cmd->workflow, now, err, errlen);
+		return do_workflow(c, cmd, cmd->workflow, false, now, err, errlen);
 	case CMD_INCIDENT_CLOSE:
-		return do_close(c, cmd, cmd->workflow[0] ? cmd->workflow : "closed", now, err, errlen);
+		return do_workflow(c, cmd, cmd->workflow[0] ? cmd->workflow : "closed", true, now, err, errlen);
 	case CMD_DEVICE_SHELVE:
 		return do_shelve(c, cmd->device, cmd->for_ms, now, err, errlen);
 	case CMD_DEVICE_UNSHELVE:

@@ -119,6 +119,9 @@ sleep 0.5
 check "replayed req not applied twice" test "$(grep -c '"event":"workflow"' "$TMP/incidents.log")" = "$n_before"
 cmd "{\"req\":\"r3\",\"op\":\"incident.workflow\",\"incident\":\"$ID\",\"workflow\":\"dispatched\"}"
 check "illegal transition refused" wait_for "grep -q '\"req\":\"r3\",\"ok\":false' $TMP/results.log" 10
+cmd "{\"req\":\"r3c\",\"op\":\"incident.close\",\"incident\":\"$ID\",\"by\":\"worker-17\",\"note\":\"handled\"}"
+check "incident.close from accepted answered ok" wait_for "grep -q '\"req\":\"r3c\",\"ok\":true' $TMP/results.log" 10
+check "closed event sent" wait_for "grep -q '\"event\":\"closed\".*\"id\":\"$ID\"\|\"id\":\"$ID\".*\"event\":\"closed\"' $TMP/incidents.log" 10
 cmd '{"req":"r4","op":"incident.workflow",'
 cmd '{"req":"r5","op":"reboot.now"}'
 check "malformed JSON refused" wait_for "grep -q '\"ok\":false' $TMP/results.log" 10

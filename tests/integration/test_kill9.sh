@@ -19,10 +19,7 @@ rules = ( { id = "smoke"; profile = "smoke_detector"; when = "alarm"; type = "fi
   chatter_max = 100; } );
 devices = (
 CONF
-for i in $(seq 1 $N); do
-	printf '  { id = "s%02d"; profile = "smoke_detector"; bus = "lan"; unit = %d; poll = "100ms";\n    location = { building = "1"; floor = %d; room = "%d01"; }; }%s\n' \
-		"$i" "$i" "$i" "$i" "$([ "$i" = $N ] || echo ,)"
-done
+smoke_devices $N lan 100ms
 echo ');'
 } >"$TMP/gw.conf"
 

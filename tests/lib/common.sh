@@ -109,4 +109,14 @@ record_topic() { # name topic
 	sleep 0.3
 }
 
+# Prints N smoke detectors "s01".."sNN" on BUS (units 1..N), as the body of
+# a libconfig devices list.
+smoke_devices() { # N BUS POLL
+	local i
+	for i in $(seq 1 "$1"); do
+		printf '  { id = "s%02d"; profile = "smoke_detector"; bus = "%s"; unit = %d; poll = "%s"; }%s\n' \
+			"$i" "$2" "$i" "$3" "$([ "$i" = "$1" ] || echo ,)"
+	done
+}
+
 tap_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" = 0 ]; }
