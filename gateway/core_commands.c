@@ -219,6 +219,13 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 		free(prev);
 		return;
 	}
+	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++) {
+		if (c->writes[i].used && strcmp(c->writes[i].cmd_req, cmd.req) == 0) {
+			/* A replay of a point.write still executing: its answer follows. */
+			log_info("command", "%s: replayed while still executing; answered when done", cmd.req);
+			return;
+		}
+	}
 	log_info("command", "%s: %s from the platform", cmd.req, command_op_name(cmd.op));
 	int rc = apply_command(c, &cmd, now, err, sizeof err);
 	if (rc == 0)
