@@ -18,6 +18,7 @@
 #include "gateway/timeutil.h"
 #include "gateway/uplink.h"
 #include "sensors/modbus_bus.h"
+#include "sensors/mqtt_source.h"
 
 void core_answer_platform(struct core *c, const char *req, bool ok, const char *error)
 {
@@ -302,6 +303,20 @@ static cJSON *status_object(struct core *c, int64_t now)
 		cJSON_AddNumberToObject(bo, "timeouts", (double)st.timeouts);
 		cJSON_AddNumberToObject(bo, "late_p99_us", (double)st.late_p99_us);
 		cJSON_AddItemToArray(buses, bo);
+	}
+	cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
+	for (int i = 0; c->sources && i < c->cfg->n_sources; i++) {
+		if (!c->sources[i])
+			continue; /* did not start (logged) */
+		struct mqtt_source_stats ss;
+		mqtt_source_get_stats(c->sources[i], &ss);
+		cJSON *so = cJSON_CreateObject();
+		cJSON_AddStringToObject(so, "name", c->cfg->sources[i].name);
+		cJSON_AddBoolToObject(so, "connected", ss.connected);
+		cJSON_AddNumberToObject(so, "received", (double)ss.received);
+		cJSON_AddNumberToObject(so, "oversized", (double)ss.oversized);
+		cJSON_AddNumberToObject(so, "lost", (double)ss.lost);
+		cJSON_AddItemToArray(srcs, so);
 	}
 	cJSON_AddNumberToObject(o, "messages", (double)c->messages);
 	const struct json_map_stats *js = &c->source_stats;

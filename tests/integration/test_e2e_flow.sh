@@ -151,6 +151,7 @@ check "gridgw ack" "$GRIDGW" ack "$ID_B" -c "$TMP/gw.conf" --by manager --note "
 check "acked event sent" wait_for "grep -q '\"event\":\"acked\".*\"device\":\"smoke-b\"' $TMP/incidents.log" 10
 check "gridgw ack of an unknown id fails" bash -c "! '$GRIDGW' ack 01ZZZZZZZZZZZZZZZZZZZZZZZZ -c '$TMP/gw.conf' 2>/dev/null"
 check "gridgw status" bash -c "'$GRIDGW' status -c '$TMP/gw.conf' | grep -q 'uplink    up'"
+check "gridgw status shows the MQTT source connected" bash -c "'$GRIDGW' status -c '$TMP/gw.conf' | grep -q '^source    nb  *connected'"
 check "gridgw status --json" bash -c "'$GRIDGW' status -c '$TMP/gw.conf' --json | grep -q '\"open_incidents\"'"
 check "gridgw incidents lists open ones" bash -c "'$GRIDGW' incidents -c '$TMP/gw.conf' | grep -q manhole.tilt"
 check "gridgw shelve" "$GRIDGW" shelve smoke-a --for 1h -c "$TMP/gw.conf"
