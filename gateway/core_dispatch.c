@@ -358,9 +358,32 @@ static void check_uplink_down(struct core *c, int64_t now, int64_t wall)
 		c->uplink_down_raised = is_down;
 }
 
+/* No uplink configured (a local-only gateway): nobody will take the events,
+ * so they are marked delivered and age out with pruning instead of
+ * filling the store up to its cap. Incidents themselves stay. */
+static void retire_events_without_uplink(struct core *c)
+{
+	enum { N = 256 };
+	struct outbox_event ev[N];
+	uint64_t seqs[N];
+	int n = 0;
+	if (store_fetch_undelivered(c->store, 0, N, ev, &n) != STORE_OK)
+		return;
+	for (int i = 0; i < n; i++) {
+		seqs[i] = ev[i].seq;
+		outbox_event_free(&ev[i]);
+	}
+	if (n > 0 && store_mark_delivered(c->store, seqs, n) != STORE_OK)
+		log_warn("core", "could not retire %d events (no uplink configured)", n);
+}
+
 void core_periodic(struct core *c, int64_t now)
 {
 	int64_t wall = time_wall_ms();
+	if (!c->up && now >= c->next_status_ms) {
+		c->next_status_ms = now + STATUS_EVERY_MS;
+		retire_events_without_uplink(c);
+	}
 	if (c->up) {
 		uplink_tick(c->up, now);
 		/* The figures cost a COUNT(*) on the outbox: once a second is enough. */
