@@ -48,9 +48,9 @@ check "the store holds $N events, none undelivered" bash -c "[[ '$out' == *last_
 
 # The recorder may still be receiving what its session queued during the restart.
 wait_for "[ \$(uplink_count_incidents $TMP/recorder.log) -ge $N ]" 30
-res=$(uplink_check_seqs "$TMP/recorder.log" $N)
+res=$(uplink_check_seqs "$TMP/recorder.log" $N "$at_stop")
 echo "# $res"
 check "every seq 1..$N arrived" bash -c "[[ '$res' == *missing=0\ * ]]"
-check "no seq outside 1..$N" bash -c "[[ '$res' == *extra=0 ]]"
+check "no seq outside 1..$N" bash -c "[[ '$res' == *extra=0\ * ]]"
 check "each incident's events arrived in seq order" bash -c "[[ '$res' == *order_violations=0\ * ]]"
 tap_done
