@@ -31,9 +31,12 @@ CONF
 	wait_for "grep -q 'uplink: connected' $TMP/gw.log" 10
 	sleep 1
 	# One line per delivered event, stamped on arrival (ns).
-	stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "grid/v1/lat/incident" |
-		while IFS= read -r line; do echo "$(date +%s%N) $line"; done >"$TMP/arrivals" &
+	# Process substitution, so $! is mosquitto_sub itself and stopping it
+	# ends the stamping loop too (nothing is left running).
+	stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "grid/v1/lat/incident" \
+		> >(while IFS= read -r line; do echo "$(date +%s%N) $line"; done >"$TMP/arrivals") &
 	local sub=$!
+	SPAWNED+=($sub)
 	sleep 0.5
 	local i v t0 n lat=()
 	for ((i = 0; i < samples; i++)); do
@@ -46,7 +49,7 @@ CONF
 		t1=$(sed -n "$((n + 1))p" "$TMP/arrivals" | cut -d' ' -f1)
 		lat+=($(( (t1 - t0) / 1000 )))
 	done
-	kill "$gw" "$sim" 2>/dev/null; pkill -P "$sub" 2>/dev/null; kill "$sub" 2>/dev/null
+	kill "$gw" "$sim" "$sub" 2>/dev/null
 	wait "$gw" "$sim" 2>/dev/null
 	printf '%s\n' "${lat[@]}" | sort -n >"$TMP/lat"
 	local cnt p50 p99 max
