@@ -156,7 +156,8 @@ install: all
 	sed 's|@BINDIR@|$(BINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/gridgw.service >$(DESTDIR)$(UNITDIR)/gridgw.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/gridgw.service
 	install -m 0644 systemd/gridgw.sysusers $(DESTDIR)$(SYSUSERSDIR)/gridgw.conf
-	install -m 0644 systemd/gridgw.tmpfiles $(DESTDIR)$(TMPFILESDIR)/gridgw.conf
+	sed 's|^\([dz] *\)/etc/gridgw|\1$(SYSCONFDIR)/gridgw|' systemd/gridgw.tmpfiles >$(DESTDIR)$(TMPFILESDIR)/gridgw.conf
+	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/gridgw.conf
 
 # Removes what install put there, except the configuration and the store:
 # $(SYSCONFDIR)/gridgw/ holds the installer's edits (remove it by hand).
