@@ -28,7 +28,7 @@ else
 	tar -C "$top" --exclude='./build*' --exclude=./gridgw --exclude=./gridgw-sim -cf - . | tar -C "$src" -xf -
 fi
 
-if [ -n "${DEB_VERSION:-}" ]; then
+if [ -n "${DEB_VERSION:-}" ] && [ "$DEB_VERSION" != "$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)" ]; then
 	# A changelog entry of its own for the version asked for (tests build
 	# N and N+1 this way; no dch, no network).
 	{
