@@ -17,7 +17,7 @@ SYSCONFDIR ?= /etc
 BUILD   ?= build
 VERSION := 0.1.0
 
-PKGS    := libmodbus libconfig sqlite3 libcjson libsystemd
+PKGS    := libmodbus libconfig sqlite3 libcjson libsystemd libmicrohttpd libxcrypt
 CPPFLAGS += -I. -D_GNU_SOURCE -DGRIDGW_VERSION=\"$(VERSION)\"
 CFLAGS  ?= -O2 -g
 # The warnings, standard and sanitizers are kept apart from CFLAGS so that
@@ -28,9 +28,14 @@ ALL_LDFLAGS = $(LDFLAGS) -pthread $(SAN)
 LIBS    := -lpaho-mqtt3as $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lutil
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
-LIB_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard rules/*.c) $(wildcard sensors/*.c)
+LIB_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard gateway/web/*.c) $(wildcard rules/*.c) $(wildcard sensors/*.c)
 SIM_SRC := $(wildcard sensors/sim/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The console's pages: every file under gateway/web/assets/ is compiled into
+# the binary (scripts/embed-assets.sh); the directories are prerequisites so
+# that adding or removing a file regenerates the table.
+WEB_ASSETS := $(shell find gateway/web/assets 2>/dev/null)
+WEB_ASSETS_GEN := $(BUILD)/gen/web_assets_gen.c
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(WEB_ASSETS_GEN:%.c=%.o)
 SIM_OBJ := $(SIM_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -39,7 +44,8 @@ TESTLIB_BIN := $(TESTLIB_SRC:tests/lib/%.c=$(BUILD)/tests/%)
 
 DEPS_PKGS := libpaho-mqtt-dev libmodbus-dev libconfig-dev libsqlite3-dev libcjson-dev \
 	libcmocka-dev libsystemd-dev mosquitto mosquitto-clients pkg-config sqlite3 openssl \
-	make gcc libc6-dev strace systemd procps
+	make gcc libc6-dev strace systemd procps \
+	libmicrohttpd-dev libcrypt-dev curl python3-prometheus-client
 
 .PHONY: fuzz-deps all deps test test-asan unit integration demo bench fuzz install clean check-deps
 
@@ -56,6 +62,14 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(WEB_ASSETS_GEN): scripts/embed-assets.sh $(WEB_ASSETS)
+	@$(if $(V),,echo "  EMBED   gateway/web/assets")
+	$(Q)scripts/embed-assets.sh gateway/web/assets $@
+
+$(WEB_ASSETS_GEN:%.c=%.o): $(WEB_ASSETS_GEN)
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libgridgw.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
