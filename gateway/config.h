@@ -236,8 +236,11 @@ struct gateway_config {
 	char *log_level;          /* default "info" */
 };
 
+#include "gateway/web/console_config_tmp.h"
+
 struct gw_config {
 	char *path;               /* main config file as given */
+	struct console_config console;
 	struct gateway_config gateway;
 	struct uplink_config uplink;
 	struct store_config store;

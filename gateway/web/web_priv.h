@@ -94,6 +94,9 @@ int web_session_new(struct web_sessions *s, const char *user, enum web_role role
 /* Looks a session up by id (constant-time compare), refreshing its idle
  * timer. Returns 0 and fills *out, or -ENOENT (unknown, malformed, expired). */
 int web_session_get(struct web_sessions *s, const char *id, int64_t now_ms, struct web_session_info *out);
+/* Whether the session is alive, without refreshing its idle timer (a live
+ * stream left open is not activity). 0 or -ENOENT. */
+int web_session_peek(struct web_sessions *s, const char *id, int64_t now_ms);
 /* Ends a session; -ENOENT when there was none. */
 int web_session_end(struct web_sessions *s, const char *id);
 /* Ends every session of a user (a user removed or whose role changed). */

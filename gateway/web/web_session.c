@@ -160,6 +160,19 @@ int web_session_get(struct web_sessions *s, const char *id, int64_t now_ms, stru
 	return rc;
 }
 
+int web_session_peek(struct web_sessions *s, const char *id, int64_t now_ms)
+{
+	if (!id_wellformed(id))
+		return -ENOENT;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->max; i++)
+		if (s->tab[i].used && web_secret_equal(id, s->tab[i].id) && !expired(s, &s->tab[i], now_ms))
+			rc = 0;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
 int web_session_end(struct web_sessions *s, const char *id)
 {
 	if (!id_wellformed(id))
