@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/control.h"
+#include "gateway/control/control.h"
 
 struct queue;
 struct console_config;

@@ -23,10 +23,10 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 
-#include "gateway/log.h"
-#include "gateway/queue.h"
-#include "gateway/timeutil.h"
-#include "gateway/web/console_config_tmp.h"
+#include "common/log.h"
+#include "common/queue.h"
+#include "common/timeutil.h"
+#include "common/model.h"
 #include "gateway/web/web.h"
 #include "gateway/web/web_priv.h"
 

@@ -1,0 +1,707 @@
+/* core_commands — commands into the core: the platform's (P/G/cmd, parsed
+ * by command.c, answered on P/G/cmd/result, remembered in the store so a
+ * replayed `req` is answered again without being applied twice) and the
+ * local control socket's (`gridgw status|incidents|ack|shelve|unshelve`). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "gateway/uplink/command.h"
+#include "gateway/core/core.h"
+#include "gateway/core/incident.h"
+#include "common/log.h"
+#include "gateway/uplink/outbox.h"
+#include "gateway/store/store.h"
+#include "common/timeutil.h"
+#include "gateway/uplink/uplink.h"
+#include "gateway/web/web.h"
+#include "sensors/modbus_bus.h"
+#include "sensors/mqtt_source.h"
+
+void core_answer_platform(struct core *c, const char *req, bool ok, const char *error)
+{
+	char buf[512];
+	if (command_result_json(req, ok, error, buf, sizeof buf) < 0)
+		return;
+	if (req[0]) {
+		int rc = store_put_command_result(c->store, req, buf);
+		if (rc != STORE_OK)
+			log_warn("command", "result of %s not stored (%s): a replay would be applied again", req,
+				 store_err_name(rc));
+	}
+	/* Published after the iteration's commit (core_publish_results): an
+	 * answer the platform sees is one the store remembers for a replay. */
+	if (c->n_results < CORE_MAX_RESULTS) {
+		struct pending_result *p = &c->results[c->n_results++];
+		snprintf(p->req, sizeof p->req, "%s", req);
+		p->ok = ok;
+		snprintf(p->error, sizeof p->error, "%s", ok || !error ? "" : error);
+	} else if (c->up && uplink_publish_result(c->up, req, ok, error) != 0) {
+		log_warn("command", "result of %s not published (uplink down); the platform may replay it", req);
+	}
+	if (ok)
+		log_info("command", "%s: ok", req);
+	else
+		log_warn("command", "%s: refused: %s", req, error);
+}
+
+void core_publish_results(struct core *c)
+{
+	for (int i = 0; i < c->n_results; i++) {
+		const struct pending_result *p = &c->results[i];
+		if (c->up && uplink_publish_result(c->up, p->req, p->ok, p->ok ? NULL : p->error) != 0)
+			log_warn("command", "result of %s not published (uplink down); the platform may replay it",
+				 p->req);
+	}
+	c->n_results = 0;
+}
+
+void core_write_result(struct core *c, const struct core_msg *m, int64_t now)
+{
+	core_write_result_pending(c, m, now, core_answer_platform);
+}
+
+static int find_device(struct core *c, const char *id, char *err, size_t errlen)
+{
+	int d = config_find_device(c->cfg, id);
+	if (d < 0)
+		snprintf(err, errlen, "unknown device '%s'", id);
+	return d;
+}
+
+/* The do_* helpers return 0, or a negative HTTP-like status with a reason
+ * in err: -404 (no such incident/device), -409 (not in a state that allows
+ * it). Platform commands only look at the sign. */
+
+/* Acknowledge: the incident records who/why; the engine moves the alarm
+ * state, and its OUT_ACKED output becomes the one `acked` event. */
+static int do_ack(struct core *c, const char *id, const char *by, const char *note, int64_t now, char *err,
+		  size_t errlen)
+{
+	char key[ENGINE_KEY_MAX] = "";
+	int rc = incidents_ack(c->inc, id, by, note, time_wall_ms(), key, sizeof key);
+	if (rc < 0) {
+		struct incident_row row;
+		bool known = rc == -ENOENT && store_get_incident(c->store, id, &row) == STORE_OK;
+		if (known)
+			incident_row_free_json(&row);
+		if (rc == -ENOENT && !known)
+			snprintf(err, errlen, "no open incident '%s'", id);
+		else if (known)
+			snprintf(err, errlen, "incident '%s' is closed", id);
+		else
+			snprintf(err, errlen, "incident '%s' cannot be acknowledged", id);
+		return rc == -ENOENT && !known ? -404 : -409;
+	}
+	if (key[0] && engine_ack(c->engine, key, now) < 0)
+		log_debug("command", "ack %s: alarm %s already normal in the engine", id, key);
+	return 0;
+}
+
+static int do_shelve(struct core *c, const char *device, int64_t for_ms, int64_t now, char *err, size_t errlen)
+{
+	int d = find_device(c, device, err, errlen);
+	if (d < 0)
+		return -404;
+	if (engine_shelve_device(c->engine, d, now + for_ms, now) < 0) {
+		snprintf(err, errlen, "cannot shelve '%s'", device);
+		return -409;
+	}
+	char dur[32];
+	duration_format(for_ms, dur, sizeof dur);
+	log_info("command", "device %s shelved for %s", device, dur);
+	return 0;
+}
+
+static int do_unshelve(struct core *c, const char *device, int64_t now, char *err, size_t errlen)
+{
+	int d = find_device(c, device, err, errlen);
+	if (d < 0)
+		return -404;
+	if (engine_unshelve_device(c->engine, d, now) < 0) {
+		snprintf(err, errlen, "device '%s' is not shelved", device);
+		return -409;
+	}
+	log_info("command", "device %s unshelved", device);
+	return 0;
+}
+
+/* incident.workflow moves one legal step at a time; incident.close
+ * (any_state) closes from any open state — the platform's verdict. When
+ * the incident ends, the engine learns that the next raise is a new one. */
+static int do_workflow(struct core *c, const struct command *cmd, const char *to, bool any_state, int64_t now,
+		       char *err, size_t errlen)
+{
+	const char *key = incidents_key_of(c->inc, cmd->incident);
+	char keycopy[ENGINE_KEY_MAX];
+	snprintf(keycopy, sizeof keycopy, "%s", key ? key : "");
+	int rc = any_state ? incidents_close(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen)
+			   : incidents_workflow(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen);
+	if (rc < 0)
+		return -1;
+	if (keycopy[0] && (strcmp(to, "closed") == 0 || strcmp(to, "false_alarm") == 0))
+		engine_incident_closed(c->engine, keycopy, now);
+	return 0;
+}
+
+/* point.write: only points the config marks remote_write; answered when the
+ * bus reports the write's result (core_write_result). */
+static int do_point_write(struct core *c, const struct command *cmd, char *err, size_t errlen)
+{
+	int d = find_device(c, cmd->device, err, errlen);
+	if (d < 0)
+		return -1;
+	const struct profile *p = &c->cfg->profiles[c->cfg->devices[d].profile];
+	int pt = config_find_point(p, cmd->point);
+	if (pt < 0) {
+		snprintf(err, errlen, "device '%s' has no point '%s'", cmd->device, cmd->point);
+		return -1;
+	}
+	if (!p->points[pt].remote_write) {
+		snprintf(err, errlen, "point '%s' is not remote_write", cmd->point);
+		return -1;
+	}
+	if (c->cfg->devices[d].bus < 0) {
+		snprintf(err, errlen, "device '%s' is not on a Modbus bus", cmd->device);
+		return -1;
+	}
+	int rc = core_start_write(c, d, pt, cmd->value, cmd->req, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "write not queued: %s", strerror(-rc));
+		return -1;
+	}
+	return 1; /* answered later */
+}
+
+static int apply_command(struct core *c, const struct command *cmd, int64_t now, char *err, size_t errlen)
+{
+	switch (cmd->op) {
+	case CMD_INCIDENT_ACK:
+		return do_ack(c, cmd->incident, cmd->by, cmd->note, now, err, errlen);
+	case CMD_INCIDENT_WORKFLOW:
+		return do_workflow(c, cmd, cmd->workflow, false, now, err, errlen);
+	case CMD_INCIDENT_CLOSE:
+		return do_workflow(c, cmd, cmd->workflow[0] ? cmd->workflow : "closed", true, now, err, errlen);
+	case CMD_DEVICE_SHELVE:
+		return do_shelve(c, cmd->device, cmd->for_ms, now, err, errlen);
+	case CMD_DEVICE_UNSHELVE:
+		return do_unshelve(c, cmd->device, now, err, errlen);
+	case CMD_POINT_WRITE:
+		return do_point_write(c, cmd, err, errlen);
+	case CMD_GATEWAY_RESYNC:
+		if (incidents_resync(c->inc, time_wall_ms()) < 0) {
+			snprintf(err, errlen, "resync failed: store unavailable");
+			return -1;
+		}
+		return 0;
+	case CMD_GATEWAY_STATUS: {
+		int on, off;
+		core_status_counts(c, &on, &off);
+		struct status_counts sc = { on, off, (int)incidents_open_count(c->inc), store_backlog(c->store) };
+		if (c->up)
+			uplink_force_status(c->up, &sc, now);
+		return 0;
+	}
+	case CMD_NONE:
+		break;
+	}
+	snprintf(err, errlen, "unknown op");
+	return -1;
+}
+
+void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now)
+{
+	struct command cmd;
+	char err[256] = "";
+	if (command_parse(json, len, &cmd, err, sizeof err) != 0) {
+		core_answer_platform(c, cmd.req, false, err);
+		return;
+	}
+	char *prev = NULL;
+	if (store_get_command_result(c->store, cmd.req, &prev) == STORE_OK) {
+		/* A replay: answer what was answered, apply nothing. */
+		log_info("command", "%s: replayed; answering the stored result", cmd.req);
+		cJSON *j = cJSON_ParseWithLength(prev, strlen(prev));
+		const cJSON *ok = j ? cJSON_GetObjectItemCaseSensitive(j, "ok") : NULL;
+		const cJSON *e = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
+		if (c->up)
+			uplink_publish_result(c->up, cmd.req, cJSON_IsTrue(ok), cJSON_IsString(e) ? e->valuestring : NULL);
+		cJSON_Delete(j);
+		free(prev);
+		return;
+	}
+	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++) {
+		if (c->writes[i].used && strcmp(c->writes[i].cmd_req, cmd.req) == 0) {
+			/* A replay of a point.write still executing: its answer follows. */
+			log_info("command", "%s: replayed while still executing; answered when done", cmd.req);
+			return;
+		}
+	}
+	log_info("command", "%s: %s from the platform", cmd.req, command_op_name(cmd.op));
+	int rc = apply_command(c, &cmd, now, err, sizeof err);
+	if (rc == 0)
+		core_answer_platform(c, cmd.req, true, NULL);
+	else if (rc < 0)
+		core_answer_platform(c, cmd.req, false, err);
+}
+
+/* --- control socket and console requests ------------------------------ */
+
+/* Both the control socket (`gridgw status|incidents|ack|...`) and the web
+ * console send struct control_request; core_request answers either with an
+ * HTTP-like status and a JSON object, so the CLI and the console share one
+ * path (and one set of refusals). */
+
+static char *print_free(cJSON *o)
+{
+	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	return s;
+}
+
+static char *error_text(const char *error)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddFalseToObject(o, "ok");
+	cJSON_AddStringToObject(o, "error", error);
+	return print_free(o);
+}
+
+static void add_iso(cJSON *o, const char *key, int64_t wall_ms)
+{
+	char ts[32];
+	time_format_iso(wall_ms, ts, sizeof ts);
+	cJSON_AddStringToObject(o, key, ts);
+}
+
+struct severity_count {
+	int n[5];
+};
+
+static int count_severity(void *ctx, const struct incident_row *r)
+{
+	struct severity_count *sc = ctx;
+	if (r->severity >= 1 && r->severity <= 4)
+		sc->n[r->severity]++;
+	return 0;
+}
+
+static cJSON *status_object(struct core *c, int64_t now)
+{
+	cJSON *o = cJSON_CreateObject();
+	int on, off;
+	core_status_counts(c, &on, &off);
+	cJSON_AddTrueToObject(o, "ok");
+	cJSON_AddStringToObject(o, "gateway", c->cfg->gateway.id);
+	cJSON_AddStringToObject(o, "version", GRIDGW_VERSION);
+	cJSON_AddNumberToObject(o, "uptime_s", (double)((now - c->started_mono) / 1000));
+	cJSON_AddStringToObject(o, "uplink", c->up ? uplink_state_name(uplink_state(c->up)) : "none");
+	if (c->up)
+		cJSON_AddNumberToObject(o, "uplink_down_s", (double)(uplink_down_for_ms(c->up, now) / 1000));
+	cJSON *devs = cJSON_AddObjectToObject(o, "devices");
+	cJSON_AddNumberToObject(devs, "online", on);
+	cJSON_AddNumberToObject(devs, "offline", off);
+	int shelved = 0;
+	cJSON *offline_ids = cJSON_AddArrayToObject(devs, "offline_ids");
+	for (int d = 0; d < c->cfg->n_devices; d++) {
+		if (engine_device_is_shelved(c->engine, d, now))
+			shelved++;
+		if (!(c->comm && c->comm[d] == 1) && cJSON_GetArraySize(offline_ids) < 50)
+			cJSON_AddItemToArray(offline_ids, cJSON_CreateString(c->cfg->devices[d].id));
+	}
+	cJSON_AddNumberToObject(devs, "shelved", shelved);
+	cJSON_AddNumberToObject(o, "open_incidents", (double)incidents_open_count(c->inc));
+	struct severity_count sc = { { 0 } };
+	if (store_each_incident(c->store, true, 1000000, count_severity, &sc) == STORE_OK) {
+		cJSON *bs = cJSON_AddObjectToObject(o, "open_by_severity");
+		for (int s = 1; s <= 4; s++) {
+			char k[4];
+			snprintf(k, sizeof k, "%d", s);
+			cJSON_AddNumberToObject(bs, k, sc.n[s]);
+		}
+	}
+	cJSON_AddNumberToObject(o, "backlog", (double)store_backlog(c->store));
+	cJSON_AddNumberToObject(o, "next_seq", (double)store_next_seq(c->store));
+	cJSON_AddNumberToObject(o, "store_bytes", (double)store_size_bytes(c->store));
+	cJSON *buses = cJSON_AddArrayToObject(o, "buses");
+	for (int b = 0; c->buses && b < c->cfg->n_buses; b++) {
+		if (!c->buses[b])
+			continue; /* did not start (logged) */
+		struct modbus_bus_stats st;
+		modbus_bus_get_stats(c->buses[b], &st);
+		cJSON *bo = cJSON_CreateObject();
+		cJSON_AddStringToObject(bo, "name", c->cfg->buses[b].name);
+		cJSON_AddBoolToObject(bo, "link_up", st.link_up);
+		cJSON_AddNumberToObject(bo, "devices", st.devices);
+		cJSON_AddNumberToObject(bo, "online", st.online);
+		cJSON_AddNumberToObject(bo, "requests", (double)st.requests);
+		cJSON_AddNumberToObject(bo, "errors", (double)st.errors);
+		cJSON_AddNumberToObject(bo, "timeouts", (double)st.timeouts);
+		cJSON_AddNumberToObject(bo, "polls", (double)st.polls);
+		cJSON_AddNumberToObject(bo, "late_p50_us", (double)st.late_p50_us);
+		cJSON_AddNumberToObject(bo, "late_p99_us", (double)st.late_p99_us);
+		cJSON_AddNumberToObject(bo, "late_max_us", (double)st.late_max_us);
+		cJSON_AddItemToArray(buses, bo);
+	}
+	cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
+	for (int i = 0; c->sources && i < c->cfg->n_sources; i++) {
+		if (!c->sources[i])
+			continue; /* did not start (logged) */
+		struct mqtt_source_stats ss;
+		mqtt_source_get_stats(c->sources[i], &ss);
+		cJSON *so = cJSON_CreateObject();
+		cJSON_AddStringToObject(so, "name", c->cfg->sources[i].name);
+		cJSON_AddBoolToObject(so, "connected", ss.connected);
+		cJSON_AddNumberToObject(so, "received", (double)ss.received);
+		cJSON_AddNumberToObject(so, "oversized", (double)ss.oversized);
+		cJSON_AddNumberToObject(so, "lost", (double)ss.lost);
+		cJSON_AddItemToArray(srcs, so);
+	}
+	cJSON_AddNumberToObject(o, "messages", (double)c->messages);
+	const struct json_map_stats *js = &c->source_stats;
+	cJSON *mq = cJSON_AddObjectToObject(o, "mqtt_sources");
+	cJSON_AddNumberToObject(mq, "messages", (double)js->messages);
+	cJSON_AddNumberToObject(mq, "points", (double)js->points);
+	cJSON_AddNumberToObject(mq, "malformed", (double)js->malformed);
+	cJSON_AddNumberToObject(mq, "unknown_device", (double)js->unknown_device);
+	cJSON_AddNumberToObject(mq, "no_device_id", (double)js->no_device_id);
+	cJSON_AddNumberToObject(mq, "wrong_type", (double)js->wrong_type);
+	cJSON_AddNumberToObject(mq, "oversized", (double)js->oversized);
+	cJSON_AddNumberToObject(mq, "ts_rejected", (double)js->ts_rejected);
+	if (c->web) {
+		cJSON *co = cJSON_AddObjectToObject(o, "console");
+		cJSON_AddNumberToObject(co, "streams", web_stream_count(c->web));
+	}
+	return o;
+}
+
+/* Location as stored with the incident (JSON text), or null. */
+static void add_json_text(cJSON *o, const char *key, const char *json)
+{
+	cJSON *v = json ? cJSON_Parse(json) : NULL;
+	if (v)
+		cJSON_AddItemToObject(o, key, v);
+	else
+		cJSON_AddNullToObject(o, key);
+}
+
+static cJSON *incident_object(const struct incident_row *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", r->id);
+	cJSON_AddStringToObject(o, "type", r->type);
+	cJSON_AddNumberToObject(o, "severity", r->severity);
+	cJSON_AddStringToObject(o, "rule", r->rule);
+	cJSON_AddStringToObject(o, "device", r->device);
+	cJSON_AddStringToObject(o, "kind", r->kind);
+	cJSON_AddBoolToObject(o, "active", r->active);
+	cJSON_AddBoolToObject(o, "acked", r->acked);
+	cJSON_AddStringToObject(o, "workflow", r->workflow);
+	cJSON_AddNumberToObject(o, "count", r->count);
+	add_iso(o, "first_ts", r->first_ms);
+	add_iso(o, "ts", r->last_ms);
+	cJSON_AddStringToObject(o, "message", r->message);
+	add_json_text(o, "location", r->location_json);
+	return o;
+}
+
+struct list_ctx {
+	cJSON *arr;
+	const char *device;       /* only this device's, or NULL */
+	int max;
+};
+
+static int add_incident(void *ctx, const struct incident_row *r)
+{
+	struct list_ctx *lc = ctx;
+	if (lc->device && strcmp(lc->device, r->device) != 0)
+		return 0;
+	cJSON_AddItemToArray(lc->arr, incident_object(r));
+	return lc->max > 0 && cJSON_GetArraySize(lc->arr) >= lc->max;
+}
+
+/* Shared with `gridgw incidents` when the daemon is down (cmd_local.c). */
+cJSON *incidents_list_json(struct store *s, bool open_only, int limit)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddTrueToObject(o, "ok");
+	struct list_ctx lc = { cJSON_AddArrayToObject(o, "incidents"), NULL, 0 };
+	if (store_each_incident(s, open_only, limit, add_incident, &lc) < 0) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Most severe first, then newest: what a control room looks at first. */
+static int by_severity_then_newest(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+	int sx = cJSON_GetObjectItemCaseSensitive(x, "severity")->valueint;
+	int sy = cJSON_GetObjectItemCaseSensitive(y, "severity")->valueint;
+	if (sx != sy)
+		return sx - sy;
+	const char *tx = cJSON_GetObjectItemCaseSensitive(x, "first_ts")->valuestring;
+	const char *ty = cJSON_GetObjectItemCaseSensitive(y, "first_ts")->valuestring;
+	return strcmp(ty, tx);
+}
+
+static cJSON *incidents_sorted(struct core *c, bool open_only, int limit)
+{
+	cJSON *o = incidents_list_json(c->store, open_only, limit);
+	cJSON *arr = o ? cJSON_DetachItemFromObjectCaseSensitive(o, "incidents") : NULL;
+	if (!arr) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	int n = cJSON_GetArraySize(arr);
+	cJSON **items = calloc((size_t)n + 1, sizeof *items);
+	if (!items) {
+		cJSON_Delete(arr);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	for (int i = n - 1; i >= 0; i--)
+		items[i] = cJSON_DetachItemFromArray(arr, i);
+	qsort(items, (size_t)n, sizeof *items, by_severity_then_newest);
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, items[i]);
+	free(items);
+	cJSON_AddItemToObject(o, "incidents", arr);
+	return o;
+}
+
+static void add_location(cJSON *o, const struct location *l)
+{
+	cJSON *lo = cJSON_AddObjectToObject(o, "location");
+	if (l->building)
+		cJSON_AddStringToObject(lo, "building", l->building);
+	if (l->entrance)
+		cJSON_AddStringToObject(lo, "entrance", l->entrance);
+	if (l->has_floor)
+		cJSON_AddNumberToObject(lo, "floor", l->floor);
+	if (l->room)
+		cJSON_AddStringToObject(lo, "room", l->room);
+	if (l->place)
+		cJSON_AddStringToObject(lo, "place", l->place);
+}
+
+static cJSON *device_object(struct core *c, int d, int64_t now)
+{
+	const struct device_config *dc = &c->cfg->devices[d];
+	const struct profile *p = &c->cfg->profiles[dc->profile];
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", dc->id);
+	cJSON_AddStringToObject(o, "profile", p->name);
+	cJSON_AddStringToObject(o, "kind", p->kind ? p->kind : "");
+	if (dc->bus >= 0)
+		cJSON_AddStringToObject(o, "bus", c->cfg->buses[dc->bus].name);
+	if (dc->source >= 0)
+		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
+	add_location(o, &dc->location);
+	int8_t comm = c->comm ? c->comm[d] : -1;
+	if (comm < 0)
+		cJSON_AddNullToObject(o, "online");    /* not heard of since start */
+	else
+		cJSON_AddBoolToObject(o, "online", comm == 1);
+	int64_t until = engine_device_shelved_until(c->engine, d, now);
+	if (until > 0)
+		add_iso(o, "shelved_until", time_wall_ms() + (until - now));
+	else
+		cJSON_AddNullToObject(o, "shelved_until");
+	cJSON *pts = cJSON_AddObjectToObject(o, "points");
+	const struct point_value *vals = engine_device_values(c->engine, d);
+	for (int i = 0; i < p->n_points; i++) {
+		cJSON *po = cJSON_AddObjectToObject(pts, p->points[i].name);
+		const struct point_value *v = vals ? &vals[i] : NULL;
+		if (v && v->quality != QUALITY_NEVER_READ)
+			cJSON_AddNumberToObject(po, "value", v->value);
+		else
+			cJSON_AddNullToObject(po, "value");
+		cJSON_AddStringToObject(po, "quality", quality_name(v ? v->quality : QUALITY_NEVER_READ));
+		if (v && v->ts_ms > 0)
+			add_iso(po, "ts", v->ts_ms);
+		else
+			cJSON_AddNullToObject(po, "ts");
+		if (p->points[i].unit)
+			cJSON_AddStringToObject(po, "unit", p->points[i].unit);
+	}
+	return o;
+}
+
+struct sample_ctx {
+	cJSON *arr;
+	bool with_point;
+};
+
+static int add_sample(void *ctx, const char *point, double value, int quality, int64_t ts_ms)
+{
+	struct sample_ctx *sc = ctx;
+	cJSON *o = cJSON_CreateObject();
+	add_iso(o, "ts", ts_ms);
+	if (sc->with_point)
+		cJSON_AddStringToObject(o, "point", point);
+	cJSON_AddNumberToObject(o, "value", value);
+	if (quality != QUALITY_GOOD)
+		cJSON_AddStringToObject(o, "quality", quality_name((enum quality)quality));
+	cJSON_AddItemToArray(sc->arr, o);
+	return 0;
+}
+
+static int add_event(void *ctx, uint64_t seq, const char *payload)
+{
+	(void)seq;
+	cJSON *ev = cJSON_Parse(payload);
+	if (ev)
+		cJSON_AddItemToArray(ctx, ev);
+	return 0;
+}
+
+#define STATUS_OK 200
+
+/* One request from the control socket or the console: *json gets the
+ * answer (malloc'd; NULL only when out of memory). Returns the status. */
+static int core_request(struct core *c, const struct control_request *req, char **json)
+{
+	int64_t now = time_mono_ms();
+	char err[256] = "";
+	int rc = 0;
+	cJSON *o = NULL;
+	*json = NULL;
+	switch (req->op) {
+	case CONTROL_OP_STATUS:
+		o = status_object(c, now);
+		break;
+	case CONTROL_OP_INCIDENTS:
+		o = incidents_sorted(c, req->open_only, req->limit);
+		if (!o) {
+			rc = -503;
+			snprintf(err, sizeof err, "store read failed");
+		}
+		break;
+	case CONTROL_OP_ACK:
+		rc = do_ack(c, req->id, req->by[0] ? req->by : "local", req->note, now, err, sizeof err);
+		break;
+	case CONTROL_OP_SHELVE:
+		rc = do_shelve(c, req->device, req->for_ms, now, err, sizeof err);
+		break;
+	case CONTROL_OP_UNSHELVE:
+		rc = do_unshelve(c, req->device, now, err, sizeof err);
+		break;
+	case CONTROL_OP_DEVICES: {
+		o = cJSON_CreateObject();
+		cJSON_AddTrueToObject(o, "ok");
+		cJSON *arr = cJSON_AddArrayToObject(o, "devices");
+		for (int d = 0; d < c->cfg->n_devices; d++)
+			cJSON_AddItemToArray(arr, device_object(c, d, now));
+		break;
+	}
+	case CONTROL_OP_DEVICE:
+	case CONTROL_OP_READ: {
+		int d = find_device(c, req->device, err, sizeof err);
+		if (d < 0) {
+			rc = -404;
+			break;
+		}
+		cJSON *dev = device_object(c, d, now);
+		o = cJSON_CreateObject();
+		cJSON_AddTrueToObject(o, "ok");
+		if (req->op == CONTROL_OP_DEVICE) {
+			struct list_ctx lc = { cJSON_AddArrayToObject(dev, "incidents"), req->device, 50 };
+			if (store_each_incident(c->store, false, 5000, add_incident, &lc) < 0)
+				log_warn("control", "incidents of %s: store read failed", req->device);
+		} else {
+			/* The values as the core last had them from the bus or source. */
+			add_iso(dev, "read_at", time_wall_ms());
+		}
+		cJSON_AddItemToObject(o, "device", dev);
+		break;
+	}
+	case CONTROL_OP_HISTORY: {
+		int d = find_device(c, req->device, err, sizeof err);
+		if (d < 0) {
+			rc = -404;
+			break;
+		}
+		const struct profile *p = &c->cfg->profiles[c->cfg->devices[d].profile];
+		if (req->point[0] && config_find_point(p, req->point) < 0) {
+			snprintf(err, sizeof err, "device '%s' has no point '%s'", req->device, req->point);
+			rc = -404;
+			break;
+		}
+		int64_t since = req->since_ms ? req->since_ms : time_wall_ms() - CONTROL_HISTORY_SPAN_MS;
+		o = cJSON_CreateObject();
+		cJSON_AddTrueToObject(o, "ok");
+		cJSON_AddStringToObject(o, "device", req->device);
+		if (req->point[0])
+			cJSON_AddStringToObject(o, "point", req->point);
+		else
+			cJSON_AddNullToObject(o, "point");
+		add_iso(o, "since", since);
+		cJSON_AddNumberToObject(o, "interval_s", (double)(c->cfg->store.history_interval_ms / 1000));
+		struct sample_ctx sc = { cJSON_AddArrayToObject(o, "samples"), req->point[0] == '\0' };
+		if (store_each_reading(c->store, req->device, req->point, since, req->limit, add_sample, &sc) != STORE_OK) {
+			cJSON_Delete(o);
+			o = NULL;
+			rc = -503;
+			snprintf(err, sizeof err, "store read failed");
+		}
+		break;
+	}
+	case CONTROL_OP_INCIDENT: {
+		struct incident_row row;
+		int sr = store_get_incident(c->store, req->id, &row);
+		if (sr == STORE_ERR_NOTFOUND) {
+			snprintf(err, sizeof err, "no incident '%s'", req->id);
+			rc = -404;
+			break;
+		}
+		if (sr != STORE_OK) {
+			snprintf(err, sizeof err, "store read failed");
+			rc = -503;
+			break;
+		}
+		cJSON *inc = incident_object(&row);
+		add_json_text(inc, "evidence", row.evidence_json);
+		incident_row_free_json(&row);
+		cJSON *evs = cJSON_AddArrayToObject(inc, "events");
+		if (store_each_event_of(c->store, req->id, 500, add_event, evs) != STORE_OK)
+			log_warn("control", "timeline of %s: store read failed", req->id);
+		o = cJSON_CreateObject();
+		cJSON_AddTrueToObject(o, "ok");
+		cJSON_AddItemToObject(o, "incident", inc);
+		break;
+	}
+	}
+	if (rc < 0) {
+		*json = error_text(err[0] ? err : "request failed");
+		return -rc;
+	}
+	if (!o)
+		o = cJSON_Parse("{\"ok\":true}");
+	*json = print_free(o);
+	return STATUS_OK;
+}
+
+void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req)
+{
+	struct core *c = ctx;
+	char *json = NULL;
+	core_request(c, req, &json);
+	char *oom = json ? NULL : error_text("out of memory");
+	if (control_reply(c->ctl, conn, json ? json : oom ? oom : "{\"ok\":false}") != 0)
+		log_debug("control", "client %llu gone before its answer", (unsigned long long)conn);
+	free(json);
+	free(oom);
+}
+
+void core_handle_web(struct core *c, struct web_call *call)
+{
+	char *json = NULL;
+	int status = core_request(c, web_call_request(call), &json);
+	web_call_answer(call, json ? status : 503, json ? json : "{\"ok\":false,\"error\":\"out of memory\"}");
+	free(json);
+}
