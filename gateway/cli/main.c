@@ -22,6 +22,7 @@ static const struct command commands[] = {
 	{ "unshelve", cmd_unshelve, "end a shelve" },
 	{ "scan", cmd_scan, "list Modbus unit ids answering on a bus" },
 	{ "read", cmd_read, "read and decode every point of a device once" },
+	{ "passwd", cmd_passwd, "print a password hash for a console user" },
 };
 
 static void usage(FILE *to)

@@ -836,7 +836,7 @@ static void load_profiles_dir(struct cfg_ctx *c)
 /* ------------------------------------------------------------------- main */
 
 static const char *const top_keys[] = { "gateway", "uplink", "store", "builtin_rules", "buses", "mqtt_sources",
-					"profiles", "devices", "rules", NULL };
+					"profiles", "devices", "rules", "console", NULL };
 
 void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 {
@@ -847,6 +847,7 @@ void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 	if (c->cfg->uplink.url && !c->cfg->uplink.client_id && c->cfg->gateway.id)
 		c->cfg->uplink.client_id = cfg_xstrdup(c->cfg->gateway.id);
 	read_store(c, root);
+	cfg_read_console(c, root);
 	read_builtins(c, root);
 	read_buses(c, root);
 	read_sources(c, root);

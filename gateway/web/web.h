@@ -47,6 +47,13 @@ struct web;
  * Returns 0, or -1 with a reason in err. */
 int web_parse_listen(const char *listen, char *host, size_t hostlen, int *port, char *err, size_t errlen);
 
+/* True when hash looks like a crypt(3) hash libcrypt can verify
+ * ("$y$...", "$6$...", "$2b$..."; not "*", "!" or a bare setting). */
+bool web_hash_usable(const char *hash);
+/* A new yescrypt ("$y$") hash of password into out (`gridgw passwd`).
+ * Returns 0 or -errno. */
+int web_password_hash(const char *password, char *out, size_t outlen);
+
 /* Starts the console described by cc (copied: cc may be freed after). q is
  * the core queue. Returns NULL with a reason in err (cannot bind, TLS files
  * unreadable, no users, ...). */

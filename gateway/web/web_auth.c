@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway/web/web.h"
 #include "gateway/web/web_priv.h"
 
 /* The setting part of a hash is everything up to its last '$'. */

@@ -125,14 +125,10 @@ int web_throttle_fail(struct web_throttle *t, const char *addr, int64_t now_ms);
 
 /* ----------------------------------------------------- passwords, Basic */
 
-/* True when hash looks like a crypt(3) hash libcrypt can verify
- * ("$y$...", "$6$...", "$2b$..."; not "*" or "!"), by crypt_checksalt. */
-bool web_hash_usable(const char *hash);
+/* web_hash_usable: see web.h. */
 /* Verifies password against a crypt(3) hash. 0 = match, -EACCES = no match,
  * -EINVAL = unusable hash, -ENOMEM. */
 int web_password_verify(const char *password, const char *hash);
-/* A new yescrypt ("$y$") hash of password into out. Returns 0 or -errno. */
-int web_password_hash(const char *password, char *out, size_t outlen);
 
 /* Decodes an "Authorization: Basic <base64>" value (the header value, with
  * the scheme) into user and password. Returns 0, or -EINVAL (not Basic,

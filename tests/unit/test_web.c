@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "gateway/web/web.h"
 #include "gateway/web/web_priv.h"
 
 /* ----------------------------------------------------------------- routes */
