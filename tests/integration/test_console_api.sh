@@ -308,5 +308,5 @@ t0=$SECONDS
 is 503 "a core that does not answer gives 503" -u screen:view-pw "$URL/api/v1/status"
 check "... after the 5 s bound" test $((SECONDS - t0)) -le 8
 is 200 "static pages do not need the core" "$URL/"
-kill -9 "$PID_gw"
+kill -9 "$PID_gw"; wait "$PID_gw" 2>/dev/null
 tap_done
