@@ -267,6 +267,14 @@ int config_find_profile(const struct gw_config *cfg, const char *name);
 int config_find_point(const struct profile *p, const char *name);
 int config_find_rule(const struct gw_config *cfg, const char *id);
 
+/* Correlation rules (docs/rules.md §2.4). The type of a rule's confirmed
+ * (group) incident: confirmed_type, default "fire.confirmed". */
+const char *rule_confirmed_type(const struct rule_config *r);
+/* True for a correlation rule whose own type is its confirmed type: it
+ * raises only group incidents; its per-device alarms only count detectors
+ * (their incidents would be one detector typed as confirmed). */
+bool rule_is_correlation_only(const struct rule_config *r);
+
 /* Registers (or bits) a Modbus point occupies: [address, address + width). */
 int point_width(const struct point_def *p);
 /* Coil or discrete input: one bit per address. */
