@@ -14,7 +14,7 @@ cd "$GRIDGW_TOP" || exit 1
 out=$("$GRIDGW" check -c config/gridgw.conf 2>"$TMP/err"); rc=$?
 check "shipped config/gridgw.conf is valid (exit 0)" test "$rc" = 0
 check "summary names the gateway id" grep -q "zz-jinshui-duling-gw01" <<<"$out"
-check "summary lists bus rs485-1 with its 4 devices" grep -qE "rs485-1 +rtu .*4 devices" <<<"$out"
+check "summary lists bus rs485-1 with its 5 devices" grep -qE "rs485-1 +rtu .*5 devices" <<<"$out"
 check "summary counts Modbus requests per poll" grep -qE "smoke_detector +4 +Modbus, 7 points, 2 requests per poll" <<<"$out"
 check "summary lists the rules" grep -qE "^rules +7 user, 1 correlation" <<<"$out"
 # Only warnings may be on stderr (the example's /dev/ttyS1 may not exist here).
