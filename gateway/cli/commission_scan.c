@@ -196,7 +196,9 @@ struct scan_progress {
 	int total, done, found;
 	int every;                /* plain lines: one per this many units */
 	int64_t start_ms;
-	double silent_s;
+	double silent_s;          /* estimated cost of a silent unit */
+	int n_silent;             /* silent units so far, and their time */
+	double silent_total_s;
 };
 
 static void progress_clear(struct scan_progress *p)
@@ -212,8 +214,8 @@ static void progress_show(struct scan_progress *p, int unit)
 {
 	if (p->done >= p->total || (!p->tty && p->done % p->every != 0))
 		return;
-	double elapsed = (double)(time_mono_ms() - p->start_ms) / 1000.0;
-	double per_unit = p->done > 0 ? elapsed / p->done : p->silent_s;
+	/* Most of a range is silent: the rest costs what a silent unit did. */
+	double per_unit = p->n_silent > 0 ? p->silent_total_s / p->n_silent : p->silent_s;
 	char left[32];
 	commission_format_secs(per_unit * (p->total - p->done), left, sizeof left);
 	if (p->tty) {
@@ -247,9 +249,12 @@ static void scan_print_plan(const struct bus_config *bus, const struct scan_args
 	if (skip_lo <= skip_hi)
 		fprintf(f, "units %d-%d skipped: libmodbus asks 0-%d and %d only over Modbus TCP\n", skip_lo, skip_hi,
 			UNIT_MAX, UNIT_TCP_SELF);
-	if (silent_s * n >= 60.0)
+	if (silent_s * n >= 60.0 && bus->type == BUS_RTU)
 		fprintf(f, "this takes minutes; --units A-B (the ids on the installation sheet) or --timeout 200ms "
 			   "shorten it\n");
+	else if (silent_s * n >= 60.0)
+		fprintf(f, "minutes if absent ids stay silent (a Modbus TCP gateway usually answers them at once); "
+			   "--units A-B shortens it\n");
 	fflush(f);
 }
 
@@ -311,6 +316,7 @@ static int scan_run(const struct gw_config *cfg, int bi, const struct scan_args 
 		if (unit >= skip_lo && unit <= skip_hi)
 			continue;
 		int configured = scan_configured(cfg, bi, unit), matched = -1, e = 0;
+		int64_t unit_start = time_mono_ms();
 		enum probe r = PROBE_SILENT;
 		if (modbus_set_slave(ctx, unit) < 0) {
 			progress_clear(&p);
@@ -327,8 +333,12 @@ static int scan_run(const struct gw_config *cfg, int bi, const struct scan_args 
 			break;
 		}
 		const char *conf_id = configured >= 0 ? cfg->devices[configured].id : NULL;
-		if (r != PROBE_SILENT)
+		if (r != PROBE_SILENT) {
 			p.found++;
+		} else {
+			p.n_silent++;
+			p.silent_total_s += (double)(time_mono_ms() - unit_start) / 1000.0;
+		}
 		if (r != PROBE_SILENT || conf_id)
 			cJSON_AddItemToArray(units, scan_json_unit(cfg, unit, r != PROBE_SILENT, matched, configured));
 		if (!a->json && (r != PROBE_SILENT || conf_id)) {
