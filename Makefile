@@ -41,7 +41,7 @@ TESTLIB_BIN := $(TESTLIB_SRC:tests/lib/%.c=$(BUILD)/tests/%)
 
 DEPS_PKGS := libpaho-mqtt-dev libmodbus-dev libconfig-dev libsqlite3-dev libcjson-dev \
 	libcmocka-dev libsystemd-dev mosquitto mosquitto-clients pkg-config sqlite3 openssl \
-	make gcc libc6-dev strace systemd procps
+	make gcc libc6-dev strace systemd procps jq
 
 .PHONY: fuzz-deps all deps test test-asan unit integration demo bench fuzz install clean check-deps
 

@@ -305,7 +305,7 @@ static void read_bus_rtu(struct cfg_ctx *c, const config_setting_t *g, struct bu
 				v);
 	}
 	int par;
-	if (rd_choice(c, g, "parity", false, parities, &par) > 0)
+	if (rd_choice_ci(c, g, "parity", false, parities, &par) > 0) /* "e" is "E" */
 		b->parity = parities[par][0];
 	if (rd_int(c, g, "data_bits", false, 5, 8, &v) > 0)
 		b->data_bits = (int)v;
