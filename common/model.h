@@ -237,6 +237,7 @@ struct gateway_config {
 	struct site site;
 	char *state_dir;          /* default /var/lib/gridgw */
 	char *profiles_dir;       /* resolved to an absolute/relative-to-cwd path */
+	char *vendor_profiles_dir; /* shipped profiles, read after profiles_dir; NULL = none */
 	char *log_level;          /* default "info" */
 };
 

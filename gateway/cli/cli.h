@@ -6,7 +6,9 @@
 
 #include <stdio.h>
 
+#ifndef GRIDGW_DEFAULT_CONF /* the Makefile sets it from SYSCONFDIR */
 #define GRIDGW_DEFAULT_CONF "/etc/gridgw/gridgw.conf"
+#endif
 
 /* The config path: -c/--config if given (pass what getopt found, or NULL),
  * else $GRIDGW_CONF, else GRIDGW_DEFAULT_CONF. */

@@ -150,6 +150,7 @@ void config_free(struct gw_config *cfg)
 	free(g->site.grid);
 	free(g->state_dir);
 	free(g->profiles_dir);
+	free(g->vendor_profiles_dir);
 	free(g->log_level);
 	struct uplink_config *u = &cfg->uplink;
 	free(u->url);
