@@ -17,7 +17,7 @@ SYSCONFDIR ?= /etc
 BUILD   ?= build
 VERSION := 0.1.0
 
-PKGS    := libmodbus libconfig sqlite3 libcjson libsystemd
+PKGS    := libmodbus libconfig sqlite3 libcjson libsystemd libcurl libcrypto
 CPPFLAGS += -I. -D_GNU_SOURCE -DGRIDGW_VERSION=\"$(VERSION)\"
 CFLAGS  ?= -O2 -g
 # The warnings, standard and sanitizers are kept apart from CFLAGS so that
@@ -28,7 +28,7 @@ ALL_LDFLAGS = $(LDFLAGS) -pthread $(SAN)
 LIBS    := -lpaho-mqtt3as $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lutil
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
-LIB_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard rules/*.c) $(wildcard sensors/*.c)
+LIB_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard gateway/notify/*.c) $(wildcard rules/*.c) $(wildcard sensors/*.c)
 SIM_SRC := $(wildcard sensors/sim/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 SIM_OBJ := $(SIM_SRC:%.c=$(BUILD)/%.o)
@@ -39,7 +39,7 @@ TESTLIB_BIN := $(TESTLIB_SRC:tests/lib/%.c=$(BUILD)/tests/%)
 
 DEPS_PKGS := libpaho-mqtt-dev libmodbus-dev libconfig-dev libsqlite3-dev libcjson-dev \
 	libcmocka-dev libsystemd-dev mosquitto mosquitto-clients pkg-config sqlite3 openssl \
-	make gcc libc6-dev strace systemd procps
+	make gcc libc6-dev strace systemd procps libcurl4-openssl-dev libssl-dev python3
 
 .PHONY: fuzz-deps all deps test test-asan unit integration demo bench fuzz install clean check-deps
 

@@ -104,7 +104,7 @@ void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
 		core_handle_platform_command(c, m->u.blob.data, m->u.blob.len, now);
 		free(m->u.blob.data);
 		break;
-	case MSG_CONTROL: case MSG_USER:
+	case MSG_CONTROL: case MSG_USER: case MSG_NOTIFY_RESULT:
 		free(m->u.blob.data);
 		break;
 	case MSG_STOP:
