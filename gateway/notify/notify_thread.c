@@ -23,11 +23,11 @@
 
 #include <curl/curl.h>
 
-#include "gateway/log.h"
+#include "common/log.h"
 #include "gateway/notify/notify.h"
 #include "gateway/notify/notify_priv.h"
-#include "gateway/queue.h"
-#include "gateway/timeutil.h"
+#include "common/queue.h"
+#include "common/timeutil.h"
 
 #define RESPONSE_MAX 8192   /* we keep at most this much of an answer */
 #define INBOX_MAX 100000    /* notifications waiting to be taken by the thread */
