@@ -79,4 +79,45 @@ int notify_sender_submit(struct notify_sender *s, int ch, struct notify_item *it
 int notify_sender_test(struct notify_sender *s, int ch, uint64_t token);
 void notify_sender_stats(struct notify_sender *s, int ch, struct notify_channel_stats *out);
 
+/* ---- the planner (notify_core.c): core thread only ---- */
+
+struct notify;
+struct gw_config;
+struct store;
+struct incidents;
+struct incident_row;
+struct cJSON;
+
+/* Starts the sender when cfg has a notify section with channels. The store
+ * must outlive it. NULL only on out of memory / thread failure (err). */
+struct notify *notify_create(const struct gw_config *cfg, struct store *st, struct queue *q, char *err, size_t errlen);
+void notify_destroy(struct notify *n);
+/* Reload: stops the sender (what it held stays pending in the store), forgets
+ * which channels were stopped, and starts one for cfg. Call before the old
+ * config is freed. */
+int notify_set_config(struct notify *n, const struct gw_config *cfg);
+
+/* THE hook: called where an incident event is appended to the store, in the
+ * same transaction, with the event's fields. Plans the jobs of every route
+ * the event matches (raised/cleared/escalated) and cancels the pending
+ * escalation steps whose `unless` state the incident has reached. Returns a
+ * store_err (non-zero rolls the transaction back like a failed append). */
+int notify_plan_event(struct notify *n, const struct incident_row *row, const char *event, uint64_t seq,
+		      const char *event_json, int64_t ts_ms);
+
+/* After each committed iteration: hands the jobs that are due (and whose
+ * hours are open) to the sender. Cheap when nothing changed. */
+void notify_tick(struct notify *n, int64_t wall_ms);
+/* A MSG_NOTIFY_RESULT for jobs (token == 0): marks them, records each on its
+ * incident (evidence "_notified", an `updated` event), raises or clears
+ * gateway.notify. */
+void notify_handle_result(struct notify *n, struct incidents *inc, const struct notify_result *r, int64_t wall_ms);
+/* A test message on the named channel; the result comes back with token.
+ * -ENOENT (no such channel), -ENODEV (no notify section). */
+int notify_test(struct notify *n, const char *channel, uint64_t token);
+/* {"channels":[{"name","type","sent","failed","queued","rate","window_s","used","stopped","last_error",…}]} */
+struct cJSON *notify_status_json(struct notify *n);
+/* True when a gateway.notify incident is open from before a restart. */
+void notify_restore_incident(struct notify *n, bool open);
+
 #endif

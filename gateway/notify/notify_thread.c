@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -120,8 +121,21 @@ static void post_result(struct notify_sender *s, struct notify_result *r)
 	struct core_msg m = { .type = MSG_NOTIFY_RESULT };
 	m.u.blob.data = (char *)r;
 	m.u.blob.len = sizeof *r + r->n_jobs * sizeof r->jobs[0];
-	if (queue_push_wait(s->q, &m) != 0)
-		free(r); /* the core is stopping: the jobs stay pending in the store */
+	/* Never block: the core may be joining this thread (stop, reload) while
+	 * the queue is above its high-water mark. A full queue is retried until
+	 * the sender is told to stop; then the jobs stay pending in the store. */
+	for (;;) {
+		if (queue_push_nowait(s->q, &m) == 0)
+			return;
+		pthread_mutex_lock(&s->mu);
+		bool stop = s->stop;
+		pthread_mutex_unlock(&s->mu);
+		if (stop)
+			break;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	free(r);
 }
 
 /* ---- channel queues ---- */
