@@ -241,6 +241,8 @@ struct gateway_config {
 	char *log_level;          /* default "info" */
 };
 
+struct notify_config;
+
 struct gw_config {
 	char *path;               /* main config file as given */
 	struct gateway_config gateway;
@@ -257,6 +259,7 @@ struct gw_config {
 	int n_devices;
 	struct rule_config *rules;
 	int n_rules;
+	struct notify_config *notify; /* the notify section (gateway/notify/notify_config.h), NULL when absent */
 	char **files;             /* interned file names the file/line pointers refer to */
 	int n_files;
 };

@@ -143,6 +143,7 @@ void config_free(struct gw_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->path);
+	cfg_free_notify(cfg->notify);
 	struct gateway_config *g = &cfg->gateway;
 	free(g->id);
 	free(g->site.street);

@@ -8,6 +8,7 @@
  *   config_read.c   typed readers for libconfig settings (type checks,
  *                   unknown keys, durations) with errors at the setting
  *   config_schema.c the schema: every group/list into the structs, defaults
+ *   config_notify.c the notify section (channels, routes, secrets)
  *   config_check.c  cross-checks: references, duplicates, address
  *                   overlaps, actions, expressions
  *   config_syntax.c the text below libconfig: UTF-8 characters, full-width
@@ -147,6 +148,10 @@ void cfg_load_profile_dirs(struct cfg_ctx *c);
 /* ---- config_refs.c: devices and rules, resolved against the rest ---- */
 void cfg_read_devices(struct cfg_ctx *c, const config_setting_t *list);
 void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list);
+
+/* ---- config_notify.c: the notify section ---- */
+void cfg_read_notify(struct cfg_ctx *c, const config_setting_t *root);
+void cfg_free_notify(struct notify_config *nc);
 
 /* ---- config_check.c: checks across settings ---- */
 void cfg_check_profiles(struct cfg_ctx *c);

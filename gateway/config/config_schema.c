@@ -791,7 +791,7 @@ void cfg_read_profiles(struct cfg_ctx *c, const config_setting_t *profiles)
 /* ------------------------------------------------------------------- main */
 
 static const char *const top_keys[] = { "gateway", "uplink", "store", "builtin_rules", "buses", "mqtt_sources",
-					"profiles", "devices", "rules", NULL };
+					"profiles", "devices", "rules", "notify", NULL };
 
 void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 {
@@ -812,5 +812,6 @@ void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 	cfg_check_profiles(c);
 	cfg_read_devices(c, rd_list(c, root, "devices", false));
 	cfg_read_rules(c, rd_list(c, root, "rules", false));
+	cfg_read_notify(c, root);
 	cfg_check_globals(c);
 }

@@ -27,10 +27,10 @@
 
 /* ------------------------------------------------------------------ parser */
 
-enum req_key { KEY_OP, KEY_OPEN, KEY_LIMIT, KEY_ID, KEY_BY, KEY_NOTE, KEY_DEVICE, KEY_FOR, KEY_COUNT };
+enum req_key { KEY_OP, KEY_OPEN, KEY_LIMIT, KEY_ID, KEY_BY, KEY_NOTE, KEY_DEVICE, KEY_FOR, KEY_CHANNEL, KEY_COUNT };
 
 static const char *const req_key_names[KEY_COUNT] = {
-	"op", "open", "limit", "id", "by", "note", "device", "for",
+	"op", "open", "limit", "id", "by", "note", "device", "for", "channel",
 };
 
 struct op_spec {
@@ -47,6 +47,7 @@ static const struct op_spec op_specs[] = {
 	{ "ack", CONTROL_OP_ACK, K(KEY_OP) | K(KEY_ID) | K(KEY_BY) | K(KEY_NOTE), K(KEY_OP) | K(KEY_ID) },
 	{ "shelve", CONTROL_OP_SHELVE, K(KEY_OP) | K(KEY_DEVICE) | K(KEY_FOR), K(KEY_OP) | K(KEY_DEVICE) | K(KEY_FOR) },
 	{ "unshelve", CONTROL_OP_UNSHELVE, K(KEY_OP) | K(KEY_DEVICE), K(KEY_OP) | K(KEY_DEVICE) },
+	{ "notify_test", CONTROL_OP_NOTIFY_TEST, K(KEY_OP) | K(KEY_CHANNEL), K(KEY_OP) | K(KEY_CHANNEL) },
 };
 #undef K
 
@@ -114,6 +115,8 @@ static int req_set_field(struct control_request *out, int key, const cJSON *item
 		return req_copy_string(item, "note", out->note, sizeof out->note, false, err, errlen);
 	case KEY_DEVICE:
 		return req_copy_string(item, "device", out->device, sizeof out->device, true, err, errlen);
+	case KEY_CHANNEL:
+		return req_copy_string(item, "channel", out->channel, sizeof out->channel, true, err, errlen);
 	case KEY_FOR: {
 		char text[32];
 		int64_t ms;
@@ -155,7 +158,7 @@ static const struct op_spec *req_find_op(const cJSON *root, char *err, size_t er
 	for (char *p = shown; *p; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = '?';
-	snprintf(err, errlen, "unknown op '%s' (status, incidents, ack, shelve, unshelve)", shown);
+	snprintf(err, errlen, "unknown op '%s' (status, incidents, ack, shelve, unshelve, notify_test)", shown);
 	return NULL;
 }
 

@@ -19,6 +19,8 @@
  *   {"op":"ack","id":"<incident id>","by":"...","note":"..."}   by/note optional
  *   {"op":"shelve","device":"...","for":"2h"}           for: a duration, > 0, at most 30d
  *   {"op":"unshelve","device":"..."}
+ *   {"op":"notify_test","channel":"..."}   answered once the channel's API answered:
+ *        {"ok":true|false,"channel","status","answer"[,"error"]}
  * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. Transport and parse
  * errors are answered here; the core answers every parsed request. */
 #ifndef GRIDGW_CONTROL_H
@@ -41,6 +43,7 @@ enum control_op {
 	CONTROL_OP_ACK,
 	CONTROL_OP_SHELVE,
 	CONTROL_OP_UNSHELVE,
+	CONTROL_OP_NOTIFY_TEST,
 };
 
 struct control_request {
@@ -52,6 +55,7 @@ struct control_request {
 	char note[256];           /* ack: free text (may be empty) */
 	char device[64];          /* shelve/unshelve */
 	int64_t for_ms;           /* shelve: 1..CONTROL_SHELVE_MAX_MS */
+	char channel[64];         /* notify_test: channel name */
 };
 
 /* Parses one request (exactly len bytes, need not be NUL-terminated; a

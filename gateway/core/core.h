@@ -22,6 +22,8 @@ struct outbox;
 struct json_map;
 struct modbus_bus;
 struct mqtt_source;
+struct notify;
+struct notify_result;
 
 /* A write the core asked a bus for: a rule action, or a platform point.write
  * waiting for its result before answering. */
@@ -60,6 +62,7 @@ struct core {
 	struct modbus_bus **buses;
 	struct mqtt_source **sources;
 	struct control *ctl;
+	struct notify *notify;    /* notifications to people on site (gateway/notify) */
 	int sigfd;
 	bool running;
 	bool reload_requested;
@@ -106,5 +109,6 @@ void core_publish_results(struct core *c);
 void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
 void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req);
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now);
+void core_notify_result(struct core *c, const struct notify_result *r);
 
 #endif

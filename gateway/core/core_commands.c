@@ -12,6 +12,7 @@
 #include "gateway/uplink/command.h"
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
+#include "gateway/notify/notify.h"
 #include "common/log.h"
 #include "gateway/uplink/outbox.h"
 #include "gateway/store/store.h"
@@ -329,7 +330,26 @@ static cJSON *status_object(struct core *c, int64_t now)
 	cJSON_AddNumberToObject(mq, "wrong_type", (double)js->wrong_type);
 	cJSON_AddNumberToObject(mq, "oversized", (double)js->oversized);
 	cJSON_AddNumberToObject(mq, "ts_rejected", (double)js->ts_rejected);
+	cJSON_AddItemToObject(o, "notify", notify_status_json(c->notify));
 	return o;
+}
+
+/* A sender's answer: a `notify test` (token = its control connection) or
+ * the outcome of jobs. */
+void core_notify_result(struct core *c, const struct notify_result *r)
+{
+	if (!r->token) {
+		notify_handle_result(c->notify, c->inc, r, time_wall_ms());
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", r->ok);
+	cJSON_AddStringToObject(o, "channel", r->channel);
+	cJSON_AddNumberToObject(o, "status", (double)r->status);
+	if (!r->ok)
+		cJSON_AddStringToObject(o, "error", r->error[0] ? r->error : "failed");
+	cJSON_AddStringToObject(o, "answer", r->answer);
+	reply_json(c, r->token, o);
 }
 
 struct list_ctx {
@@ -355,6 +375,15 @@ static int add_incident(void *ctx, const struct incident_row *r)
 	time_format_iso(r->last_ms, ts, sizeof ts);
 	cJSON_AddStringToObject(o, "ts", ts);
 	cJSON_AddStringToObject(o, "message", r->message);
+	/* What people on site were told (gateway/notify), for `gridgw incidents`. */
+	const char *end;
+	cJSON *ev = r->evidence_json ? cJSON_ParseWithLengthOpts(r->evidence_json, strlen(r->evidence_json), &end, 0) : NULL;
+	cJSON *nt = ev ? cJSON_DetachItemFromObjectCaseSensitive(ev, "_notified") : NULL;
+	if (cJSON_IsArray(nt))
+		cJSON_AddItemToObject(o, "notified", nt);
+	else
+		cJSON_Delete(nt);
+	cJSON_Delete(ev);
 	cJSON_AddItemToArray(lc->arr, o);
 	return 0;
 }
@@ -404,6 +433,15 @@ void core_handle_control(void *ctx, uint64_t conn, const struct control_request 
 			break;
 		reply_json(c, conn, cJSON_Parse("{\"ok\":true}"));
 		return;
+	case CONTROL_OP_NOTIFY_TEST: {
+		/* Answered when the API has answered (core_notify_result). */
+		int rc = notify_test(c->notify, req->channel, conn);
+		if (rc == 0)
+			return;
+		snprintf(err, sizeof err, rc == -ENOENT ? "no notify channel named \"%s\"" :
+			 rc == -ENODEV ? "no notify channels configured%.0s" : "cannot send a test on %s now", req->channel);
+		break;
+	}
 	}
 	reply_error(c, conn, err[0] ? err : "unknown request");
 }

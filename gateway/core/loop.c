@@ -32,6 +32,7 @@
 #include "gateway/cli/cli.h"
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
+#include "gateway/notify/notify.h"
 #include "common/log.h"
 #include "gateway/uplink/outbox.h"
 #include "gateway/core/sdnotify.h"
@@ -344,6 +345,7 @@ static void core_reload(struct core *c)
 	struct gw_config *old = c->cfg;
 	c->cfg = ncfg;
 	incidents_set_config(c->inc, ncfg);
+	notify_set_config(c->notify, ncfg); /* before the old config is freed: the sender reads it */
 	apply_log_level(ncfg);
 	if (uplink_settings_changed(old, ncfg))
 		log_warn("core", "reload: uplink settings changed; they take effect at the next restart "
@@ -467,6 +469,12 @@ static int core_open(struct core *c, char *err, size_t errlen)
 		return -1;
 	}
 	restore_open_alarms(c);
+	c->notify = notify_create(cfg, c->store, c->q, err, errlen);
+	if (!c->notify)
+		return -1;
+	incidents_set_notify(c->inc, c->notify);
+	notify_restore_incident(c->notify,
+				incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.notify") != NULL);
 	char sock[256];
 	int rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
 	if (rc == 0)
@@ -502,6 +510,10 @@ static void core_close(struct core *c)
 		core_publish_results(c);
 		free(later.m);
 	}
+	/* Before the queue closes: the sender posts its results there. */
+	incidents_set_notify(c->inc, NULL);
+	notify_destroy(c->notify);
+	c->notify = NULL;
 	if (c->q)
 		queue_close(c->q);
 	if (c->up)
@@ -572,6 +584,8 @@ static void run_loop(struct core *c)
 		core_publish_results(c);
 		if (c->ob)
 			outbox_pump(c->ob);
+		/* Only committed jobs leave for the sender. */
+		notify_tick(c->notify, time_wall_ms());
 	}
 }
 
