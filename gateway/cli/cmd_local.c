@@ -444,17 +444,18 @@ int cmd_unshelve(int argc, char **argv)
  * sends a test message at once and this prints the API's own answer. */
 int cmd_notify(int argc, char **argv)
 {
-	const char *usage = "gridgw notify test CHANNEL [-c FILE]";
+	static const struct local_help help = {
+		"gridgw notify test CHANNEL [-c FILE]",
+		"Sends a test message on CHANNEL through the running daemon now and prints the API's answer.",
+		"ch",
+	};
 	if (argc < 2 || strcmp(argv[1], "test") != 0) {
-		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-			printf("usage: %s\n", usage);
-			return 0;
-		}
-		fprintf(stderr, "usage: %s\n", usage);
-		return 2;
+		bool asked = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+		print_help(asked ? stdout : stderr, &help);
+		return asked ? 0 : 2;
 	}
 	struct local_opts o;
-	int r = parse_opts(argc - 1, argv + 1, &o, usage, 1);
+	int r = parse_opts(argc - 1, argv + 1, &o, &help, 1);
 	if (r >= 0)
 		return r;
 	struct gw_config *cfg = load_config("notify test", o.config);
