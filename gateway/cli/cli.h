@@ -30,5 +30,6 @@ int cmd_unshelve(int argc, char **argv);   /* gateway/cli/cmd_local.c */
 int cmd_notify(int argc, char **argv);
 int cmd_scan(int argc, char **argv);       /* gateway/cli/commission.c */
 int cmd_read(int argc, char **argv);       /* gateway/cli/commission.c */
+int cmd_passwd(int argc, char **argv);     /* gateway/cli/cmd_passwd.c */
 
 #endif

@@ -163,6 +163,7 @@ void config_free(struct gw_config *cfg)
 	free(u->tls.key);
 	free(u->topic_prefix);
 	free(cfg->store.synchronous);
+	cfg_free_console(&cfg->console);
 	free_builtin(&cfg->builtins.offline);
 	free_builtin(&cfg->builtins.battery_low);
 	free_builtin(&cfg->builtins.fault);

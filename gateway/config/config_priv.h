@@ -134,6 +134,10 @@ void rd_missing(struct cfg_ctx *c, const config_setting_t *grp, const char *key)
 bool cfg_is_identifier(const char *s);
 bool cfg_is_id(const char *s);
 
+/* ---- config_console.c ---- */
+void cfg_read_console(struct cfg_ctx *c, const config_setting_t *root);
+void cfg_free_console(struct console_config *cc);
+
 /* ---- config_schema.c ---- */
 /* Reads the whole main document (and the profiles directory) into c->cfg. */
 void cfg_read_main(struct cfg_ctx *c, struct cfg_src *main_src);

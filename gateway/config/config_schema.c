@@ -791,7 +791,7 @@ void cfg_read_profiles(struct cfg_ctx *c, const config_setting_t *profiles)
 /* ------------------------------------------------------------------- main */
 
 static const char *const top_keys[] = { "gateway", "uplink", "store", "builtin_rules", "buses", "mqtt_sources",
-					"profiles", "devices", "rules", "notify", NULL };
+					"profiles", "devices", "rules", "notify", "console", NULL };
 
 void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 {
@@ -802,6 +802,7 @@ void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 	if (c->cfg->uplink.url && !c->cfg->uplink.client_id && c->cfg->gateway.id)
 		c->cfg->uplink.client_id = cfg_xstrdup(c->cfg->gateway.id);
 	read_store(c, root);
+	cfg_read_console(c, root);
 	read_builtins(c, root);
 	read_buses(c, root);
 	read_sources(c, root);
