@@ -28,8 +28,10 @@ ALL_LDFLAGS = $(LDFLAGS) -pthread $(SAN)
 LIBS    := -lpaho-mqtt3as $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lutil
 CPPFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
-LIB_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard rules/*.c) $(wildcard sensors/*.c)
-SIM_SRC := $(wildcard sensors/sim/*.c)
+# Every .c under the four library folders, at any depth (a new module folder
+# needs no change here); gateway/cli/main.c is the gridgw program itself.
+LIB_SRC := $(filter-out gateway/cli/main.c,$(shell find common sensors rules gateway -name '*.c' | sort))
+SIM_SRC := $(wildcard sim/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 SIM_OBJ := $(SIM_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -65,7 +67,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libgridgw.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
-$(BUILD)/gridgw: $(BUILD)/gateway/main.o $(BUILD)/libgridgw.a
+$(BUILD)/gridgw: $(BUILD)/gateway/cli/main.o $(BUILD)/libgridgw.a
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 

@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/config.h"
-#include "sensors/point.h"
+#include "common/model.h"
+#include "common/point.h"
 
 #define ENGINE_KEY_MAX 160
 #define ENGINE_MSG_MAX 256

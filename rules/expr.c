@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/timeutil.h"
+#include "common/timeutil.h"
 
 #define EXPR_STACK_MAX 64   /* evaluation stack slots (deep nesting is rejected) */
 #define EXPR_DEPTH_MAX 256  /* parser recursion limit (about 7 frames per paren) */

@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/config.h"
-#include "sensors/point.h"
+#include "common/model.h"
+#include "common/point.h"
 
 enum tri { TRI_FALSE = 0, TRI_TRUE = 1, TRI_UNKNOWN = 2 };
 

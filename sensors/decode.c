@@ -7,23 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-bool point_is_bit_table(const struct point_def *p)
-{
-	return p->table == TABLE_COIL || p->table == TABLE_DISCRETE;
-}
-
-static bool type_is_32bit(enum point_type t)
-{
-	return t == PT_U32 || t == PT_S32 || t == PT_F32;
-}
-
-int point_width(const struct point_def *p)
-{
-	if (point_is_bit_table(p))
-		return 1;
-	return type_is_32bit(p->type) ? 2 : 1;
-}
-
 /* The 32 bits of a two-register point, high word first whatever the order. */
 static uint32_t join_words(const struct point_def *p, const uint16_t *regs)
 {

@@ -14,15 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gateway/config.h"
-#include "sensors/point.h"
-
-/* True when the point lives in a bit table (coil, discrete input). */
-bool point_is_bit_table(const struct point_def *p);
-
-/* How many consecutive addresses the point occupies in its table:
- * 2 for u32/s32/f32 in a register table, else 1. */
-int point_width(const struct point_def *p);
+#include "common/model.h"
+#include "common/point.h"
 
 /* Decodes a register-table point (holding/input) from regs[0..width-1]
  * (regs[0] is the register at the point's address). Sets *value and returns

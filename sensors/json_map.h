@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/config.h"
-#include "sensors/point.h"
+#include "common/model.h"
+#include "common/point.h"
 
 /* Negative results of json_map_message(). */
 enum {

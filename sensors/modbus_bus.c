@@ -25,8 +25,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/log.h"
-#include "gateway/timeutil.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 #include "sensors/decode.h"
 #include "sensors/modbus_link.h"
 #include "sensors/modbus_plan.h"

@@ -31,8 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/config.h"
-#include "gateway/queue.h"
+#include "common/model.h"
+#include "common/queue.h"
 
 #define MODBUS_BUS_REFRESH_POLLS 30      /* re-post unchanged points after this many polls */
 #define MODBUS_BUS_REFRESH_MIN_MS 10000  /* ... and at most this often */

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gateway/log.h"
+#include "common/log.h"
 
 struct link_ops {
 	modbus_t *(*create)(const struct bus_config *bus);

@@ -12,7 +12,7 @@
 
 #include <modbus.h>
 
-#include "gateway/config.h"
+#include "common/model.h"
 
 /* How a failed request should be treated. */
 enum link_fail {

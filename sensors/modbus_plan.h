@@ -8,7 +8,7 @@
 #ifndef GRIDGW_MODBUS_PLAN_H
 #define GRIDGW_MODBUS_PLAN_H
 
-#include "gateway/config.h"
+#include "common/model.h"
 
 #define MODBUS_PLAN_MAX_REGS 125   /* FC 3/4 protocol limit */
 #define MODBUS_PLAN_MAX_BITS 2000  /* FC 1/2 protocol limit */

@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/log.h"
+#include "common/log.h"
 
 struct backlog_item {
 	struct backlog_item *next;

@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gateway/config.h"
-#include "gateway/queue.h"
+#include "common/model.h"
+#include "common/queue.h"
 
 /* Reconnect: Paho's automatic reconnect, doubling from MIN to MAX seconds
  * with +-20 % jitter, started also when the very first connect fails. */

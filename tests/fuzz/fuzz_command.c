@@ -1,4 +1,4 @@
-/* libFuzzer target for the platform command parser (gateway/command.c): any
+/* libFuzzer target for the platform command parser (gateway/uplink/command.c): any
  * bytes from the broker must parse or be refused with a reason, never crash,
  * leak or read past len. Also checks the parser's own promises: a refusal
  * carries no op, an accepted command has a valid req and op, and the result
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/command.h"
+#include "gateway/uplink/command.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 
 static void check_config(const struct gw_config *cfg)
 {

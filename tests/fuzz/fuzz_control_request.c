@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "gateway/control.h"
+#include "gateway/control/control.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "gateway/log.h"
+#include "common/log.h"
 #include "sensors/json_map.h"
 
 #define ARRIVAL 1795334400000LL

@@ -34,9 +34,9 @@
 
 #include <modbus.h>
 
-#include "gateway/config.h"
-#include "gateway/log.h"
-#include "gateway/queue.h"
+#include "gateway/config/config.h"
+#include "common/log.h"
+#include "common/queue.h"
 #include "sensors/modbus_bus.h"
 
 #define REGS 30

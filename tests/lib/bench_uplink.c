@@ -26,13 +26,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "gateway/config.h"
-#include "gateway/log.h"
-#include "gateway/outbox.h"
-#include "gateway/queue.h"
-#include "gateway/store.h"
-#include "gateway/timeutil.h"
-#include "gateway/uplink.h"
+#include "gateway/config/config.h"
+#include "common/log.h"
+#include "gateway/uplink/outbox.h"
+#include "common/queue.h"
+#include "gateway/store/store.h"
+#include "common/timeutil.h"
+#include "gateway/uplink/uplink.h"
 
 struct bench_opts {
 	const char *url, *dir;

@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "gateway/timeutil.h"
+#include "common/timeutil.h"
 
 int main(int argc, char **argv)
 {

@@ -24,10 +24,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/config.h"
-#include "gateway/log.h"
-#include "gateway/queue.h"
-#include "gateway/timeutil.h"
+#include "gateway/config/config.h"
+#include "common/log.h"
+#include "common/queue.h"
+#include "common/timeutil.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/modbus_link.h"
 

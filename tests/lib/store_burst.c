@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gateway/log.h"
-#include "gateway/store.h"
-#include "gateway/timeutil.h"
+#include "common/log.h"
+#include "gateway/store/store.h"
+#include "common/timeutil.h"
 
 static struct store_config burst_config(void)
 {

@@ -29,14 +29,14 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "gateway/command.h"
-#include "gateway/config.h"
-#include "gateway/log.h"
-#include "gateway/outbox.h"
-#include "gateway/queue.h"
-#include "gateway/store.h"
-#include "gateway/timeutil.h"
-#include "gateway/uplink.h"
+#include "gateway/uplink/command.h"
+#include "gateway/config/config.h"
+#include "common/log.h"
+#include "gateway/uplink/outbox.h"
+#include "common/queue.h"
+#include "gateway/store/store.h"
+#include "common/timeutil.h"
+#include "gateway/uplink/uplink.h"
 
 struct driver_opts {
 	const char *url, *state, *gateway, *prefix, *ca, *cert, *key;

@@ -1,4 +1,4 @@
-/* Unit tests for platform command parsing and result JSON (gateway/command.c). */
+/* Unit tests for platform command parsing and result JSON (gateway/uplink/command.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/command.h"
+#include "gateway/uplink/command.h"
 
 #define ULID "01JABCDEF00000000000000001"
 

@@ -1,4 +1,4 @@
-/* Unit tests for the configuration loader (gateway/config*.c): values and
+/* Unit tests for the configuration loader (gateway/config/config*.c): values and
  * defaults of a good config, every class of error at its FILE:LINE,
  * includes relative to the including file (nested, cycles, missing),
  * profiles_dir, durations and libconfig 1.5's integer traps. Files are
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 
 /* ------------------------------------------------------------ helpers */
 

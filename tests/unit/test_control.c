@@ -19,8 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "gateway/control.h"
-#include "gateway/timeutil.h"
+#include "gateway/control/control.h"
+#include "common/timeutil.h"
 
 /* ------------------------------------------------------------------ parser */
 

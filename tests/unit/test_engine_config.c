@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "rules/engine.h"
+#include "gateway/config/config.h"
 
 static struct gw_config *load(const char *rel)
 {

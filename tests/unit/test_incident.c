@@ -1,4 +1,4 @@
-/* Unit tests for incidents (gateway/incident.c) and ULIDs: engine outputs
+/* Unit tests for incidents (gateway/core/incident.c) and ULIDs: engine outputs
  * built by hand become contract events in the store's outbox (parsed back
  * with cJSON and checked field by field), workflow legality, the single
  * `acked` event, gateway.* incidents, restart, and storage failure: events
@@ -15,11 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/incident.h"
-#include "gateway/log.h"
-#include "gateway/store.h"
-#include "gateway/timeutil.h"
-#include "gateway/ulid.h"
+#include "gateway/core/incident.h"
+#include "common/log.h"
+#include "gateway/store/store.h"
+#include "common/timeutil.h"
+#include "common/ulid.h"
 
 /* ---- a hand-built configuration ---- */
 

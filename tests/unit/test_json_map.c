@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "gateway/log.h"
+#include "common/log.h"
 #include "sensors/json_map.h"
 
 #define NOW 1795334400000LL  /* 2026-11-22T08:00:00Z */

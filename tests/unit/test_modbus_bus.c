@@ -25,7 +25,7 @@
 
 #include <modbus.h>
 
-#include "gateway/queue.h"
+#include "common/queue.h"
 #include "sensors/decode.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/modbus_plan.h"

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gateway/log.h"
+#include "common/log.h"
 #include "sensors/mqtt_source.h"
 
 /* A loopback port nobody listens on: bound by the kernel, then released. */

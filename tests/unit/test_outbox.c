@@ -1,4 +1,4 @@
-/* Unit tests for the outbox pump (gateway/outbox.c) over a real store in a
+/* Unit tests for the outbox pump (gateway/uplink/outbox.c) over a real store in a
  * temporary directory and a fake publisher, and for the uplink's reconnect
  * backoff. What they pin: seq order, the window, resending from the oldest
  * undelivered with the same seq after a reconnect/failure/ack timeout, no
@@ -15,9 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/outbox.h"
-#include "gateway/store.h"
-#include "gateway/uplink.h"
+#include "gateway/uplink/outbox.h"
+#include "gateway/store/store.h"
+#include "gateway/uplink/uplink.h"
 
 #define WINDOW 16
 

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gateway/sdnotify.h"
+#include "gateway/core/sdnotify.h"
 
 struct fake_systemd {
 	char dir[64];

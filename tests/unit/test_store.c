@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/log.h"
-#include "gateway/store.h"
-#include "gateway/timeutil.h"
+#include "common/log.h"
+#include "gateway/store/store.h"
+#include "common/timeutil.h"
 
 struct fixture {
 	char dir[64];

@@ -1,4 +1,4 @@
-/* Unit tests for the status and telemetry JSON (gateway/telemetry.c): the
+/* Unit tests for the status and telemetry JSON (gateway/uplink/telemetry.c): the
  * contract's fields, and snapshots split under a size limit without losing
  * or repeating a point. */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/telemetry.h"
+#include "gateway/uplink/telemetry.h"
 
 #define TS 1795334400123LL  /* 2026-11-22T08:00:00.123Z */
 

@@ -6,8 +6,8 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "gateway/queue.h"
-#include "gateway/timeutil.h"
+#include "common/queue.h"
+#include "common/timeutil.h"
 
 static void test_duration_units(void **state)
 {

@@ -1,0 +1,91 @@
+/* queue — the one bounded multi-producer, single-consumer queue into the core
+ * thread, with an eventfd the core's poll() waits on.
+ *
+ * Producers are the bus threads, the MQTT source and uplink callbacks (on
+ * Paho's threads) and the control socket. Two kinds of push:
+ *  - queue_push_wait: for bus threads; blocks while the queue is above its
+ *    high-water mark (back-pressure slows polling instead of losing data);
+ *  - queue_push_nowait: for Paho callbacks, which must never block (Paho
+ *    holds its global mutex in callbacks, and the core calls into Paho): it
+ *    may use the headroom above the high-water mark and fails only when the
+ *    queue is completely full.
+ * Messages are fixed-size and copied; any heap pointer inside a message
+ * (struct core_msg.blob) is owned by the queue until popped, then by the core. */
+#ifndef GRIDGW_QUEUE_H
+#define GRIDGW_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/point.h"
+
+enum core_msg_type {
+	MSG_POINT = 1,          /* one decoded point: point */
+	MSG_DEVICE_COMM,        /* device answered (ok=1) or failed a whole poll (ok=0): comm */
+	MSG_WRITE_RESULT,       /* result of a write the core asked for: write */
+	MSG_SOURCE_MESSAGE,     /* raw MQTT source message: blob (topic\0payload), source index in `a` */
+	MSG_UPLINK_CONNECTED,
+	MSG_UPLINK_LOST,        /* text reason in blob (may be NULL) */
+	MSG_UPLINK_ACKED,       /* PUBACK for outbox seq: seq */
+	MSG_UPLINK_FAILED,      /* publish of seq failed: seq */
+	MSG_UPLINK_COMMAND,     /* platform command JSON: blob */
+	MSG_CONTROL,            /* control socket request: blob + fd in `a` */
+	MSG_STOP,               /* asks the core to stop (tests, fatal errors) */
+	MSG_USER,               /* free for modules: a/b/seq/blob as they define */
+};
+
+struct core_msg {
+	enum core_msg_type type;
+	union {
+		struct {
+			int32_t device;       /* index into gw_config.devices */
+			int32_t point;        /* index into the device profile's points */
+			struct point_value pv;
+		} point;
+		struct {
+			int32_t device;
+			int32_t ok;
+			int32_t error;        /* errno-style code when !ok */
+		} comm;
+		struct {
+			int32_t device;
+			int32_t point;
+			int32_t ok;
+			uint64_t request;     /* the core's id for the write */
+			char error[64];
+		} write;
+		struct {
+			uint64_t seq;
+		} uplink;
+		struct {
+			int64_t a;
+			int64_t b;
+			char *data;           /* malloc'd; ownership moves with the message */
+			size_t len;
+		} blob;
+	} u;
+};
+
+struct queue;
+
+/* capacity: total slots; high_water: where queue_push_wait starts to wait. */
+struct queue *queue_create(size_t capacity, size_t high_water);
+/* Frees any blobs still queued. */
+void queue_destroy(struct queue *q);
+/* The fd to poll() for POLLIN; readable while messages may be waiting. */
+int queue_fd(const struct queue *q);
+/* Returns 0, or -1 when the queue is closed. */
+int queue_push_wait(struct queue *q, const struct core_msg *m);
+/* Returns 0, or -1 when full or closed (the caller keeps ownership of any blob). */
+int queue_push_nowait(struct queue *q, const struct core_msg *m);
+/* Pops up to max messages without blocking; returns how many. Clears the
+ * eventfd when the queue becomes empty. */
+size_t queue_pop_many(struct queue *q, struct core_msg *out, size_t max);
+size_t queue_length(struct queue *q);
+/* Wakes every waiting producer with failure; later pushes fail. */
+void queue_close(struct queue *q);
+/* Count of nowait pushes refused because the queue was full. */
+uint64_t queue_dropped(struct queue *q);
+
+#endif

@@ -1,0 +1,110 @@
+/* core — the state the core thread owns, shared by the files that make up
+ * the core loop (loop.c: lifecycle, poll loop, reload; core_dispatch.c:
+ * queue messages, actions, periodic work; core_commands.c: platform and
+ * control-socket commands). Nothing outside these files includes it: every
+ * other thread talks to the core through its queue. */
+#ifndef GRIDGW_CORE_H
+#define GRIDGW_CORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gateway/config/config.h"
+#include "gateway/control/control.h"
+#include "common/queue.h"
+#include "rules/engine.h"
+#include "sensors/json_map.h"
+
+struct store;
+struct incidents;
+struct uplink;
+struct outbox;
+struct json_map;
+struct modbus_bus;
+struct mqtt_source;
+
+/* A write the core asked a bus for: a rule action, or a platform point.write
+ * waiting for its result before answering. */
+struct pending_write {
+	uint64_t request;
+	int device, point;
+	double value;
+	int attempts;
+	int64_t retry_at_ms;      /* 0 = in flight at the bus */
+	char cmd_req[65];         /* platform request to answer, "" for actions */
+	char alarm_key[ENGINE_KEY_MAX];
+	bool used;
+};
+#define CORE_MAX_PENDING_WRITES 64
+#define CORE_WRITE_ATTEMPTS 3
+#define CORE_WRITE_RETRY_MS 2000
+
+/* A platform command's answer, published once the iteration has committed. */
+struct pending_result {
+	char req[65];
+	bool ok;
+	char error[192];
+};
+#define CORE_MAX_RESULTS 32
+
+struct core {
+	const char *config_path;
+	struct gw_config *cfg;
+	struct queue *q;
+	struct store *store;
+	struct engine *engine;
+	struct incidents *inc;
+	struct uplink *up;        /* NULL when no uplink is configured */
+	struct outbox *ob;
+	struct json_map *jmap;
+	struct modbus_bus **buses;
+	struct mqtt_source **sources;
+	struct control *ctl;
+	int sigfd;
+	bool running;
+	bool reload_requested;
+	bool hang_requested;      /* test-only fault switch (GRIDGW_TEST_FAULTS=1, SIGUSR2) */
+
+	/* MQTT devices have no bus thread watching them: the core does. */
+	int64_t *last_good_mono;  /* per device */
+	int8_t *comm;             /* per device, as last told to the engine: -1 not yet, 0 offline, 1 online */
+
+	struct pending_write writes[CORE_MAX_PENDING_WRITES];
+	struct pending_result results[CORE_MAX_RESULTS];
+	int n_results;
+	uint64_t next_request;
+
+	int64_t next_telemetry_ms;
+	int64_t next_status_ms;
+	int64_t next_offline_check_ms;
+	int64_t next_prune_ms;
+	int64_t next_watchdog_ms;
+	int64_t watchdog_interval_ms;
+	int64_t next_history_ms;
+	bool uplink_down_raised;
+	bool storage_full_raised;
+	uint64_t messages;        /* queue messages handled, for status */
+	struct json_map_stats source_stats; /* MQTT source messages: counted drops */
+	int64_t started_mono;
+};
+
+/* core_dispatch.c */
+void core_handle_message(struct core *c, struct core_msg *m, int64_t now);
+void core_drain_engine(struct core *c, int64_t now);
+void core_periodic(struct core *c, int64_t now);
+void core_check_mqtt_offline(struct core *c, int64_t now);
+int64_t core_next_deadline(struct core *c, int64_t now);
+void core_retry_writes(struct core *c, int64_t now);
+void core_status_counts(struct core *c, int *online, int *offline);
+int core_start_write(struct core *c, int device, int point, double value, const char *cmd_req, const char *key);
+void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t now,
+			       void (*answer)(struct core *c, const char *req, bool ok, const char *error));
+
+/* core_commands.c */
+void core_answer_platform(struct core *c, const char *req, bool ok, const char *error);
+void core_publish_results(struct core *c);
+void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
+void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req);
+void core_write_result(struct core *c, const struct core_msg *m, int64_t now);
+
+#endif

@@ -1,0 +1,129 @@
+/* store — the gateway's SQLite database (WAL) in state_dir: incidents, the
+ * event outbox with its gapless persistent `seq`, device state, a bounded
+ * reading history, and the platform commands already applied. It is the only
+ * outbox: an event is committed here before it is published, and leaves only
+ * when delivered and old.
+ *
+ * Owned by the core thread (one connection). CLI reads use their own
+ * read-only handle via store_open_readonly. All writes of one core-loop
+ * iteration are grouped by store_begin/store_commit. */
+#ifndef GRIDGW_STORE_H
+#define GRIDGW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gateway/config/config.h"
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_ERR_FULL = -1,      /* SQLITE_FULL, page cap reached or disk full */
+	STORE_ERR_READONLY = -2,  /* read-only file system or database */
+	STORE_ERR_IO = -3,        /* other I/O or corruption */
+	STORE_ERR_NOTFOUND = -4,
+	STORE_ERR_INVALID = -5,
+};
+
+struct store;
+
+/* Opens (creating or migrating) state_dir/gridgw.db. NULL with err on failure. */
+struct store *store_open(const char *state_dir, const struct store_config *sc, char *err, size_t errlen);
+struct store *store_open_readonly(const char *state_dir, char *err, size_t errlen);
+void store_close(struct store *s);
+const char *store_last_error(const struct store *s);
+
+/* Transactions: BEGIN IMMEDIATE / COMMIT / ROLLBACK. After a failed commit
+ * the store has rolled back and the reserved seqs are released. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* Incidents. Text fields are copied. */
+struct incident_row {
+	char id[27];              /* ULID */
+	char alarm_key[160];      /* engine alarm key, for re-attaching after restart */
+	char rule[64];
+	char device[64];
+	char type[64];
+	char kind[32];
+	int severity;
+	bool active;
+	bool acked;
+	char workflow[16];        /* raised|dispatched|accepted|resolved|closed|false_alarm */
+	int64_t first_ms;         /* wall */
+	int64_t last_ms;          /* wall */
+	uint32_t count;
+	char message[256];
+	char *location_json;      /* malloc'd in rows returned by the store */
+	char *evidence_json;
+};
+int store_put_incident(struct store *s, const struct incident_row *r);   /* upsert by id */
+/* Open = workflow not closed/false_alarm. cb returns 0 to go on. */
+int store_each_incident(struct store *s, bool open_only, int limit,
+			int (*cb)(void *ctx, const struct incident_row *r), void *ctx);
+int store_get_incident(struct store *s, const char *id, struct incident_row *out); /* caller frees json fields */
+void incident_row_free_json(struct incident_row *r);
+
+/* Outbox. store_append_event assigns the next seq (gapless: a rolled-back
+ * transaction gives its seqs back) and returns it in *seq. */
+int store_append_event(struct store *s, const char *incident_id, const char *topic_suffix,
+		       const char *payload, size_t len, uint64_t *seq);
+/* The seq the next append will get (before it is appended). */
+uint64_t store_next_seq(const struct store *s);
+struct outbox_event {
+	uint64_t seq;
+	char *topic_suffix;       /* "incident" */
+	char *payload;            /* malloc'd, NUL-terminated */
+	size_t len;
+};
+/* Up to max undelivered events with seq > after_seq, in seq order. */
+int store_fetch_undelivered(struct store *s, uint64_t after_seq, int max, struct outbox_event *out, int *n);
+void outbox_event_free(struct outbox_event *ev);
+int store_mark_delivered(struct store *s, const uint64_t *seqs, int n);
+int64_t store_backlog(struct store *s);   /* undelivered events */
+
+/* Device state and reading history. */
+int store_put_device_state(struct store *s, const char *device, bool online, int64_t last_good_ms);
+int store_add_reading(struct store *s, const char *device, const char *point, double value,
+		      int quality, int64_t ts_ms);
+
+/* Platform commands already applied: the stored result is answered again on replay. */
+int store_get_command_result(struct store *s, const char *req, char **result_json); /* STORE_ERR_NOTFOUND if new */
+int store_put_command_result(struct store *s, const char *req, const char *result_json);
+
+/* Housekeeping: deletes old delivered events, then old history, then old
+ * command results, to stay under the size cap. Never deletes undelivered
+ * events. Returns STORE_ERR_FULL when the cap is still exceeded after pruning. */
+int store_prune(struct store *s, int64_t now_wall_ms);
+int64_t store_size_bytes(struct store *s);
+
+/* --- Additions (append-only) ------------------------------------------- */
+
+/* Schema version this build writes (PRAGMA user_version). A file with a
+ * newer version is refused; older ones are migrated step by step on open. */
+#define STORE_SCHEMA_VERSION 1
+
+/* True between a successful store_begin and the end of that transaction
+ * (commit, rollback, or a rollback the store did itself after an error). */
+bool store_in_transaction(const struct store *s);
+
+/* One observer of transaction outcomes, called after every outermost
+ * transaction ends: committed=true after a successful COMMIT; false after a
+ * rollback, with err = the store_err that caused it (0 for a deliberate
+ * store_rollback). The incidents module uses it to know when events it wrote
+ * into a caller's transaction are durable. The hook must not call the store. */
+typedef void (*store_txn_hook)(void *ctx, bool committed, int err);
+void store_set_txn_hook(struct store *s, store_txn_hook fn, void *ctx);
+
+/* Highest seq ever committed (0 if none); survives pruning of every row. */
+uint64_t store_last_seq(struct store *s);
+/* PRAGMA integrity_check: "ok" in buf and 0, or the first problem in buf. */
+int store_check_integrity(struct store *s, char *buf, size_t len);
+/* Short name of a store_err ("full", "readonly", "io", ...). */
+const char *store_err_name(int err);
+/* PRAGMA query_only: while on, every write fails with STORE_ERR_READONLY
+ * exactly as on a read-only database (tests, maintenance windows). */
+int store_set_query_only(struct store *s, bool on);
+
+#endif
