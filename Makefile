@@ -75,6 +75,11 @@ DEPS_PKGS := libpaho-mqtt-dev libmodbus-dev libconfig-dev libsqlite3-dev libcjso
 all: $(BUILD)/gridgw $(BUILD)/gridgw-sim $(TESTLIB_BIN)
 	@ln -sf $(BUILD)/gridgw gridgw; ln -sf $(BUILD)/gridgw-sim gridgw-sim
 
+# The console's browser test (tests/integration/test_console_browser.sh):
+# headless chromium driven by Selenium; CJK fonts so the screenshots of the
+# Chinese pages are readable.
+DEPS_PKGS += chromium chromium-driver python3-selenium fonts-noto-cjk
+
 deps:
 	@scripts/deps.sh $(DEPS_PKGS)
 
