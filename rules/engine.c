@@ -383,11 +383,21 @@ static bool chatter_trips(struct engine *e, struct alarm *a, int id, int64_t now
 	return now - oldest <= r->chatter_window_ms;
 }
 
+/* A per-device alarm of a correlation rule typed as its confirmed type: its
+ * condition counts the detector for the group, but an incident of its own
+ * would be one detector reported as a confirmed fire. It stays normal. */
+static bool alarm_silent(const struct engine *e, const struct alarm *a)
+{
+	return a->group < 0 && e->rules[a->rule].group_only;
+}
+
 /* The alarm becomes visibly active (the condition rose and the device is not shelved). */
 static void isa_raise(struct engine *e, int id, int64_t now)
 {
 	struct alarm *a = &e->alarms[id];
 	const struct erule *r = &e->rules[a->rule];
+	if (alarm_silent(e, a))
+		return;
 	if (a->held) {
 		/* Chatter hold: fold the raise into the open incident, report the
 		 * growing count at most once per chatter window. */

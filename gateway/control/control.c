@@ -27,11 +27,11 @@
 
 /* ------------------------------------------------------------------ parser */
 
-enum req_key { KEY_OP, KEY_OPEN, KEY_LIMIT, KEY_ID, KEY_BY, KEY_NOTE, KEY_DEVICE, KEY_FOR, KEY_POINT, KEY_SINCE,
-	       KEY_COUNT };
+enum req_key { KEY_OP, KEY_OPEN, KEY_LIMIT, KEY_ID, KEY_BY, KEY_NOTE, KEY_DEVICE, KEY_FOR, KEY_CHANNEL, KEY_POINT,
+	       KEY_SINCE, KEY_COUNT };
 
 static const char *const req_key_names[KEY_COUNT] = {
-	"op", "open", "limit", "id", "by", "note", "device", "for", "point", "since",
+	"op", "open", "limit", "id", "by", "note", "device", "for", "channel", "point", "since",
 };
 
 struct op_spec {
@@ -48,6 +48,7 @@ static const struct op_spec op_specs[] = {
 	{ "ack", CONTROL_OP_ACK, K(KEY_OP) | K(KEY_ID) | K(KEY_BY) | K(KEY_NOTE), K(KEY_OP) | K(KEY_ID) },
 	{ "shelve", CONTROL_OP_SHELVE, K(KEY_OP) | K(KEY_DEVICE) | K(KEY_FOR), K(KEY_OP) | K(KEY_DEVICE) | K(KEY_FOR) },
 	{ "unshelve", CONTROL_OP_UNSHELVE, K(KEY_OP) | K(KEY_DEVICE), K(KEY_OP) | K(KEY_DEVICE) },
+	{ "notify_test", CONTROL_OP_NOTIFY_TEST, K(KEY_OP) | K(KEY_CHANNEL), K(KEY_OP) | K(KEY_CHANNEL) },
 	{ "devices", CONTROL_OP_DEVICES, K(KEY_OP), K(KEY_OP) },
 	{ "device", CONTROL_OP_DEVICE, K(KEY_OP) | K(KEY_DEVICE), K(KEY_OP) | K(KEY_DEVICE) },
 	{ "history", CONTROL_OP_HISTORY, K(KEY_OP) | K(KEY_DEVICE) | K(KEY_POINT) | K(KEY_SINCE) | K(KEY_LIMIT),
@@ -166,6 +167,8 @@ static int req_set_field(struct control_request *out, int key, const cJSON *item
 		return req_copy_string(item, "note", out->note, sizeof out->note, false, err, errlen);
 	case KEY_DEVICE:
 		return req_copy_string(item, "device", out->device, sizeof out->device, true, err, errlen);
+	case KEY_CHANNEL:
+		return req_copy_string(item, "channel", out->channel, sizeof out->channel, true, err, errlen);
 	case KEY_FOR: {
 		char text[32];
 		int64_t ms;
@@ -207,8 +210,8 @@ static const struct op_spec *req_find_op(const cJSON *root, char *err, size_t er
 	for (char *p = shown; *p; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = '?';
-	snprintf(err, errlen, "unknown op '%s' (status, incidents, ack, shelve, unshelve, devices, device, history, "
-			      "incident, read)", shown);
+	snprintf(err, errlen, "unknown op '%s' (status, incidents, ack, shelve, unshelve, notify_test, devices, device, "
+			      "history, incident, read)", shown);
 	return NULL;
 }
 

@@ -19,6 +19,8 @@
  *   {"op":"ack","id":"<incident id>","by":"...","note":"..."}   by/note optional
  *   {"op":"shelve","device":"...","for":"2h"}           for: a duration, > 0, at most 30d
  *   {"op":"unshelve","device":"..."}
+ *   {"op":"notify_test","channel":"..."}   answered once the channel's API answered:
+ *        {"ok":true|false,"channel","status","answer"[,"error"]}
  *   {"op":"devices"}                                    every device: location, online, shelved, points
  *   {"op":"device","device":"..."}                      one device + its incidents
  *   {"op":"history","device":"...","point":"...","since":"ISO","limit":N}
@@ -48,6 +50,7 @@ enum control_op {
 	CONTROL_OP_ACK,
 	CONTROL_OP_SHELVE,
 	CONTROL_OP_UNSHELVE,
+	CONTROL_OP_NOTIFY_TEST,
 	CONTROL_OP_DEVICES,
 	CONTROL_OP_DEVICE,
 	CONTROL_OP_HISTORY,
@@ -70,6 +73,7 @@ struct control_request {
 	char point[64];           /* history: one point, "" = every point */
 	int64_t since_ms;         /* history: wall ms, 0 = CONTROL_HISTORY_SPAN_MS ago */
 	int64_t for_ms;           /* shelve: 1..CONTROL_SHELVE_MAX_MS */
+	char channel[64];         /* notify_test: channel name */
 };
 
 /* Parses one request (exactly len bytes, need not be NUL-terminated; a

@@ -22,6 +22,8 @@ struct outbox;
 struct json_map;
 struct modbus_bus;
 struct mqtt_source;
+struct notify;
+struct notify_result;
 struct web;
 struct web_call;
 
@@ -62,6 +64,7 @@ struct core {
 	struct modbus_bus **buses;
 	struct mqtt_source **sources;
 	struct control *ctl;
+	struct notify *notify;    /* notifications to people on site (gateway/notify) */
 	struct web *web;          /* NULL when no console is configured */
 	uint64_t web_seq;         /* last outbox seq handed to the console's live streams */
 	struct { char id[64]; bool online; } web_dev[64]; /* device changes of this iteration, for after commit */
@@ -112,6 +115,7 @@ void core_publish_results(struct core *c);
 void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
 void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req);
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now);
+void core_notify_result(struct core *c, const struct notify_result *r);
 void core_handle_web(struct core *c, struct web_call *call);
 
 /* core_web.c */

@@ -17,6 +17,7 @@
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
 #include "gateway/uplink/uplink.h"
+#include "gateway/notify/notify.h"
 #include "gateway/web/web.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
@@ -371,6 +372,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 	cJSON_AddNumberToObject(mq, "wrong_type", (double)js->wrong_type);
 	cJSON_AddNumberToObject(mq, "oversized", (double)js->oversized);
 	cJSON_AddNumberToObject(mq, "ts_rejected", (double)js->ts_rejected);
+	cJSON_AddItemToObject(o, "notify", notify_status_json(c->notify));
 	if (c->web) {
 		cJSON *co = cJSON_AddObjectToObject(o, "console");
 		cJSON_AddNumberToObject(co, "streams", web_stream_count(c->web));
@@ -405,6 +407,15 @@ static cJSON *incident_object(const struct incident_row *r)
 	add_iso(o, "ts", r->last_ms);
 	cJSON_AddStringToObject(o, "message", r->message);
 	add_json_text(o, "location", r->location_json);
+	/* What people on site were told (gateway/notify). */
+	const char *end;
+	cJSON *ev = r->evidence_json ? cJSON_ParseWithLengthOpts(r->evidence_json, strlen(r->evidence_json), &end, 0) : NULL;
+	cJSON *nt = ev ? cJSON_DetachItemFromObjectCaseSensitive(ev, "_notified") : NULL;
+	if (cJSON_IsArray(nt))
+		cJSON_AddItemToObject(o, "notified", nt);
+	else
+		cJSON_Delete(nt);
+	cJSON_Delete(ev);
 	return o;
 }
 
@@ -675,6 +686,12 @@ static int core_request(struct core *c, const struct control_request *req, char 
 		cJSON_AddItemToObject(o, "incident", inc);
 		break;
 	}
+	case CONTROL_OP_NOTIFY_TEST:
+		/* Answered asynchronously, when the API has answered: only the
+		 * control socket path (core_handle_control) can wait for it. */
+		snprintf(err, sizeof err, "notify test is not available on this path");
+		rc = -501;
+		break;
 	}
 	if (rc < 0) {
 		*json = error_text(err[0] ? err : "request failed");
@@ -686,16 +703,56 @@ static int core_request(struct core *c, const struct control_request *req, char 
 	return STATUS_OK;
 }
 
-void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req)
+/* Answers control connection conn with json (freed). */
+static void reply_text(struct core *c, uint64_t conn, char *json)
 {
-	struct core *c = ctx;
-	char *json = NULL;
-	core_request(c, req, &json);
 	char *oom = json ? NULL : error_text("out of memory");
 	if (control_reply(c->ctl, conn, json ? json : oom ? oom : "{\"ok\":false}") != 0)
 		log_debug("control", "client %llu gone before its answer", (unsigned long long)conn);
 	free(json);
 	free(oom);
+}
+
+/* A sender's answer: a `notify test` (token = its control connection) or
+ * the outcome of jobs. */
+void core_notify_result(struct core *c, const struct notify_result *r)
+{
+	if (!r->token) {
+		notify_handle_result(c->notify, c->inc, r, time_wall_ms());
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", r->ok);
+	cJSON_AddStringToObject(o, "channel", r->channel);
+	cJSON_AddNumberToObject(o, "status", (double)r->status);
+	if (!r->ok)
+		cJSON_AddStringToObject(o, "error", r->error[0] ? r->error : "failed");
+	cJSON_AddStringToObject(o, "answer", r->answer);
+	reply_text(c, r->token, print_free(o));
+}
+
+/* `notify test` waits for the channel's API (core_notify_result answers). */
+static void notify_test_request(struct core *c, uint64_t conn, const struct control_request *req)
+{
+	int rc = notify_test(c->notify, req->channel, conn);
+	if (rc == 0)
+		return;
+	char err[256];
+	snprintf(err, sizeof err, rc == -ENOENT ? "no notify channel named \"%s\"" :
+		 rc == -ENODEV ? "no notify channels configured%.0s" : "cannot send a test on %s now", req->channel);
+	reply_text(c, conn, error_text(err));
+}
+
+void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req)
+{
+	struct core *c = ctx;
+	if (req->op == CONTROL_OP_NOTIFY_TEST) {
+		notify_test_request(c, conn, req);
+		return;
+	}
+	char *json = NULL;
+	core_request(c, req, &json);
+	reply_text(c, conn, json);
 }
 
 void core_handle_web(struct core *c, struct web_call *call)

@@ -105,6 +105,10 @@ void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
 		core_handle_platform_command(c, m->u.blob.data, m->u.blob.len, now);
 		free(m->u.blob.data);
 		break;
+	case MSG_NOTIFY_RESULT:
+		core_notify_result(c, (const struct notify_result *)m->u.blob.data);
+		free(m->u.blob.data);
+		break;
 	case MSG_WEB_REQUEST:
 		core_handle_web(c, (struct web_call *)(void *)m->u.blob.data);
 		break;

@@ -32,6 +32,7 @@
 #include "gateway/cli/cli.h"
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
+#include "gateway/notify/notify.h"
 #include "common/log.h"
 #include "gateway/uplink/outbox.h"
 #include "gateway/core/sdnotify.h"
@@ -359,6 +360,7 @@ static void core_reload(struct core *c)
 	struct gw_config *old = c->cfg;
 	c->cfg = ncfg;
 	incidents_set_config(c->inc, ncfg);
+	notify_set_config(c->notify, ncfg); /* before the old config is freed: the sender reads it */
 	apply_log_level(ncfg);
 	reload_console(c, ncfg);
 	if (uplink_settings_changed(old, ncfg))
@@ -483,6 +485,12 @@ static int core_open(struct core *c, char *err, size_t errlen)
 		return -1;
 	}
 	restore_open_alarms(c);
+	c->notify = notify_create(cfg, c->store, c->q, err, errlen);
+	if (!c->notify)
+		return -1;
+	incidents_set_notify(c->inc, c->notify);
+	notify_restore_incident(c->notify,
+				incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.notify") != NULL);
 	char sock[256];
 	int rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
 	if (rc == 0)
@@ -524,6 +532,10 @@ static void core_close(struct core *c)
 		core_publish_results(c);
 		free(later.m);
 	}
+	/* Before the queue closes: the sender posts its results there. */
+	incidents_set_notify(c->inc, NULL);
+	notify_destroy(c->notify);
+	c->notify = NULL;
 	/* After the last drain (web calls answered), before the queue goes:
 	 * a call still queued is freed by queue_destroy. */
 	web_stop(c->web);
@@ -599,6 +611,8 @@ static void run_loop(struct core *c)
 		core_web_after_commit(c);
 		if (c->ob)
 			outbox_pump(c->ob);
+		/* Only committed jobs leave for the sender. */
+		notify_tick(c->notify, time_wall_ms());
 	}
 }
 
