@@ -69,6 +69,9 @@ struct core {
 	uint64_t web_seq;         /* last outbox seq handed to the console's live streams */
 	struct { char id[64]; bool online; } web_dev[64]; /* device changes of this iteration, for after commit */
 	int n_web_dev;
+	/* console `notify test` calls waiting for the channel's API; their
+	 * notify token is CORE_WEB_TOKEN | slot (control connections are small ids) */
+	struct web_call *web_notify[8];
 	int sigfd;
 	bool running;
 	bool reload_requested;
@@ -116,6 +119,9 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req);
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now);
 void core_notify_result(struct core *c, const struct notify_result *r);
+#define CORE_WEB_TOKEN (1ULL << 63)
+/* Answers console calls still waiting (shutdown): before web_stop. */
+void core_web_abandon(struct core *c);
 void core_handle_web(struct core *c, struct web_call *call);
 
 /* core_web.c */

@@ -728,7 +728,50 @@ void core_notify_result(struct core *c, const struct notify_result *r)
 	if (!r->ok)
 		cJSON_AddStringToObject(o, "error", r->error[0] ? r->error : "failed");
 	cJSON_AddStringToObject(o, "answer", r->answer);
+	if (r->token & CORE_WEB_TOKEN) {
+		uint64_t slot = r->token & ~CORE_WEB_TOKEN;
+		char *text = print_free(o);
+		if (slot < sizeof c->web_notify / sizeof c->web_notify[0] && c->web_notify[slot]) {
+			web_call_answer(c->web_notify[slot], r->ok ? 200 : 502, text ? text : "{\"ok\":false}");
+			c->web_notify[slot] = NULL;
+		}
+		free(text);
+		return;
+	}
 	reply_text(c, r->token, print_free(o));
+}
+
+void core_web_abandon(struct core *c)
+{
+	for (size_t i = 0; i < sizeof c->web_notify / sizeof c->web_notify[0]; i++) {
+		if (c->web_notify[i])
+			web_call_answer(c->web_notify[i], 503, "{\"ok\":false,\"error\":\"the gateway is stopping\"}");
+		c->web_notify[i] = NULL;
+	}
+}
+
+/* The console's `notify test`: held until the channel's API answered. */
+static void web_notify_request(struct core *c, struct web_call *call)
+{
+	const struct control_request *req = web_call_request(call);
+	size_t slot = 0, n = sizeof c->web_notify / sizeof c->web_notify[0];
+	while (slot < n && c->web_notify[slot])
+		slot++;
+	if (slot == n) {
+		web_call_answer(call, 503, "{\"ok\":false,\"error\":\"too many notify tests at once\"}");
+		return;
+	}
+	int rc = notify_test(c->notify, req->channel, CORE_WEB_TOKEN | slot);
+	if (rc == 0) {
+		c->web_notify[slot] = call;
+		return;
+	}
+	char err[256];
+	snprintf(err, sizeof err, rc == -ENOENT ? "no notify channel named \"%s\"" :
+		 rc == -ENODEV ? "no notify channels configured%.0s" : "cannot send a test on %s now", req->channel);
+	char *text = error_text(err);
+	web_call_answer(call, rc == -ENOENT || rc == -ENODEV ? 404 : 409, text ? text : "{\"ok\":false}");
+	free(text);
 }
 
 /* `notify test` waits for the channel's API (core_notify_result answers). */
@@ -757,6 +800,10 @@ void core_handle_control(void *ctx, uint64_t conn, const struct control_request 
 
 void core_handle_web(struct core *c, struct web_call *call)
 {
+	if (web_call_request(call)->op == CONTROL_OP_NOTIFY_TEST) {
+		web_notify_request(c, call);
+		return;
+	}
 	char *json = NULL;
 	int status = core_request(c, web_call_request(call), &json);
 	web_call_answer(call, json ? status : 503, json ? json : "{\"ok\":false,\"error\":\"out of memory\"}");

@@ -532,6 +532,7 @@ static void core_close(struct core *c)
 		core_publish_results(c);
 		free(later.m);
 	}
+	core_web_abandon(c);
 	/* Before the queue closes: the sender posts its results there. */
 	incidents_set_notify(c->inc, NULL);
 	notify_destroy(c->notify);

@@ -253,7 +253,9 @@ is 409 "unshelve a device that is not shelved" -u wuye:op-pw -X POST "$SH/unshel
 is 400 "unshelve with a body key" -u wuye:op-pw -H "$J" -d '{"for":"1h"}' "$SH/unshelve"
 is 403 "installer may not skip CSRF either" -b "$TMP/inst.jar" -X POST "$SH/unshelve"
 is 403 "notify test as operator" -u wuye:op-pw -H "$J" -d '{"channel":"sms"}' "$URL/api/v1/notify/test"
-is 404 "notify test as installer: not in this build" -u anzhuang:inst-pw -H "$J" -d '{"channel":"sms"}' "$URL/api/v1/notify/test"
+is 404 "notify test as installer, no channels configured" -u anzhuang:inst-pw -H "$J" -d '{"channel":"sms"}' "$URL/api/v1/notify/test"
+check "... says so" grep -q 'no notify channels configured' "$TMP/body"
+is 400 "notify test without a channel" -u anzhuang:inst-pw -H "$J" -d '{}' "$URL/api/v1/notify/test"
 
 # --- device online/offline on the stream -------------------------------------------------
 sim fail smoke-b timeout

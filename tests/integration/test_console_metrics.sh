@@ -117,7 +117,10 @@ tap(fams["gridgw_bus_requests"].type == "counter" and fams["process_cpu_seconds"
 import time
 tap(0 < time.time() - one("process_start_time_seconds") < 600, "process_start_time_seconds is this process's start")
 tap(one("process_resident_memory_bytes") > 1e6, "process_resident_memory_bytes is plausible")
-tap("gridgw_notify_sent_total" not in text, "no notify figures before the notify module reports channels")
+chans = after.get("notify", {}).get("channels", [])
+for nm in ("gridgw_notify_sent_total", "gridgw_notify_failed_total"):
+    tap(("# TYPE %s counter" % nm) in text and len(samples(nm)) == len(chans),
+        "%s: one sample per notify channel in status (%d)" % (nm, len(chans)))
 EOF
 while IFS= read -r line; do
 	case $line in
