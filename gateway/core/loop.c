@@ -534,7 +534,8 @@ static void core_close(struct core *c)
 	}
 	core_web_abandon(c);
 	/* Before the queue closes: the sender posts its results there. */
-	incidents_set_notify(c->inc, NULL);
+	if (c->inc)
+		incidents_set_notify(c->inc, NULL);
 	notify_destroy(c->notify);
 	c->notify = NULL;
 	/* After the last drain (web calls answered), before the queue goes:
