@@ -620,8 +620,11 @@ static void run_loop(struct core *c)
 
 static void run_usage(FILE *to)
 {
-	fprintf(to, "usage: gridgw run [-c FILE]\n  runs the daemon in the foreground; logs to stderr;\n"
-		    "  SIGHUP reloads the config, SIGTERM/SIGINT stop it.\n");
+	fprintf(to, "usage: gridgw run [-c FILE]\n"
+		    "Runs the daemon in the foreground; logs to stderr. SIGHUP reloads the config,\n"
+		    "SIGTERM/SIGINT stop it.\n"
+		    "  -c, --config FILE   configuration (default $GRIDGW_CONF or " GRIDGW_DEFAULT_CONF ")\n"
+		    "  -h, --help          this text\n");
 }
 
 int cmd_run(int argc, char **argv)
