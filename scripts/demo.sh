@@ -141,6 +141,8 @@ for ((t = 0; t < seconds; t++)); do
 	if [ $door_reported = 0 ] && [ $t -ge 35 ]; then
 		door=$("$SIM" ctl "$run/sim.sock" get lift-1-A door_hold 2>/dev/null)
 		echo "${Y}[sim]${N}      lift-1-A door_hold coil as the detector sees it: ${B}${door:-?}${N}"
+		siren=$("$SIM" ctl "$run/sim.sock" get siren-1 siren 2>/dev/null)
+		echo "${Y}[sim]${N}      siren-1 sounder relay (the smoke rule's on_raise): ${B}${siren:-?}${N}"
 		door_reported=1
 	fi
 done
