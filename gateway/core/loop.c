@@ -578,7 +578,9 @@ static void run_loop(struct core *c)
 static void run_usage(FILE *to)
 {
 	fprintf(to, "usage: gridgw run [-c FILE]\n  runs the daemon in the foreground; logs to stderr;\n"
-		    "  SIGHUP reloads the config, SIGTERM/SIGINT stop it.\n");
+		    "  SIGHUP reloads the config, SIGTERM/SIGINT stop it.\n"
+		    "  -c, --config FILE   configuration (default $GRIDGW_CONF or " GRIDGW_DEFAULT_CONF ")\n"
+		    "  -h, --help          this text\n");
 }
 
 int cmd_run(int argc, char **argv)

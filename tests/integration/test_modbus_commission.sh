@@ -200,9 +200,9 @@ expect_fail "scan of an unknown bus: exit 1, lists buses" 1 'buses: lan line' "$
 check "scan with a bad range: usage error 2" [ $? = 2 ]
 check "scan --help" bash -c "'$GRIDGW' scan --help | grep -q 'usage: gridgw scan BUS'"
 
-# Every sub-command's --help lists every option it takes (run takes -c only).
+# Every sub-command's --help lists every option it takes .
 declare -A opts=(
-	[run]="-c" [check]="--config --json" [status]="--config --json"
+	[run]="--config" [check]="--config --json" [status]="--config --json"
 	[incidents]="--config --open --all --json --limit" [ack]="--config --by --note"
 	[shelve]="--config --for" [unshelve]="--config"
 	[scan]="--config --units --timeout --json --force" [read]="--config --json --watch --count --interval --force"
