@@ -55,6 +55,8 @@ static void print_gateway(const struct gw_config *cfg)
 		       g->site.community ? g->site.community : "-", g->site.grid ? g->site.grid : "-");
 	printf("\n         state_dir %s, profiles_dir %s, log_level %s\n", g->state_dir, g->profiles_dir,
 	       g->log_level);
+	printf("         vendor_profiles_dir %s\n",
+	       g->vendor_profiles_dir ? g->vendor_profiles_dir : "none (profiles_dir only)");
 	const struct uplink_config *u = &cfg->uplink;
 	if (!u->url) {
 		printf("uplink   none: local only (incidents are stored, not sent)\n");
@@ -142,18 +144,20 @@ static void print_devices(const struct gw_config *cfg)
 		int n = 0;
 		for (int i = 0; i < cfg->n_devices; i++)
 			n += cfg->devices[i].profile == p;
+		/* Where it came from: the installer's file, a shipped one or the main config. */
 		if (prof->is_mqtt) {
-			printf("  %-10s %-22s %3d   MQTT, %d points\n", prof->kind, prof->name, n, prof->n_points);
-			continue;
+			printf("  %-10s %-22s %3d   MQTT, %d points", prof->kind, prof->name, n, prof->n_points);
+		} else {
+			int b = first_bus_of_profile(cfg, p);
+			int req = modbus_plan_count_requests(prof, b >= 0 ? &cfg->buses[b] : NULL);
+			if (req >= 0)
+				printf("  %-10s %-22s %3d   Modbus, %d points, %d request%s per poll", prof->kind,
+				       prof->name, n, prof->n_points, req, req == 1 ? "" : "s");
+			else
+				printf("  %-10s %-22s %3d   Modbus, %d points, cannot plan its reads", prof->kind,
+				       prof->name, n, prof->n_points);
 		}
-		int b = first_bus_of_profile(cfg, p);
-		int req = modbus_plan_count_requests(prof, b >= 0 ? &cfg->buses[b] : NULL);
-		if (req >= 0)
-			printf("  %-10s %-22s %3d   Modbus, %d points, %d request%s per poll\n", prof->kind, prof->name,
-			       n, prof->n_points, req, req == 1 ? "" : "s");
-		else
-			printf("  %-10s %-22s %3d   Modbus, %d points, cannot plan its reads\n", prof->kind, prof->name,
-			       n, prof->n_points);
+		printf("  from %s:%d\n", prof->file ? prof->file : "?", prof->line);
 	}
 }
 

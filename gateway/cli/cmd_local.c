@@ -1,5 +1,6 @@
 /* cmd_local — the operator's sub-commands that talk to the running daemon
- * through its control socket: status, incidents, ack, shelve, unshelve.
+ * through its control socket: status, incidents, ack, shelve, unshelve,
+ * notify test.
  * `gridgw incidents` reads the store directly when the daemon is down. */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,8 @@
 #include "common/timeutil.h"
 
 #define CALL_TIMEOUT_MS 5000
+/* A test waits for the channel's API (its timeout is at most 9 s). */
+#define NOTIFY_TEST_TIMEOUT_MS 12000
 
 cJSON *incidents_list_json(struct store *s, bool open_only, int limit); /* core_commands.c */
 
@@ -131,7 +134,7 @@ static struct gw_config *load_config(const char *cmd, const char *path)
 }
 
 /* Sends req to the daemon; returns the parsed answer, or NULL with *rc set. */
-static cJSON *call_daemon(const struct gw_config *cfg, cJSON *req, int *rc)
+static cJSON *call_daemon_timeout(const struct gw_config *cfg, cJSON *req, int *rc, int timeout_ms)
 {
 	char sock[256];
 	*rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
@@ -139,7 +142,7 @@ static cJSON *call_daemon(const struct gw_config *cfg, cJSON *req, int *rc)
 		return NULL;
 	char *line = cJSON_PrintUnformatted(req);
 	char *resp = NULL;
-	*rc = line ? control_call(sock, line, &resp, CALL_TIMEOUT_MS) : -ENOMEM;
+	*rc = line ? control_call(sock, line, &resp, timeout_ms) : -ENOMEM;
 	free(line);
 	if (*rc != 0)
 		return NULL;
@@ -148,6 +151,11 @@ static cJSON *call_daemon(const struct gw_config *cfg, cJSON *req, int *rc)
 	if (!j)
 		*rc = -EPROTO;
 	return j;
+}
+
+static cJSON *call_daemon(const struct gw_config *cfg, cJSON *req, int *rc)
+{
+	return call_daemon_timeout(cfg, req, rc, CALL_TIMEOUT_MS);
 }
 
 static void explain_call_error(const char *cmd, int rc)
@@ -242,6 +250,17 @@ int cmd_status(int argc, char **argv)
 			printf("mqtt      %.0f messages, %.0f malformed, %.0f unknown device, %.0f wrong type, %.0f oversized\n",
 			       num(mq, "messages"), num(mq, "malformed"), num(mq, "unknown_device"), num(mq, "wrong_type"),
 			       num(mq, "oversized"));
+		const cJSON *nc;
+		cJSON_ArrayForEach(nc, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ans, "notify"), "channels")) {
+			printf("notify    %-12s %-8s %s%.0f sent, %.0f failed, %.0f queued, %.0f pending, rate %.0f/%gs (%.0f used)",
+			       str(nc, "name"), str(nc, "type"),
+			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(nc, "stopped")) ? "STOPPED, " : "", num(nc, "sent"),
+			       num(nc, "failed"), num(nc, "queued"), num(nc, "pending"), num(nc, "rate"), num(nc, "window_s"),
+			       num(nc, "used"));
+			if (str(nc, "last_error")[0])
+				printf(", last error: %s", str(nc, "last_error"));
+			printf("\n");
+		}
 		const cJSON *b;
 		cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(ans, "buses"))
 			printf("bus       %-12s link %s, %.0f/%.0f online, %.0f requests, %.0f errors, p99 late %.1f ms\n",
@@ -269,6 +288,13 @@ static void print_incidents(const cJSON *ans)
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(i, "acked")) ? "yes" : "no", str(i, "workflow"),
 		       num(i, "count"), str(i, "ts"));
 		printf("    %s\n", str(i, "message"));
+		const cJSON *n;
+		cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(i, "notified")) {
+			printf("    notified %s (route %.0f%s) %s %s%s%s\n", str(n, "channel"), num(n, "route"),
+			       num(n, "step") > 0 ? ", escalation" : "", str(n, "ts"),
+			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "ok")) ? "delivered" : "FAILED",
+			       str(n, "error")[0] ? ": " : "", str(n, "error"));
+		}
 	}
 }
 
@@ -412,4 +438,47 @@ int cmd_unshelve(int argc, char **argv)
 	cJSON *req = new_request("unshelve");
 	cJSON_AddStringToObject(req, "device", o.arg);
 	return simple_request(argv[0], o.config, req);
+}
+
+/* `gridgw notify test CHANNEL`: what an installer runs on site. The daemon
+ * sends a test message at once and this prints the API's own answer. */
+int cmd_notify(int argc, char **argv)
+{
+	static const struct local_help help = {
+		"gridgw notify test CHANNEL [-c FILE]",
+		"Sends a test message on CHANNEL through the running daemon now and prints the API's answer.",
+		"ch",
+	};
+	if (argc < 2 || strcmp(argv[1], "test") != 0) {
+		bool asked = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+		print_help(asked ? stdout : stderr, &help);
+		return asked ? 0 : 2;
+	}
+	struct local_opts o;
+	int r = parse_opts(argc - 1, argv + 1, &o, &help, 1);
+	if (r >= 0)
+		return r;
+	struct gw_config *cfg = load_config("notify test", o.config);
+	if (!cfg)
+		return 1;
+	cJSON *req = new_request("notify_test");
+	cJSON_AddStringToObject(req, "channel", o.arg);
+	int rc;
+	cJSON *ans = call_daemon_timeout(cfg, req, &rc, NOTIFY_TEST_TIMEOUT_MS);
+	cJSON_Delete(req);
+	config_free(cfg);
+	if (!ans) {
+		explain_call_error("notify test", rc);
+		return 1;
+	}
+	bool ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ans, "ok"));
+	const char *ch = str(ans, "channel");
+	if (ok)
+		printf("%s: delivered (status %.0f)\n", ch, num(ans, "status"));
+	else
+		printf("%s%sFAILED: %s\n", ch, ch[0] ? ": " : "", str(ans, "error"));
+	if (str(ans, "answer")[0])
+		printf("answer: %s\n", str(ans, "answer"));
+	cJSON_Delete(ans);
+	return ok ? 0 : 1;
 }

@@ -143,6 +143,7 @@ void config_free(struct gw_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->path);
+	cfg_free_notify(cfg->notify);
 	struct gateway_config *g = &cfg->gateway;
 	free(g->id);
 	free(g->site.street);
@@ -150,6 +151,7 @@ void config_free(struct gw_config *cfg)
 	free(g->site.grid);
 	free(g->state_dir);
 	free(g->profiles_dir);
+	free(g->vendor_profiles_dir);
 	free(g->log_level);
 	struct uplink_config *u = &cfg->uplink;
 	free(u->url);
@@ -161,6 +163,7 @@ void config_free(struct gw_config *cfg)
 	free(u->tls.key);
 	free(u->topic_prefix);
 	free(cfg->store.synchronous);
+	cfg_free_console(&cfg->console);
 	free_builtin(&cfg->builtins.offline);
 	free_builtin(&cfg->builtins.battery_low);
 	free_builtin(&cfg->builtins.fault);

@@ -8,6 +8,7 @@
  *   config_read.c   typed readers for libconfig settings (type checks,
  *                   unknown keys, durations) with errors at the setting
  *   config_schema.c the schema: every group/list into the structs, defaults
+ *   config_notify.c the notify section (channels, routes, secrets)
  *   config_check.c  cross-checks: references, duplicates, address
  *                   overlaps, actions, expressions
  *   config_syntax.c the text below libconfig: UTF-8 characters, full-width
@@ -61,6 +62,11 @@ struct cfg_ctx {
 	struct gw_config *cfg;
 	char *main_dir;           /* directory of the main file ("." if none) */
 	const config_setting_t *profiles_dir_at; /* set when profiles_dir is explicit */
+	const config_setting_t *vendor_dir_at;   /* set when vendor_profiles_dir is explicit */
+	/* While the vendor directory is read: profiles [0, first_vendor_profile)
+	 * are the installer's and win over a vendor profile of the same name. */
+	bool in_vendor_dir;
+	int first_vendor_profile;
 };
 
 /* ---- memory: allocation failure at load time aborts (there is nothing
@@ -128,14 +134,28 @@ void rd_missing(struct cfg_ctx *c, const config_setting_t *grp, const char *key)
 bool cfg_is_identifier(const char *s);
 bool cfg_is_id(const char *s);
 
+/* ---- config_console.c ---- */
+void cfg_read_console(struct cfg_ctx *c, const config_setting_t *root);
+void cfg_free_console(struct console_config *cc);
+
 /* ---- config_schema.c ---- */
 /* Reads the whole main document (and the profiles directory) into c->cfg. */
 void cfg_read_main(struct cfg_ctx *c, struct cfg_src *main_src);
 void cfg_read_profiles(struct cfg_ctx *c, const config_setting_t *profiles);
 
+/* ---- config_profile_dirs.c ---- */
+/* Reads gateway.profiles_dir, then gateway.vendor_profiles_dir: a vendor
+ * file whose name is also in profiles_dir is skipped, and a vendor profile
+ * whose name is already defined is skipped (the installer's wins). */
+void cfg_load_profile_dirs(struct cfg_ctx *c);
+
 /* ---- config_refs.c: devices and rules, resolved against the rest ---- */
 void cfg_read_devices(struct cfg_ctx *c, const config_setting_t *list);
 void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list);
+
+/* ---- config_notify.c: the notify section ---- */
+void cfg_read_notify(struct cfg_ctx *c, const config_setting_t *root);
+void cfg_free_notify(struct notify_config *nc);
 
 /* ---- config_check.c: checks across settings ---- */
 void cfg_check_profiles(struct cfg_ctx *c);
