@@ -5,6 +5,7 @@
 #   wait_port PORT [secs]        until something accepts on 127.0.0.1:PORT
 #   wait_for "grep -q x file" [secs]   poll a shell condition
 #   spawn NAME cmd...            background process, killed at exit; log in $TMP/NAME.log
+#   record_topic NAME TOPIC      a recorder of TOPIC in $TMP/NAME.log, subscribed on return
 # Everything lives under $TMP (a fresh dir, removed at exit) and only
 # loopback is used. Every wait is bounded.
 set -u
@@ -103,10 +104,25 @@ start_broker() { # [extra config lines]
 	return 1
 }
 
-# Records every message on the topics to $TMP/NAME.rec as "topic payload" lines.
-record_topic() { # name topic
-	spawn "$1" mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -v -t "$2"
-	sleep 0.3
+# Records every message on the topic to $TMP/NAME.log as "topic payload"
+# lines, and returns once the recorder is subscribed (recorder_ready).
+record_topic() { # name topic [more mosquitto_sub options]
+	spawn "$1" mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -v -t "$2" -t "gridgw-test/probe/$1" "${@:3}"
+	recorder_ready "$1"
+}
+
+# Waits until the recorder NAME (a mosquitto_sub also subscribed to
+# gridgw-test/probe/NAME) is subscribed: probes are published until one
+# shows in its log. A fixed sleep lost the first events on a loaded machine
+# (a broker without the recorder's session keeps nothing for it).
+recorder_ready() { # name [secs]
+	local i
+	for ((i = 0; i < ${2:-20}; i++)); do
+		mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t "gridgw-test/probe/$1" -m ready 2>/dev/null
+		wait_for "grep -aq '^gridgw-test/probe/$1 ready' '$TMP/$1.log' 2>/dev/null" 1 && return 0
+	done
+	echo "# recorder $1 never got its probe"
+	return 1
 }
 
 # Prints N smoke detectors "s01".."sNN" on BUS (units 1..N), as the body of
