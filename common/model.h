@@ -237,11 +237,36 @@ struct gateway_config {
 	struct site site;
 	char *state_dir;          /* default /var/lib/gridgw */
 	char *profiles_dir;       /* resolved to an absolute/relative-to-cwd path */
+	char *vendor_profiles_dir; /* shipped profiles, read after profiles_dir; NULL = none */
 	char *log_level;          /* default "info" */
+};
+
+struct notify_config;
+enum console_role { CONSOLE_ROLE_VIEWER = 1, CONSOLE_ROLE_OPERATOR, CONSOLE_ROLE_INSTALLER };
+
+struct console_user {
+	char *name;
+	enum console_role role;
+	char *password_hash;      /* crypt(3), e.g. "$y$..." from `gridgw passwd` */
+	const char *file;
+	int line;
+};
+
+/* console = { ... } (docs/configuration.md). present = false: no console. */
+struct console_config {
+	bool present;
+	char *listen;             /* "HOST:PORT", default "0.0.0.0:8080" */
+	char *tls_cert;           /* PEM files; both or neither */
+	char *tls_key;
+	struct console_user *users;
+	int n_users;
+	bool metrics;             /* GET /metrics without login; default true */
+	int64_t session_idle_ms;  /* default 30m */
 };
 
 struct gw_config {
 	char *path;               /* main config file as given */
+	struct console_config console;
 	struct gateway_config gateway;
 	struct uplink_config uplink;
 	struct store_config store;
@@ -256,6 +281,7 @@ struct gw_config {
 	int n_devices;
 	struct rule_config *rules;
 	int n_rules;
+	struct notify_config *notify; /* the notify section (gateway/notify/notify_config.h), NULL when absent */
 	char **files;             /* interned file names the file/line pointers refer to */
 	int n_files;
 };

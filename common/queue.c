@@ -53,7 +53,7 @@ bool queue_msg_is_control(enum core_msg_type t)
 {
 	switch (t) {
 	case MSG_UPLINK_CONNECTED: case MSG_UPLINK_LOST: case MSG_UPLINK_ACKED: case MSG_UPLINK_FAILED:
-	case MSG_UPLINK_COMMAND: case MSG_CONTROL:
+	case MSG_UPLINK_COMMAND: case MSG_CONTROL: case MSG_NOTIFY_RESULT: case MSG_WEB_REQUEST:
 		return true;
 	default:
 		return false;
@@ -73,7 +73,7 @@ static void free_blob(struct core_msg *m)
 {
 	switch (m->type) {
 	case MSG_SOURCE_MESSAGE: case MSG_UPLINK_LOST: case MSG_UPLINK_COMMAND:
-	case MSG_CONTROL: case MSG_USER:
+	case MSG_CONTROL: case MSG_USER: case MSG_NOTIFY_RESULT:
 		free(m->u.blob.data);
 		break;
 	default:

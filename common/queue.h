@@ -11,7 +11,8 @@
  *    queue is completely full.
  * Two classes of message, by type (queue_msg_is_control): *data* (points,
  * device comm, write results, MQTT-source messages) uses `capacity`;
- * *control* (uplink connected/lost/acked/failed/command, control requests)
+ * *control* (uplink connected/lost/acked/failed/command, control and console
+ * requests, notification results)
  * has QUEUE_CONTROL_SLOTS of its own on top, which data can never use. A
  * sensor flood that fills the data capacity therefore cannot make a PUBACK
  * or CONNECTED be dropped (a lost CONNECTED forced a reconnect of a healthy
@@ -40,6 +41,9 @@ enum core_msg_type {
 	MSG_UPLINK_COMMAND,     /* platform command JSON: blob */
 	MSG_CONTROL,            /* control socket request: blob + fd in `a` */
 	MSG_STOP,               /* asks the core to stop (tests, fatal errors) */
+	MSG_NOTIFY_RESULT,      /* a notification outcome: blob = struct notify_result (gateway/notify/notify.h) */
+	MSG_WEB_REQUEST,        /* console request: blob.data = struct web_call * (gateway/web/web.h), answered
+				 * with web_call_answer; a plain malloc block, so queue_destroy may free it */
 	MSG_USER,               /* free for modules: a/b/seq/blob as they define */
 };
 

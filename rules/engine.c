@@ -1003,6 +1003,11 @@ bool engine_device_is_shelved(const struct engine *e, int device, int64_t now_ms
 	       e->devs[device].shelve_until > now_ms;
 }
 
+int64_t engine_device_shelved_until(const struct engine *e, int device, int64_t now_ms)
+{
+	return engine_device_is_shelved(e, device, now_ms) ? e->devs[device].shelve_until : 0;
+}
+
 enum alarm_state engine_alarm_state(const struct engine *e, const char *key)
 {
 	int id = find_alarm(e, key);

@@ -334,7 +334,12 @@ static void check_expr(struct cfg_ctx *c, const config_setting_t *g, const char 
 	char err[256] = "";
 	struct expr *e = expr_compile(text, p, err, sizeof err);
 	if (!e) {
-		cfg_err(c, config_setting_get_member(g, key), "'%s': %s", key, err[0] ? err : "invalid expression");
+		/* "unknown point 'smok'": name the closest point */
+		char name[64], hint[96] = "";
+		const char *at = strstr(err, "unknown point '");
+		if (at && sscanf(at, "unknown point '%63[^']'", name) == 1 && cfg_point_hint(p, name))
+			snprintf(hint, sizeof hint, " (did you mean '%s'?)", cfg_point_hint(p, name));
+		cfg_err(c, config_setting_get_member(g, key), "'%s': %s%s", key, err[0] ? err : "invalid expression", hint);
 		return;
 	}
 	expr_free(e);

@@ -32,12 +32,14 @@
 #include "gateway/cli/cli.h"
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
+#include "gateway/notify/notify.h"
 #include "common/log.h"
 #include "gateway/uplink/outbox.h"
 #include "gateway/core/sdnotify.h"
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
 #include "gateway/uplink/uplink.h"
+#include "gateway/web/web.h"
 #include "sensors/json_map.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
@@ -300,6 +302,20 @@ static void apply_log_level(const struct gw_config *cfg)
 		log_set_level(lvl);
 }
 
+/* The console follows a reload: users, roles and metrics at once; a
+ * console added, removed, moved or given TLS needs a restart. */
+static void reload_console(struct core *c, const struct gw_config *ncfg)
+{
+	char err[256] = "";
+	if (c->web && ncfg->console.present) {
+		if (web_reconfigure(c->web, &ncfg->console, err, sizeof err) != 0)
+			log_warn("core", "reload: %s", err);
+	} else if (c->web || ncfg->console.present) {
+		log_warn("core", "reload: the console section was %s; that takes effect at the next restart",
+			 c->web ? "removed" : "added");
+	}
+}
+
 /* SIGHUP. Validate first; swap only a config that loaded cleanly. */
 static void core_reload(struct core *c)
 {
@@ -344,7 +360,9 @@ static void core_reload(struct core *c)
 	struct gw_config *old = c->cfg;
 	c->cfg = ncfg;
 	incidents_set_config(c->inc, ncfg);
+	notify_set_config(c->notify, ncfg); /* before the old config is freed: the sender reads it */
 	apply_log_level(ncfg);
+	reload_console(c, ncfg);
 	if (uplink_settings_changed(old, ncfg))
 		log_warn("core", "reload: uplink settings changed; they take effect at the next restart "
 			 "(the outbox is kept either way)");
@@ -467,6 +485,12 @@ static int core_open(struct core *c, char *err, size_t errlen)
 		return -1;
 	}
 	restore_open_alarms(c);
+	c->notify = notify_create(cfg, c->store, c->q, err, errlen);
+	if (!c->notify)
+		return -1;
+	incidents_set_notify(c->inc, c->notify);
+	notify_restore_incident(c->notify,
+				incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.notify") != NULL);
 	char sock[256];
 	int rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
 	if (rc == 0)
@@ -474,6 +498,12 @@ static int core_open(struct core *c, char *err, size_t errlen)
 	if (!c->ctl)
 		return -1;
 	chmod(sock, 0660);
+	c->web_seq = store_last_seq(c->store);
+	if (cfg->console.present) {
+		c->web = web_start(&cfg->console, c->q, err, errlen);
+		if (!c->web)
+			return -1;
+	}
 	if (cfg->uplink.url) {
 		c->up = uplink_create(cfg, c->q, err, errlen);
 		if (!c->up)
@@ -502,6 +532,16 @@ static void core_close(struct core *c)
 		core_publish_results(c);
 		free(later.m);
 	}
+	core_web_abandon(c);
+	/* Before the queue closes: the sender posts its results there. */
+	if (c->inc)
+		incidents_set_notify(c->inc, NULL);
+	notify_destroy(c->notify);
+	c->notify = NULL;
+	/* After the last drain (web calls answered), before the queue goes:
+	 * a call still queued is freed by queue_destroy. */
+	web_stop(c->web);
+	c->web = NULL;
 	if (c->q)
 		queue_close(c->q);
 	if (c->up)
@@ -570,15 +610,21 @@ static void run_loop(struct core *c)
 		incidents_flush_pending(c->inc, time_wall_ms());
 		store_commit(c->store);
 		core_publish_results(c);
+		core_web_after_commit(c);
 		if (c->ob)
 			outbox_pump(c->ob);
+		/* Only committed jobs leave for the sender. */
+		notify_tick(c->notify, time_wall_ms());
 	}
 }
 
 static void run_usage(FILE *to)
 {
-	fprintf(to, "usage: gridgw run [-c FILE]\n  runs the daemon in the foreground; logs to stderr;\n"
-		    "  SIGHUP reloads the config, SIGTERM/SIGINT stop it.\n");
+	fprintf(to, "usage: gridgw run [-c FILE]\n"
+		    "Runs the daemon in the foreground; logs to stderr. SIGHUP reloads the config,\n"
+		    "SIGTERM/SIGINT stop it.\n"
+		    "  -c, --config FILE   configuration (default $GRIDGW_CONF or " GRIDGW_DEFAULT_CONF ")\n"
+		    "  -h, --help          this text\n");
 }
 
 int cmd_run(int argc, char **argv)

@@ -25,7 +25,8 @@ A='{ id = "smoke-a"; profile = "smoke_detector"; bus = "lan"; unit = 1; poll = "
 B='{ id = "smoke-b"; profile = "smoke_detector"; bus = "lan"; unit = 2; poll = "200ms"; }'
 C='{ id = "smoke-c"; profile = "smoke_detector"; bus = "lan"; unit = 3; poll = "200ms"; }'
 write_conf "$TMP/gw.conf" "$A, $B, $C"
-record_topic rec "grid/v1/rs/incident" -c -i rs-platform
+spawn rec mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -c -i rs-platform -v -t "grid/v1/rs/incident"
+wait_subscribed rs-platform "grid/v1/rs/incident"
 spawn sim "$GRIDGW_SIM" -c "$TMP/gw.conf" --control "$TMP/sim.sock" --quiet
 wait_port "$MB" 10 || tap_fail "simulator up"
 sim() { "$GRIDGW_SIM" ctl "$TMP/sim.sock" "$@" >/dev/null; }
@@ -71,9 +72,8 @@ check "gateway.uplink_down was raised while the broker was away" \
 	bash -c "sqlite3 '$TMP/state/gridgw.db' \"SELECT count(*) FROM incidents WHERE type='gateway.uplink_down'\" | grep -qx 1"
 spawn mosquitto2 mosquitto -c "$TMP/mosquitto.conf"
 wait_port "$BROKER_PORT" 10
-# The new broker has no session for the platform: its events reach it only
-# once it is subscribed again, so wait for that before the gateway starts.
-record_topic rec2 "grid/v1/rs/incident" -c -i rs-platform
+spawn rec2 mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -c -i rs-platform -v -t "grid/v1/rs/incident"
+wait_subscribed rs-platform "grid/v1/rs/incident" "$TMP/mosquitto2.log"
 start_gw
 check "gateway.uplink_down cleared after the restart" \
 	wait_for "grep -q '\"event\":\"cleared\",\"type\":\"gateway.uplink_down\"' $TMP/rec2.log" 15

@@ -93,6 +93,7 @@ start_broker() { # [extra config lines]
 			echo "log_dest stderr"
 			echo "log_type error"
 			echo "log_type warning"
+			echo "log_type subscribe"   # wait_subscribed reads it
 			[ $# -gt 0 ] && printf '%s\n' "$@"
 		} >"$TMP/mosquitto.conf"
 		spawn mosquitto mosquitto -c "$TMP/mosquitto.conf"
@@ -104,25 +105,19 @@ start_broker() { # [extra config lines]
 	return 1
 }
 
-# Records every message on the topic to $TMP/NAME.log as "topic payload"
-# lines, and returns once the recorder is subscribed (recorder_ready).
-record_topic() { # name topic [more mosquitto_sub options]
-	spawn "$1" mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -v -t "$2" -t "gridgw-test/probe/$1" "${@:3}"
-	recorder_ready "$1"
+# Waits until the broker has logged client CLIENT_ID's subscription to TOPIC
+# (start_broker logs subscriptions): a subscriber started just before the
+# publisher would otherwise miss what is published while it connects.
+wait_subscribed() { # client-id topic [broker-log] [secs]
+	local log=${3:-$TMP/mosquitto.log}
+	wait_for "grep -qF ': $1 ' '$log' && grep -F ': $1 ' '$log' | grep -qF ' $2'" "${4:-10}"
 }
 
-# Waits until the recorder NAME (a mosquitto_sub also subscribed to
-# gridgw-test/probe/NAME) is subscribed: probes are published until one
-# shows in its log. A fixed sleep lost the first events on a loaded machine
-# (a broker without the recorder's session keeps nothing for it).
-recorder_ready() { # name [secs]
-	local i
-	for ((i = 0; i < ${2:-20}; i++)); do
-		mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -t "gridgw-test/probe/$1" -m ready 2>/dev/null
-		wait_for "grep -aq '^gridgw-test/probe/$1 ready' '$TMP/$1.log' 2>/dev/null" 1 && return 0
-	done
-	echo "# recorder $1 never got its probe"
-	return 1
+# Records every message on the topic to $TMP/NAME.log as "topic payload"
+# lines; returns once the broker has the subscription.
+record_topic() { # name topic
+	spawn "$1" mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -v -i "rec-$1-$$" -t "$2"
+	wait_subscribed "rec-$1-$$" "$2"
 }
 
 # Prints N smoke detectors "s01".."sNN" on BUS (units 1..N), as the body of
