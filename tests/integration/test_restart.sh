@@ -62,8 +62,11 @@ sim set smoke-b alarm 0
 check "smoke-b clears after the reorder (state followed the device)" wait_for "[ \$(n_ev cleared 'smoke-b') = 1 ]" 10
 
 # The uplink goes down long enough for gateway.uplink_down, then a restart.
+# The first recorder is done: left running it would reconnect to the next
+# broker with the same client id and take the session over from rec2.
+kill "$PID_rec"
 kill "$PID_mosquitto"; wait_for "! kill -0 $PID_mosquitto 2>/dev/null" 5
-sleep 3.5
+wait_for "grep -q 'raised [0-9A-Z]* gateway.uplink_down' '$TMP/gw.log'" 20
 stop_gw
 check "gateway.uplink_down was raised while the broker was away" \
 	bash -c "sqlite3 '$TMP/state/gridgw.db' \"SELECT count(*) FROM incidents WHERE type='gateway.uplink_down'\" | grep -qx 1"

@@ -5,6 +5,7 @@
 #   wait_port PORT [secs]        until something accepts on 127.0.0.1:PORT
 #   wait_for "grep -q x file" [secs]   poll a shell condition
 #   spawn NAME cmd...            background process, killed at exit; log in $TMP/NAME.log
+#   record_topic NAME TOPIC      a recorder of TOPIC in $TMP/NAME.log, subscribed on return
 # Everything lives under $TMP (a fresh dir, removed at exit) and only
 # loopback is used. Every wait is bounded.
 set -u
