@@ -33,6 +33,8 @@ enum core_msg_type {
 	MSG_CONTROL,            /* control socket request: blob + fd in `a` */
 	MSG_STOP,               /* asks the core to stop (tests, fatal errors) */
 	MSG_NOTIFY_RESULT,      /* a notification outcome: blob = struct notify_result (gateway/notify/notify.h) */
+	MSG_WEB_REQUEST,        /* console request: blob.data = struct web_call * (gateway/web/web.h), answered
+				 * with web_call_answer; a plain malloc block, so queue_destroy may free it */
 	MSG_USER,               /* free for modules: a/b/seq/blob as they define */
 };
 

@@ -9,6 +9,9 @@
 # stops everything it started. Works without a TTY (CI): it ends by itself.
 #   DEMO_SECONDS=N   how long the scenario runs before the summary (default 50)
 #   DEMO_DIR=DIR     where it keeps its files (default /tmp/gridgw-demo)
+#   DEMO_CONSOLE=HOST:PORT  where the web console listens (default
+#                    127.0.0.1:8080, or a free port near it); log in as
+#                    demo / gridgw-demo (operator) or screen / gridgw-demo (viewer)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -69,6 +72,26 @@ notify = {
 };
 NOTIFY
 
+# The local web console, with two demo users (crypt(3) SHA-512 hashes as
+# `gridgw passwd` would print them). Loopback only unless DEMO_CONSOLE says.
+if [ -n "${DEMO_CONSOLE:-}" ]; then
+	console_host=${DEMO_CONSOLE%:*} console_port=${DEMO_CONSOLE##*:}
+else
+	console_host=127.0.0.1 console_port=$(pick_port 8080)
+fi
+demo_pw=gridgw-demo
+demo_hash=$(openssl passwd -6 -salt "$(openssl rand -hex 8)" "$demo_pw")
+cat >>"$conf" <<CONSOLE
+
+console = {
+  listen = "$console_host:$console_port";
+  users = (
+    { name = "demo"; role = "operator"; password_hash = "$demo_hash"; },
+    { name = "screen"; role = "viewer"; password_hash = "$demo_hash"; }
+  );
+};
+CONSOLE
+
 set -m
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n' "$broker" >"$run/mosquitto.conf"
 mosquitto -c "$run/mosquitto.conf" >"$run/mosquitto.log" 2>&1 &
@@ -77,6 +100,7 @@ wait_port "$broker" || { echo "demo: mosquitto did not start"; cat "$run/mosquit
 echo "${B}gridgw demo${N}: compound Shangquan — 40 smoke detectors (RS-485 RTU on a pty + Modbus TCP),"
 echo "8 manhole covers (MQTT), 4 elevators with e-bike detectors; broker 127.0.0.1:$broker"
 echo "files in $run; Ctrl-C stops everything"
+echo "${B}web console${N}: http://$console_host:$console_port/  login ${B}demo${N} / ${B}$demo_pw${N} (operator) or ${B}screen${N} / ${B}$demo_pw${N} (viewer)"
 echo
 
 # The platform: every incident event and the gateway's status, as it arrives.
@@ -118,6 +142,11 @@ done
 
 groups=$(jobs -p)
 set +m
+if wait_port "$console_port"; then
+	echo "${B}web console ready${N}: http://$console_host:$console_port/ (demo / $demo_pw)"
+else
+	echo "demo: the web console did not start (see $run/gridgw.log)"
+fi
 
 door_reported=0
 for ((t = 0; t < seconds; t++)); do
@@ -125,6 +154,8 @@ for ((t = 0; t < seconds; t++)); do
 	if [ $door_reported = 0 ] && [ $t -ge 35 ]; then
 		door=$("$SIM" ctl "$run/sim.sock" get lift-1-A door_hold 2>/dev/null)
 		echo "${Y}[sim]${N}      lift-1-A door_hold coil as the detector sees it: ${B}${door:-?}${N}"
+		siren=$("$SIM" ctl "$run/sim.sock" get siren-1 siren 2>/dev/null)
+		echo "${Y}[sim]${N}      siren-1 sounder relay (the smoke rule's on_raise): ${B}${siren:-?}${N}"
 		door_reported=1
 	fi
 done

@@ -6,7 +6,9 @@
 
 #include <stdio.h>
 
+#ifndef GRIDGW_DEFAULT_CONF /* the Makefile sets it from SYSCONFDIR */
 #define GRIDGW_DEFAULT_CONF "/etc/gridgw/gridgw.conf"
+#endif
 
 /* The config path: -c/--config if given (pass what getopt found, or NULL),
  * else $GRIDGW_CONF, else GRIDGW_DEFAULT_CONF. */
@@ -28,5 +30,6 @@ int cmd_unshelve(int argc, char **argv);   /* gateway/cli/cmd_local.c */
 int cmd_notify(int argc, char **argv);
 int cmd_scan(int argc, char **argv);       /* gateway/cli/commission.c */
 int cmd_read(int argc, char **argv);       /* gateway/cli/commission.c */
+int cmd_passwd(int argc, char **argv);     /* gateway/cli/cmd_passwd.c */
 
 #endif

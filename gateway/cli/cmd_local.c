@@ -33,9 +33,40 @@ struct local_opts {
 	const char *arg;          /* ID or DEVICE */
 };
 
-/* Returns -1 to go on, else the exit status. `operands`: how many (0 or 1). */
-static int parse_opts(int argc, char **argv, struct local_opts *o, const char *usage, int operands)
+/* The option lines of --help, per option letter. */
+static const char *const option_help[] = {
+	['c'] = "  -c, --config FILE   configuration (default $GRIDGW_CONF or " GRIDGW_DEFAULT_CONF ");\n"
+		"                      its state_dir locates the daemon's control socket",
+	['j'] = "      --json          the answer as JSON on stdout (one line)",
+	['o'] = "      --open          only open incidents (the default)",
+	['a'] = "      --all           closed incidents too",
+	['n'] = "      --limit N       at most N incidents, newest first (default 20)",
+	['b'] = "      --by NAME       who does it (recorded with the event)",
+	['N'] = "      --note TEXT     a note recorded with the event",
+	['f'] = "      --for DURATION  how long (500ms, 30s, 10m, 2h, 1d; at most 30 days)",
+	['h'] = "  -h, --help          this text",
+};
+
+/* What one sub-command says on --help: its usage line, what it does, and
+ * the option letters it takes (their lines come from option_help). */
+struct local_help {
+	const char *usage;
+	const char *what;
+	const char *options;
+};
+
+static void print_help(FILE *to, const struct local_help *h)
 {
+	fprintf(to, "usage: %s\n%s\n", h->usage, h->what);
+	for (const char *k = h->options; *k; k++)
+		fprintf(to, "%s\n", option_help[(unsigned char)*k]);
+	fprintf(to, "Exit status: 0 done, 1 refused or the daemon unreachable, 2 usage.\n");
+}
+
+/* Returns -1 to go on, else the exit status. `operands`: how many (0 or 1). */
+static int parse_opts(int argc, char **argv, struct local_opts *o, const struct local_help *help, int operands)
+{
+	const char *usage = help->usage;
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "open", no_argument, NULL, 'o' },         { "all", no_argument, NULL, 'a' },
@@ -66,7 +97,7 @@ static int parse_opts(int argc, char **argv, struct local_opts *o, const char *u
 		case 'b': o->by = optarg; break;
 		case 'N': o->note = optarg; break;
 		case 'f': o->for_text = optarg; break;
-		case 'h': printf("usage: %s\n", usage); return 0;
+		case 'h': print_help(stdout, help); return 0;
 		default: fprintf(stderr, "usage: %s\n", usage); return 2;
 		}
 	}
@@ -171,7 +202,13 @@ static void print_json(const cJSON *j)
 int cmd_status(int argc, char **argv)
 {
 	struct local_opts o;
-	int r = parse_opts(argc, argv, &o, "gridgw status [-c FILE] [--json]", 0);
+	static const struct local_help help = {
+		"gridgw status [-c FILE] [--json]",
+		"The running daemon's view: uplink, devices online/offline/shelved, open incidents,\n"
+		"the outbox backlog, MQTT sources and buses (p99 late: docs/commissioning.md).",
+		"cjh",
+	};
+	int r = parse_opts(argc, argv, &o, &help, 0);
 	if (r >= 0)
 		return r;
 	struct gw_config *cfg = load_config(argv[0], o.config);
@@ -264,7 +301,12 @@ static void print_incidents(const cJSON *ans)
 int cmd_incidents(int argc, char **argv)
 {
 	struct local_opts o;
-	int r = parse_opts(argc, argv, &o, "gridgw incidents [-c FILE] [--open|--all] [--json] [--limit N]", 0);
+	static const struct local_help help = {
+		"gridgw incidents [-c FILE] [--open|--all] [--json] [--limit N]",
+		"Incidents, newest first, from the daemon (or from the store when it is not running).",
+		"coanjh",
+	};
+	int r = parse_opts(argc, argv, &o, &help, 0);
 	if (r >= 0)
 		return r;
 	struct gw_config *cfg = load_config(argv[0], o.config);
@@ -337,8 +379,12 @@ static int simple_request(const char *cmd, const char *config, cJSON *req)
 int cmd_ack(int argc, char **argv)
 {
 	struct local_opts o;
-	const char *usage = "gridgw ack ID [-c FILE] [--by NAME] [--note TEXT]";
-	int r = parse_opts(argc, argv, &o, usage, 1);
+	static const struct local_help help = {
+		"gridgw ack ID [-c FILE] [--by NAME] [--note TEXT]",
+		"Acknowledges incident ID locally (the platform gets the acked event).",
+		"cbNh",
+	};
+	int r = parse_opts(argc, argv, &o, &help, 1);
 	if (r >= 0)
 		return r;
 	cJSON *req = new_request("ack");
@@ -353,8 +399,14 @@ int cmd_ack(int argc, char **argv)
 int cmd_shelve(int argc, char **argv)
 {
 	struct local_opts o;
-	const char *usage = "gridgw shelve DEVICE --for DURATION [-c FILE]   (e.g. --for 2h)";
-	int r = parse_opts(argc, argv, &o, usage, 1);
+	static const struct local_help help = {
+		"gridgw shelve DEVICE --for DURATION [-c FILE]   (e.g. --for 2h)",
+		"Suppresses the incidents of DEVICE's rules for a while (testing, servicing); it is\n"
+		"still read and evaluated, and the shelve ends by itself.",
+		"fch",
+	};
+	const char *usage = help.usage;
+	int r = parse_opts(argc, argv, &o, &help, 1);
 	if (r >= 0)
 		return r;
 	int64_t ms;
@@ -375,8 +427,12 @@ int cmd_shelve(int argc, char **argv)
 int cmd_unshelve(int argc, char **argv)
 {
 	struct local_opts o;
-	const char *usage = "gridgw unshelve DEVICE [-c FILE]";
-	int r = parse_opts(argc, argv, &o, usage, 1);
+	static const struct local_help help = {
+		"gridgw unshelve DEVICE [-c FILE]",
+		"Ends the shelve of DEVICE before its time runs out.",
+		"ch",
+	};
+	int r = parse_opts(argc, argv, &o, &help, 1);
 	if (r >= 0)
 		return r;
 	cJSON *req = new_request("unshelve");
@@ -388,17 +444,18 @@ int cmd_unshelve(int argc, char **argv)
  * sends a test message at once and this prints the API's own answer. */
 int cmd_notify(int argc, char **argv)
 {
-	const char *usage = "gridgw notify test CHANNEL [-c FILE]";
+	static const struct local_help help = {
+		"gridgw notify test CHANNEL [-c FILE]",
+		"Sends a test message on CHANNEL through the running daemon now and prints the API's answer.",
+		"ch",
+	};
 	if (argc < 2 || strcmp(argv[1], "test") != 0) {
-		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-			printf("usage: %s\n", usage);
-			return 0;
-		}
-		fprintf(stderr, "usage: %s\n", usage);
-		return 2;
+		bool asked = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+		print_help(asked ? stdout : stderr, &help);
+		return asked ? 0 : 2;
 	}
 	struct local_opts o;
-	int r = parse_opts(argc - 1, argv + 1, &o, usage, 1);
+	int r = parse_opts(argc - 1, argv + 1, &o, &help, 1);
 	if (r >= 0)
 		return r;
 	struct gw_config *cfg = load_config("notify test", o.config);

@@ -8,7 +8,6 @@
  * finds every problem. */
 #include "gateway/config/config_priv.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,7 +17,8 @@
 
 /* ---------------------------------------------------------------- gateway */
 
-static const char *const gateway_keys[] = { "id", "site", "state_dir", "profiles_dir", "log_level", NULL };
+static const char *const gateway_keys[] = { "id", "site", "state_dir", "profiles_dir", "vendor_profiles_dir",
+					    "log_level", NULL };
 static const char *const site_keys[] = { "street", "community", "grid", NULL };
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 
@@ -28,6 +28,16 @@ static void read_gateway(struct cfg_ctx *c, const config_setting_t *root)
 	g->state_dir = cfg_xstrdup("/var/lib/gridgw");
 	g->log_level = cfg_xstrdup("info");
 	g->profiles_dir = cfg_path_join(c->main_dir, "profiles");
+	/* The shipped profiles: $GRIDGW_VENDOR_PROFILES_DIR (a build tree run
+	 * against its own config/profiles, hermetic tests) else the compiled-in
+	 * $(DATADIR)/gridgw/profiles; "" means none. */
+	const char *vendor = getenv("GRIDGW_VENDOR_PROFILES_DIR");
+#ifdef GRIDGW_VENDOR_PROFILES_DIR
+	if (!vendor)
+		vendor = GRIDGW_VENDOR_PROFILES_DIR;
+#endif
+	if (vendor && vendor[0])
+		g->vendor_profiles_dir = cfg_xstrdup(vendor);
 	const config_setting_t *gw = rd_group(c, root, "gateway", true);
 	if (!gw)
 		return;
@@ -60,6 +70,14 @@ static void read_gateway(struct cfg_ctx *c, const config_setting_t *root)
 			free(g->profiles_dir);
 			g->profiles_dir = cfg_path_join(c->main_dir, dir);
 		}
+	}
+	free(dir);
+	dir = NULL;
+	/* "" turns the vendor directory off (a gateway that wants only its own). */
+	if (rd_string(c, gw, "vendor_profiles_dir", false, &dir) > 0) {
+		c->vendor_dir_at = config_setting_get_member(gw, "vendor_profiles_dir");
+		free(g->vendor_profiles_dir);
+		g->vendor_profiles_dir = dir[0] ? cfg_path_join(c->main_dir, dir) : NULL;
 	}
 	free(dir);
 }
@@ -305,7 +323,7 @@ static void read_bus_rtu(struct cfg_ctx *c, const config_setting_t *g, struct bu
 				v);
 	}
 	int par;
-	if (rd_choice(c, g, "parity", false, parities, &par) > 0)
+	if (rd_choice_ci(c, g, "parity", false, parities, &par) > 0) /* "e" is "E" */
 		b->parity = parities[par][0];
 	if (rd_int(c, g, "data_bits", false, 5, 8, &v) > 0)
 		b->data_bits = (int)v;
@@ -757,6 +775,8 @@ void cfg_read_profiles(struct cfg_ctx *c, const config_setting_t *profiles)
 		}
 		const char *name = config_setting_name(g);
 		int dup = config_find_profile(cfg, name);
+		if (dup >= 0 && c->in_vendor_dir && dup < c->first_vendor_profile)
+			continue; /* the installer's profile of this name wins over the shipped one */
 		if (dup >= 0) {
 			cfg_err(c, g, "duplicate profile \"%s\" (first at %s:%d)", name, cfg->profiles[dup].file,
 				cfg->profiles[dup].line);
@@ -768,75 +788,10 @@ void cfg_read_profiles(struct cfg_ctx *c, const config_setting_t *profiles)
 	}
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static void read_profile_file(struct cfg_ctx *c, const char *path)
-{
-	struct cfg_src *src = cfg_src_parse_file(c, path);
-	if (!src)
-		return;
-	static const char *const keys[] = { "profiles", NULL };
-	const config_setting_t *root = config_root_setting(&src->lc);
-	rd_check_keys_note(c, root, keys, "a profiles_dir file (it may only define 'profiles')", NULL, NULL);
-	const config_setting_t *profiles = rd_group(c, root, "profiles", true);
-	if (profiles)
-		cfg_read_profiles(c, profiles);
-}
-
-/* Every *.conf of gateway.profiles_dir, in name order, each `profiles = {...};`. */
-static void load_profiles_dir(struct cfg_ctx *c)
-{
-	const char *dir = c->cfg->gateway.profiles_dir;
-	DIR *d = opendir(dir);
-	if (!d) {
-		if (c->profiles_dir_at)
-			cfg_err(c, c->profiles_dir_at, "profiles_dir \"%s\": %s", dir, strerror(errno));
-		else if (errno != ENOENT)
-			config_errors_add(c->errs, c->files[0], 0, "default profiles_dir \"%s\": %s", dir, strerror(errno));
-		return;
-	}
-	char **names = NULL;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || !ends_with(e->d_name, ".conf"))
-			continue;
-		names = cfg_xrealloc(names, (size_t)n + 1, sizeof *names);
-		names[n++] = cfg_xstrdup(e->d_name);
-	}
-	closedir(d);
-	if (n > 1)
-		qsort(names, (size_t)n, sizeof *names, cmp_names);
-	char *main_real = realpath(c->cfg->path, NULL);
-	for (int i = 0; i < n; i++) {
-		char *path = cfg_path_join(dir, names[i]);
-		struct stat st;
-		char *real = realpath(path, NULL);
-		/* The main file itself may sit in the directory (profiles_dir = "."). */
-		bool is_main = real && main_real && strcmp(real, main_real) == 0;
-		if (!is_main && stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			read_profile_file(c, path);
-		free(real);
-		free(path);
-		free(names[i]);
-	}
-	free(main_real);
-	free(names);
-}
-
 /* ------------------------------------------------------------------- main */
 
 static const char *const top_keys[] = { "gateway", "uplink", "store", "builtin_rules", "buses", "mqtt_sources",
-					"profiles", "devices", "rules", "notify", NULL };
+					"profiles", "devices", "rules", "notify", "console", NULL };
 
 void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 {
@@ -847,13 +802,14 @@ void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 	if (c->cfg->uplink.url && !c->cfg->uplink.client_id && c->cfg->gateway.id)
 		c->cfg->uplink.client_id = cfg_xstrdup(c->cfg->gateway.id);
 	read_store(c, root);
+	cfg_read_console(c, root);
 	read_builtins(c, root);
 	read_buses(c, root);
 	read_sources(c, root);
 	const config_setting_t *profiles = rd_group(c, root, "profiles", false);
 	if (profiles)
 		cfg_read_profiles(c, profiles);
-	load_profiles_dir(c);
+	cfg_load_profile_dirs(c);
 	cfg_check_profiles(c);
 	cfg_read_devices(c, rd_list(c, root, "devices", false));
 	cfg_read_rules(c, rd_list(c, root, "rules", false));

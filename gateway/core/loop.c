@@ -39,6 +39,7 @@
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
 #include "gateway/uplink/uplink.h"
+#include "gateway/web/web.h"
 #include "sensors/json_map.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
@@ -301,6 +302,20 @@ static void apply_log_level(const struct gw_config *cfg)
 		log_set_level(lvl);
 }
 
+/* The console follows a reload: users, roles and metrics at once; a
+ * console added, removed, moved or given TLS needs a restart. */
+static void reload_console(struct core *c, const struct gw_config *ncfg)
+{
+	char err[256] = "";
+	if (c->web && ncfg->console.present) {
+		if (web_reconfigure(c->web, &ncfg->console, err, sizeof err) != 0)
+			log_warn("core", "reload: %s", err);
+	} else if (c->web || ncfg->console.present) {
+		log_warn("core", "reload: the console section was %s; that takes effect at the next restart",
+			 c->web ? "removed" : "added");
+	}
+}
+
 /* SIGHUP. Validate first; swap only a config that loaded cleanly. */
 static void core_reload(struct core *c)
 {
@@ -347,6 +362,7 @@ static void core_reload(struct core *c)
 	incidents_set_config(c->inc, ncfg);
 	notify_set_config(c->notify, ncfg); /* before the old config is freed: the sender reads it */
 	apply_log_level(ncfg);
+	reload_console(c, ncfg);
 	if (uplink_settings_changed(old, ncfg))
 		log_warn("core", "reload: uplink settings changed; they take effect at the next restart "
 			 "(the outbox is kept either way)");
@@ -482,6 +498,12 @@ static int core_open(struct core *c, char *err, size_t errlen)
 	if (!c->ctl)
 		return -1;
 	chmod(sock, 0660);
+	c->web_seq = store_last_seq(c->store);
+	if (cfg->console.present) {
+		c->web = web_start(&cfg->console, c->q, err, errlen);
+		if (!c->web)
+			return -1;
+	}
 	if (cfg->uplink.url) {
 		c->up = uplink_create(cfg, c->q, err, errlen);
 		if (!c->up)
@@ -510,10 +532,15 @@ static void core_close(struct core *c)
 		core_publish_results(c);
 		free(later.m);
 	}
+	core_web_abandon(c);
 	/* Before the queue closes: the sender posts its results there. */
 	incidents_set_notify(c->inc, NULL);
 	notify_destroy(c->notify);
 	c->notify = NULL;
+	/* After the last drain (web calls answered), before the queue goes:
+	 * a call still queued is freed by queue_destroy. */
+	web_stop(c->web);
+	c->web = NULL;
 	if (c->q)
 		queue_close(c->q);
 	if (c->up)
@@ -582,6 +609,7 @@ static void run_loop(struct core *c)
 		incidents_flush_pending(c->inc, time_wall_ms());
 		store_commit(c->store);
 		core_publish_results(c);
+		core_web_after_commit(c);
 		if (c->ob)
 			outbox_pump(c->ob);
 		/* Only committed jobs leave for the sender. */

@@ -1363,6 +1363,31 @@ int store_notify_each_due(struct store *s, int64_t due_by_ms, int limit,
 	return ret;
 }
 
+/* ---- reads for the console (not cached statements: callbacks may call
+ * back into the store, and these run at human request rates) ---- */
+
+int store_each_event_of(struct store *s, const char *incident_id, int limit,
+			int (*cb)(void *ctx, uint64_t seq, const char *payload), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	/* The newest `limit` events, handed out oldest first. */
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT seq, payload FROM (SELECT seq, payload FROM events WHERE incident_id = ?1"
+				    " ORDER BY seq DESC LIMIT ?2) ORDER BY seq", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "events of incident");
+	bind_text(st, 1, incident_id);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 1);
+		if (cb(ctx, (uint64_t)sqlite3_column_int64(st, 0), p ? p : "{}"))
+			break;
+	}
+	int ret = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : fail(s, rc, "events of incident");
+	sqlite3_finalize(st);
+	return ret;
+}
+
 int store_notify_pending(struct store *s, int (*cb)(void *ctx, const char *channel, int64_t n), void *ctx)
 {
 	sqlite3_stmt *st = NULL;
@@ -1376,6 +1401,56 @@ int store_notify_pending(struct store *s, int (*cb)(void *ctx, const char *chann
 			break;
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		ret = fail(s, rc, "count pending notification jobs");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_each_event_after(struct store *s, uint64_t after_seq, int max,
+			   int (*cb)(void *ctx, uint64_t seq, const char *payload), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT seq, payload FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2", -1,
+				    &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "events after");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+	sqlite3_bind_int(st, 2, max > 0 ? max : -1);
+	int n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 1);
+		n++;
+		if (cb(ctx, (uint64_t)sqlite3_column_int64(st, 0), p ? p : "{}"))
+			break;
+	}
+	int ret = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? n : fail(s, rc, "events after");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_each_reading(struct store *s, const char *device, const char *point, int64_t since_ms, int limit,
+		       int (*cb)(void *ctx, const char *point, double value, int quality, int64_t ts_ms), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	/* Newest `limit` samples (readings_point index), handed out oldest first. */
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT point, value, quality, ts_ms FROM (SELECT point, value, quality, ts_ms"
+				    " FROM readings WHERE device = ?1 AND (?2 IS NULL OR point = ?2) AND ts_ms >= ?3"
+				    " ORDER BY ts_ms DESC LIMIT ?4) ORDER BY ts_ms, point", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "readings");
+	bind_text(st, 1, device);
+	if (point && point[0])
+		bind_text(st, 2, point);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_int64(st, 3, since_ms);
+	sqlite3_bind_int(st, 4, limit > 0 ? limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 0);
+		if (cb(ctx, p ? p : "", sqlite3_column_double(st, 1), sqlite3_column_int(st, 2), sqlite3_column_int64(st, 3)))
+			break;
+	}
+	int ret = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : fail(s, rc, "readings");
 	sqlite3_finalize(st);
 	return ret;
 }

@@ -164,5 +164,18 @@ int store_notify_each_due(struct store *s, int64_t due_by_ms, int limit,
 			  int (*cb)(void *ctx, const struct notify_job_row *j), void *ctx);
 /* Pending jobs per channel. */
 int store_notify_pending(struct store *s, int (*cb)(void *ctx, const char *channel, int64_t n), void *ctx);
+/* Reads for the console. cb returns 0 to go on. */
+/* The events of one incident (its timeline), oldest first; at most limit
+ * (the newest kept). Events pruned after delivery are gone. */
+int store_each_event_of(struct store *s, const char *incident_id, int limit,
+			int (*cb)(void *ctx, uint64_t seq, const char *payload), void *ctx);
+/* Committed events with seq > after_seq, delivered or not, in seq order, at
+ * most max. Returns how many were handed to cb, or a negative store_err. */
+int store_each_event_after(struct store *s, uint64_t after_seq, int max,
+			   int (*cb)(void *ctx, uint64_t seq, const char *payload), void *ctx);
+/* Sampled readings of a device (point NULL or "" = all points) with
+ * ts_ms >= since_ms, oldest first; at most limit (the newest kept). */
+int store_each_reading(struct store *s, const char *device, const char *point, int64_t since_ms, int limit,
+		       int (*cb)(void *ctx, const char *point, double value, int quality, int64_t ts_ms), void *ctx);
 
 #endif

@@ -26,6 +26,7 @@ B='{ id = "smoke-b"; profile = "smoke_detector"; bus = "lan"; unit = 2; poll = "
 C='{ id = "smoke-c"; profile = "smoke_detector"; bus = "lan"; unit = 3; poll = "200ms"; }'
 write_conf "$TMP/gw.conf" "$A, $B, $C"
 spawn rec mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -c -i rs-platform -v -t "grid/v1/rs/incident"
+wait_subscribed rs-platform "grid/v1/rs/incident"
 spawn sim "$GRIDGW_SIM" -c "$TMP/gw.conf" --control "$TMP/sim.sock" --quiet
 wait_port "$MB" 10 || tap_fail "simulator up"
 sim() { "$GRIDGW_SIM" ctl "$TMP/sim.sock" "$@" >/dev/null; }
@@ -69,6 +70,7 @@ check "gateway.uplink_down was raised while the broker was away" \
 spawn mosquitto2 mosquitto -c "$TMP/mosquitto.conf"
 wait_port "$BROKER_PORT" 10
 spawn rec2 mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -c -i rs-platform -v -t "grid/v1/rs/incident"
+wait_subscribed rs-platform "grid/v1/rs/incident" "$TMP/mosquitto2.log"
 start_gw
 check "gateway.uplink_down cleared after the restart" \
 	wait_for "grep -q '\"event\":\"cleared\",\"type\":\"gateway.uplink_down\"' $TMP/rec2.log" 15

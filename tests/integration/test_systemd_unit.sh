@@ -1,6 +1,6 @@
 #!/bin/bash
 # The systemd unit, sysusers and tmpfiles snippets: the unit (with @BINDIR@
-# substituted, as `make install` does, pointing at the built binary) passes
+# and @SYSCONFDIR@ substituted, as `make install` does, pointing at the built binary) passes
 # `systemd-analyze verify` without a single warning, keeps its offline
 # security exposure at or below EXPOSURE_MAX, and keeps the directives the
 # daemon depends on (Type=notify, watchdog, serial access). Skipped (TAP
@@ -20,7 +20,7 @@ fi
 
 mkdir -p "$TMP/unit"
 UNIT=$TMP/unit/gridgw.service
-sed "s|@BINDIR@|$GRIDGW_TOP/$BUILD|g" "$UNIT_SRC" >"$UNIT"
+sed "s|@BINDIR@|$GRIDGW_TOP/$BUILD|g; s|@SYSCONFDIR@|/etc|g" "$UNIT_SRC" >"$UNIT"
 
 check "gridgw binary is built at $BUILD/gridgw" test -x "$GRIDGW"
 check "no @PLACEHOLDER@ left after substitution" bash -c "! grep -q '@[A-Z]*@' '$UNIT'"
@@ -36,10 +36,10 @@ else
 fi
 
 # The check can fail: a unit whose binary is missing, and one with a typo.
-sed "s|@BINDIR@|$TMP/nonexistent|g" "$UNIT_SRC" >"$TMP/unit/broken.service"
+sed "s|@BINDIR@|$TMP/nonexistent|g; s|@SYSCONFDIR@|/etc|g" "$UNIT_SRC" >"$TMP/unit/broken.service"
 check "verify rejects a unit whose ExecStart binary is missing" \
 	bash -c "! systemd-analyze verify '$TMP/unit/broken.service' >/dev/null 2>&1"
-sed "s|@BINDIR@|$GRIDGW_TOP/$BUILD|g; s/^UMask=/UMsak=/" "$UNIT_SRC" >"$TMP/unit/typo.service"
+sed "s|@BINDIR@|$GRIDGW_TOP/$BUILD|g; s|@SYSCONFDIR@|/etc|g; s/^UMask=/UMsak=/" "$UNIT_SRC" >"$TMP/unit/typo.service"
 check "verify warns about a misspelt directive" \
 	bash -c "systemd-analyze verify '$TMP/unit/typo.service' 2>&1 | grep -q 'Unknown key'"
 

@@ -847,6 +847,116 @@ static void test_profiles_dir_default_and_explicit(void **state)
 	config_errors_clear(&errs);
 }
 
+
+/* ----------------------------------------------------- vendor_profiles_dir */
+
+static const char pfile_v[] =
+	"profiles = {\n"
+	"  pv = { kind = \"vendor\"; points = ( { name = \"x\"; json = \"x\"; } ); };\n"
+	"  pa = { kind = \"vendor\"; points = ( { name = \"x\"; json = \"x\"; } ); };\n"
+	"  pm = { kind = \"vendor\"; points = ( { name = \"x\"; json = \"x\"; } ); };\n"
+	"};\n";
+
+static const struct profile *profile_named(const struct gw_config *cfg, const char *name)
+{
+	int i = config_find_profile(cfg, name);
+	assert_true(i >= 0);
+	return &cfg->profiles[i];
+}
+
+/* The installer's directory wins: a vendor file of the same name is not read
+ * (it is garbage here, so reading it would fail), a vendor profile of a name
+ * defined in the main file or profiles_dir is skipped, the rest is added,
+ * and each profile remembers its file. */
+static void test_vendor_profiles_dir(void **state)
+{
+	struct tdir *t = *state;
+	struct gw_config *cfg = NULL;
+	struct config_errors errs = { 0 };
+	write_file(t->path, "main.conf",
+		   "gateway = { id = \"gw\"; vendor_profiles_dir = \"vendor\"; };\n"
+		   "profiles = { pm = { kind = \"main\"; points = ( { name = \"x\"; json = \"x\"; } ); }; };\n");
+	write_file(t->path, "profiles/a.conf", pfile_a);
+	write_file(t->path, "profiles/smoke.conf", pfile_b);
+	write_file(t->path, "vendor/smoke.conf", "garbage {{{\n");
+	write_file(t->path, "vendor/v.conf", pfile_v);
+	write_file(t->path, "vendor/w.conf",
+		   "profiles = { pw = { kind = \"vendor\"; points = ( { name = \"x\"; json = \"x\"; } ); }; };\n");
+	if (load(t, "main.conf", &cfg, &errs) != 0)
+		dump_errors(&errs);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(cfg->n_profiles, 5); /* pm, pa, pb (installer's), pv, pw (vendor) */
+	char want[512];
+	snprintf(want, sizeof want, "%s/vendor", t->path);
+	assert_string_equal(cfg->gateway.vendor_profiles_dir, want);
+	assert_string_equal(profile_named(cfg, "pm")->kind, "main");
+	assert_string_equal(profile_named(cfg, "pa")->kind, "k");
+	assert_non_null(strstr(profile_named(cfg, "pa")->file, "/profiles/a.conf"));
+	assert_non_null(strstr(profile_named(cfg, "pb")->file, "/profiles/smoke.conf"));
+	assert_non_null(strstr(profile_named(cfg, "pv")->file, "/vendor/v.conf"));
+	assert_int_equal(profile_named(cfg, "pv")->line, 2);
+	assert_non_null(strstr(profile_named(cfg, "pw")->file, "/vendor/w.conf"));
+	config_free(cfg);
+
+	/* Without the installer's smoke.conf the vendor file is read (and fails). */
+	snprintf(want, sizeof want, "%s/profiles/smoke.conf", t->path);
+	assert_int_equal(unlink(want), 0);
+	assert_int_equal(load(t, "main.conf", &cfg, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msgs[0], "/vendor/smoke.conf:1:"));
+	config_errors_clear(&errs);
+	snprintf(want, sizeof want, "%s/vendor/smoke.conf", t->path);
+	assert_int_equal(unlink(want), 0);
+
+	/* A name defined twice within the vendor directory stays an error. */
+	write_file(t->path, "vendor/x.conf",
+		   "profiles = { pw = { kind = \"vendor\"; points = ( { name = \"x\"; json = \"x\"; } ); }; };\n");
+	assert_int_equal(load(t, "main.conf", &cfg, &errs), -1);
+	assert_one_error(t, &errs, "vendor/x.conf", 1, "duplicate profile \"pw\" (first at");
+	config_errors_clear(&errs);
+
+	/* An explicit vendor directory must exist; "" turns it off. */
+	write_file(t->path, "main.conf", "gateway = { id = \"gw\";\n  vendor_profiles_dir = \"nowhere\"; };\n");
+	assert_int_equal(load(t, "main.conf", &cfg, &errs), -1);
+	assert_one_error(t, &errs, "main.conf", 2, "vendor_profiles_dir");
+	config_errors_clear(&errs);
+	write_file(t->path, "main.conf", "gateway = { id = \"gw\"; vendor_profiles_dir = \"\"; };\n");
+	assert_int_equal(load(t, "main.conf", &cfg, &errs), 0);
+	assert_null(cfg->gateway.vendor_profiles_dir);
+	assert_int_equal(cfg->n_profiles, 1); /* pa of profiles/a.conf */
+	config_free(cfg);
+
+	/* The same directory twice is read once. */
+	write_file(t->path, "main.conf", "gateway = { id = \"gw\"; vendor_profiles_dir = \"profiles\"; };\n");
+	assert_int_equal(load(t, "main.conf", &cfg, &errs), 0);
+	assert_int_equal(cfg->n_profiles, 1);
+	config_free(cfg);
+
+	/* Without the key, $GRIDGW_VENDOR_PROFILES_DIR is the vendor directory
+	 * (main() sets it to "" so that no other test sees the system's). A
+	 * missing default directory is fine. */
+	snprintf(want, sizeof want, "%s/vendor/x.conf", t->path);
+	assert_int_equal(unlink(want), 0);
+	write_file(t->path, "main.conf", "gateway = { id = \"gw\"; };\n");
+	snprintf(want, sizeof want, "%s/vendor", t->path);
+	assert_int_equal(setenv("GRIDGW_VENDOR_PROFILES_DIR", want, 1), 0);
+	int rc = load(t, "main.conf", &cfg, &errs);
+	assert_int_equal(setenv("GRIDGW_VENDOR_PROFILES_DIR", "", 1), 0);
+	dump_errors(&errs);
+	assert_int_equal(rc, 0);
+	assert_int_equal(cfg->n_profiles, 4); /* pa (installer's), pv, pm, pw */
+	assert_string_equal(profile_named(cfg, "pa")->kind, "k");
+	assert_string_equal(profile_named(cfg, "pm")->kind, "vendor");
+	config_free(cfg);
+	snprintf(want, sizeof want, "%s/absent", t->path);
+	assert_int_equal(setenv("GRIDGW_VENDOR_PROFILES_DIR", want, 1), 0);
+	rc = load(t, "main.conf", &cfg, &errs);
+	assert_int_equal(setenv("GRIDGW_VENDOR_PROFILES_DIR", "", 1), 0);
+	dump_errors(&errs);
+	assert_int_equal(rc, 0);
+	assert_int_equal(cfg->n_profiles, 1);
+	config_free(cfg);
+}
 /* ------------------------------------------------------------ durations */
 
 static void test_durations(void **state)
@@ -904,6 +1014,9 @@ static void test_load_text(void **state)
 
 int main(void)
 {
+	/* Hermetic: the shipped profiles of an installed gridgw are not ours. */
+	if (setenv("GRIDGW_VENDOR_PROFILES_DIR", "", 1) != 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good_config_values_and_defaults, setup_dir, teardown_dir),
 		cmocka_unit_test(test_shipped_config_loads),
@@ -915,6 +1028,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_include_relative_to_including_file_nested, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_include_missing_and_cycle, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_profiles_dir_default_and_explicit, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_vendor_profiles_dir, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_durations, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_load_text, setup_dir, teardown_dir),
 	};
