@@ -319,7 +319,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 	if (store_each_incident(c->store, true, 1000000, count_severity, &sc) == STORE_OK) {
 		cJSON *bs = cJSON_AddObjectToObject(o, "open_by_severity");
 		for (int s = 1; s <= 4; s++) {
-			char k[4];
+			char k[12];
 			snprintf(k, sizeof k, "%d", s);
 			cJSON_AddNumberToObject(bs, k, sc.n[s]);
 		}
