@@ -253,7 +253,7 @@ char *web_metrics_render(const cJSON *status, const struct web_process_stats *ps
 	web_metric_family(&t, "gridgw_incidents_open", "gauge", "Open incidents by severity (1 = most urgent).");
 	const cJSON *sev = cJSON_GetObjectItemCaseSensitive(status, "open_by_severity");
 	for (int s = 1; s <= 4; s++) {
-		char k[4];
+		char k[12];
 		snprintf(k, sizeof k, "%d", s);
 		const char *labels[] = { "severity", k, NULL };
 		web_metric_sample(&t, "gridgw_incidents_open", labels, num(sev, k));
