@@ -534,7 +534,8 @@ static void core_close(struct core *c)
 	}
 	core_web_abandon(c);
 	/* Before the queue closes: the sender posts its results there. */
-	incidents_set_notify(c->inc, NULL);
+	if (c->inc)
+		incidents_set_notify(c->inc, NULL);
 	notify_destroy(c->notify);
 	c->notify = NULL;
 	/* After the last drain (web calls answered), before the queue goes:
@@ -619,8 +620,11 @@ static void run_loop(struct core *c)
 
 static void run_usage(FILE *to)
 {
-	fprintf(to, "usage: gridgw run [-c FILE]\n  runs the daemon in the foreground; logs to stderr;\n"
-		    "  SIGHUP reloads the config, SIGTERM/SIGINT stop it.\n");
+	fprintf(to, "usage: gridgw run [-c FILE]\n"
+		    "Runs the daemon in the foreground; logs to stderr. SIGHUP reloads the config,\n"
+		    "SIGTERM/SIGINT stop it.\n"
+		    "  -c, --config FILE   configuration (default $GRIDGW_CONF or " GRIDGW_DEFAULT_CONF ")\n"
+		    "  -h, --help          this text\n");
 }
 
 int cmd_run(int argc, char **argv)
