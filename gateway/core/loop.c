@@ -123,7 +123,10 @@ static void defer_message(struct deferred *d, const struct core_msg *m)
 		struct core_msg *nm = realloc(d->m, cap * sizeof *nm);
 		if (!nm) {
 			log_error("core", "out of memory: a platform command is dropped; the platform will see no answer");
-			free(m->u.blob.data);
+			if (m->type == MSG_WEB_REQUEST) /* shared with its HTTP thread: answered, not freed */
+				web_call_answer((struct web_call *)(void *)m->u.blob.data, 503, "{\"ok\":false,\"error\":\"out of memory\"}");
+			else
+				free(m->u.blob.data);
 			return;
 		}
 		d->m = nm;
@@ -149,7 +152,9 @@ static void drain_queue(struct core *c, enum drain_phase phase, struct deferred 
 			if (phase == DRAIN_STOPPING) {
 				if (m[i].type == MSG_POINT || m[i].type == MSG_DEVICE_COMM)
 					continue;
-				if (m[i].type == MSG_UPLINK_COMMAND && d) {
+				/* A console request may read bus figures: not while
+				 * the buses are being stopped and freed. */
+				if ((m[i].type == MSG_UPLINK_COMMAND || m[i].type == MSG_WEB_REQUEST) && d) {
 					defer_message(d, &m[i]);
 					continue;
 				}
@@ -221,13 +226,16 @@ static void stop_buses(struct core *c, struct deferred *d)
 static void stop_southbound(struct core *c, struct deferred *d, struct comm_carry *carry)
 {
 	const struct gw_config *cfg = c->cfg;
-	for (int s = 0; c->sources && s < cfg->n_sources; s++)
+	/* A stopped source is freed: forget it at once, so that nothing handled
+	 * while draining (a status request from the console, a publish action)
+	 * reaches it. */
+	for (int s = 0; c->sources && s < cfg->n_sources; s++) {
 		if (c->sources[s])
 			mqtt_source_stop(c->sources[s]);
+		c->sources[s] = NULL;
+	}
 	if (c->jmap)
 		drain_queue(c, DRAIN_ALL, d);
-	for (int s = 0; c->sources && s < cfg->n_sources; s++)
-		c->sources[s] = NULL;
 	if (c->buses)
 		stop_buses(c, d);
 	free(c->buses);

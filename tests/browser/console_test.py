@@ -29,7 +29,8 @@ import time
 import traceback
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException, WebDriverException
+from selenium.common.exceptions import (NoAlertPresentException, StaleElementReferenceException, TimeoutException,
+                                        WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -89,7 +90,9 @@ def start_browser(lang, size=(1366, 900)):
 
 
 def wait(d, cond, secs=10, what="condition"):
-    return WebDriverWait(d, secs, poll_frequency=0.05).until(cond, what)
+    # Live updates replace elements: a stale one just means "look again".
+    return WebDriverWait(d, secs, poll_frequency=0.05,
+                         ignored_exceptions=[StaleElementReferenceException]).until(cond, what)
 
 
 def css(d, sel):
@@ -151,6 +154,21 @@ def login(d, role, password=None):
     p.send_keys(password if password is not None else pw)
     css(d, "#login-submit")[0].click()
     return name
+
+
+def click_fresh(d, sel, secs=5):
+    """Clicks the element matching sel, finding it again if a live update
+    replaced it between the lookup and the click."""
+    def attempt(d):
+        try:
+            els = css(d, sel)
+            if not els:
+                return False
+            els[0].click()
+            return True
+        except StaleElementReferenceException:
+            return False
+    return wait(d, attempt, secs, "click " + sel)
 
 
 def no_alert(d):
@@ -236,8 +254,9 @@ def run(d):
 
     def new_row(d):
         for el in css(d, sel):
-            if ALARM_DEVICE in el.text:
-                return el
+            txt = el.text
+            if ALARM_DEVICE in txt:
+                return (el.get_attribute("data-incident-id"), txt)
         return False
     try:
         row = wait(d, new_row, 2.0, "alarm row")
@@ -247,8 +266,8 @@ def run(d):
         check(False, "alarm from the simulator shown on the Alarms page within 2 s")
         row = wait(d, new_row, 10, "alarm row (late)")
     check(d.execute_script("return window.__gridgwNoReload") == 42, "…without a page reload")
-    inc_id = row.get_attribute("data-incident-id")
-    check("烟感报警" in row.text and "紧急" in row.text, "the row shows the type label 烟感报警 and severity 紧急", row.text)
+    inc_id, row_text = row
+    check("烟感报警" in row_text and "紧急" in row_text, "the row shows the type label 烟感报警 and severity 紧急", row_text)
     check(inc_id not in before, "the row is a new incident")
 
     banner = wait(d, lambda d: css(d, "#alarm-banner.flash"), 5, "flashing banner")[0]
@@ -266,9 +285,11 @@ def run(d):
     check(status == 403, "a POST without the CSRF token gets 403", status)
 
     # ---- Ack as operator -> platform receives acked by = the user ------------
-    btn = row.find_elements(By.CSS_SELECTOR, "[data-action=ack]")
-    check(len(btn) == 1, "the operator sees an Ack button on the row")
-    btn[0].click()
+    # Rows are rebuilt when the full record arrives: find the button afresh.
+    ack_sel = "[data-incident-id='%s'] [data-action=ack]" % inc_id
+    wait(d, lambda d: css(d, ack_sel), 5, "ack button")
+    check(len(css(d, ack_sel)) == 1, "the operator sees an Ack button on the row")
+    click_fresh(d, ack_sel)
     dlg = wait(d, lambda d: css(d, "dialog[open]"), 5, "ack dialog")[0]
     dlg.find_element(By.NAME, "note").send_keys("到现场查看 on site")
     dlg.find_element(By.CSS_SELECTOR, "[data-role=confirm]").click()
@@ -289,13 +310,14 @@ def run(d):
 
     # ---- incident page: timeline ---------------------------------------------
     d.get(URL + "/#/incident/" + inc_id)
-    tl = wait(d, lambda d: css(d, "#timeline .tl-item[data-event=acked]"), 10, "timeline with acked")
-    items = css(d, "#timeline .tl-item")
-    kinds = [i.get_attribute("data-event") for i in items]
+    wait(d, lambda d: css(d, "#timeline .tl-item[data-event=acked]"), 10, "timeline with acked")
+    items = d.execute_script("""return Array.prototype.map.call(document.querySelectorAll('#timeline .tl-item'),
+        function (li) { return [li.dataset.event, li.textContent, li.querySelector('time').textContent]; });""")
+    kinds = [i[0] for i in items]
+    acked = [i for i in items if i[0] == "acked"]
     check(kinds[:1] == ["raised"] and "acked" in kinds, "incident timeline lists raised then acked", kinds)
-    check(op in tl[0].text and "到现场查看" in tl[0].text, "…with who acked and the note", tl[0].text)
-    check(any(ch.isdigit() for ch in items[0].find_element(By.CSS_SELECTOR, "time").text) and
-          "/" in items[0].find_element(By.CSS_SELECTOR, "time").text, "…with date and time", items[0].text)
+    check(bool(acked) and op in acked[0][1] and "到现场查看" in acked[0][1], "…with who acked and the note", acked)
+    check(any(ch.isdigit() for ch in items[0][2]) and "/" in items[0][2], "…with date and time", items[0])
     shot(d, "incident")
 
     # ---- device page: points and an SVG history chart ------------------------
@@ -303,7 +325,8 @@ def run(d):
     wait(d, lambda d: css(d, "table.points tr[data-point=alarm]"), 10, "points table")
     check(True, "device page lists the device's points")
     try:
-        wait(d, lambda d: css(d, "#chart svg.chart path.chart-line"), 10, "history chart")
+        wait(d, lambda d: css(d, "#chart svg.chart path.chart-line") and
+             int(css(d, "#chart")[0].get_attribute("data-samples") or 0) >= 2, 10, "history chart")
         check(True, "device page draws an SVG history chart from /history")
     except TimeoutException:
         check(False, "device page draws an SVG history chart from /history",
@@ -314,8 +337,9 @@ def run(d):
 
     # ---- devices page: text stays text ---------------------------------------
     d.get(URL + "/#/devices")
-    row = wait(d, lambda d: css(d, "[data-device-id='%s']" % XSS_DEVICE), 10, "xss device row")[0]
-    check("<script>alert(1)</script>" in row.text, "a room named <script>alert(1)</script> is shown as text", row.text)
+    row_text = wait(d, lambda d: css(d, "[data-device-id='%s']" % XSS_DEVICE) and
+                    css(d, "[data-device-id='%s']" % XSS_DEVICE)[0].text, 10, "xss device row")
+    check("<script>alert(1)</script>" in row_text, "a room named <script>alert(1)</script> is shown as text", row_text)
     check(no_alert(d) and not css(d, "#device-list script"), "…and runs nothing (no alert, no script element)")
     check(len(css(d, "[data-device-id]")) >= 3 and css(d, "section.bldg"), "devices are grouped by building")
     shot(d, "devices")

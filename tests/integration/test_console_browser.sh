@@ -29,6 +29,7 @@ gateway = { id = "$GW"; site = { street = "Duling"; community = "Shangquan"; gri
   state_dir = "$TMP/state"; profiles_dir = "$GRIDGW_TOP/config/profiles"; };
 uplink = { url = "tcp://127.0.0.1:$BROKER_PORT"; topic_prefix = "grid/v1"; keepalive = "5s";
   telemetry_interval = "0"; reconnect_min = "1s"; reconnect_max = "2s"; };
+store = { history_interval = "1s"; };    # charts get a sample a second
 console = {
   listen = "127.0.0.1:$WEB";
   users = (

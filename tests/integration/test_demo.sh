@@ -20,6 +20,7 @@ check "door_hold written to the detector" grep -q 'door_hold coil as the detecto
 check "door hold recorded on the e-bike incident's evidence" \
 	grep -q '"_actions":\[{"action":"write lift-1-A.door_hold = 1","ok":true' "$log"
 check "door released after the bike left" grep -q 'wrote lift-1-A.door_hold = 0' "$demo_dir/gridgw.log"
+check "web console served, URL and demo login printed" grep -q 'web console ready: http://127.0.0.1:[0-9]*/ (demo / gridgw-demo)' "$TMP/demo.out"
 check "status summary shown" grep -q 'devices   56 online, 1 offline' "$TMP/demo.out"
 check "gas rising in the boiler room raised gas.leak" raised gas.leak gas-1-boiler
 check "the smoke alarm sounded the stairwell siren" grep -q 'siren-1 sounder relay (the smoke rule.s on_raise): .*ok 1' "$TMP/demo.out"

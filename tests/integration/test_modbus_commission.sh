@@ -200,14 +200,14 @@ expect_fail "scan of an unknown bus: exit 1, lists buses" 1 'buses: lan line' "$
 check "scan with a bad range: usage error 2" [ $? = 2 ]
 check "scan --help" bash -c "'$GRIDGW' scan --help | grep -q 'usage: gridgw scan BUS'"
 
-# Every sub-command's --help lists every option it takes (run takes -c only).
+# Every sub-command's --help lists every option it takes .
 declare -A opts=(
-	[run]="-c" [check]="--config --json" [status]="--config --json"
+	[run]="--config" [check]="--config --json" [status]="--config --json"
 	[incidents]="--config --open --all --json --limit" [ack]="--config --by --note"
-	[shelve]="--config --for" [unshelve]="--config"
+	[shelve]="--config --for" [unshelve]="--config" [notify]="--config"
 	[scan]="--config --units --timeout --json --force" [read]="--config --json --watch --count --interval --force"
 )
-for cmd in run check status incidents ack shelve unshelve scan read; do
+for cmd in run check status incidents ack shelve unshelve notify scan read; do
 	help=$("$GRIDGW" "$cmd" --help 2>&1); rc=$?
 	missing=""
 	for o in ${opts[$cmd]} --help; do grep -q -- "$o" <<<"$help" || missing="$missing $o"; done

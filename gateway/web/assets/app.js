@@ -212,6 +212,13 @@
 	}
 
 	function start() {
+		/* Notification messages link to CONSOLE_URL/incidents/<id>: when the
+		 * server hands that path the page, show the incident. */
+		var m = /^\/incidents\/([^/]+)\/?$/.exec(location.pathname);
+		if (m) {
+			location.replace('/#/incident/' + m[1]);
+			return;
+		}
 		document.title = t('app.name');
 		GW.alarm.init();
 		GW.api.onSessionLost = sessionLost;

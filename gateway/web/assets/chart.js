@@ -107,10 +107,11 @@
 			prev = p;
 		});
 		root.appendChild(s('path', { class: 'chart-line' + (bool ? ' chart-step' : ''), d: d }));
-		if (vals.length === 1) {
-			var only = pts.filter(function (p) { return p.v !== null; })[0];
-			root.appendChild(s('circle', { class: 'chart-dot', cx: X(only.ms), cy: Y(only.v), r: 3 }));
-		}
+		/* The latest sample is marked: a short history at the right edge of
+		 * a long range is otherwise a hairline. */
+		var goodPts = pts.filter(function (p) { return p.v !== null; });
+		var last = goodPts[goodPts.length - 1];
+		root.appendChild(s('circle', { class: 'chart-dot', cx: X(last.ms), cy: Y(last.v), r: 4 }));
 
 		/* hover / touch read-out */
 		var cursor = s('line', { class: 'chart-cursor', x1: 0, x2: 0, y1: mt, y2: mt + ph, visibility: 'hidden' });

@@ -140,6 +140,22 @@
 		return String(Number(v.toFixed(a >= 100 ? 1 : 3)));
 	}
 
+	/* The API gives every value as a number; a point is boolean when the
+	 * server says so (type bool/bit) or it is one of the boolean points of
+	 * the shipped profiles (config/profiles/, names kept across models). */
+	var BOOL_POINTS = { alarm: 1, fault: 1, tamper: 1, self_test: 1, open: 1, ebike: 1, door_hold: 1 };
+	function isBool(name, p) {
+		if (p && (p.type === 'bool' || p.type === 'bit')) return true;
+		if (p && p.type) return false;
+		if (p && typeof p.value === 'boolean') return true;
+		return !!BOOL_POINTS[name];
+	}
+	function pointValue(name, p) {
+		if (!p) return t('dash');
+		if (isBool(name, p) && (p.value === 0 || p.value === 1 || typeof p.value === 'boolean')) return p.value ? t('yes') : t('no');
+		return value(p.value, p.unit);
+	}
+
 	function value(v, unit) {
 		if (v === null || v === undefined) return t('dash');
 		if (typeof v === 'boolean') return v ? t('yes') : t('no');
@@ -158,6 +174,7 @@
 	GW.dom = { h: h, svg: svg, clear: clear, replace: replace, append: append };
 	GW.fmt = {
 		parseTs: parseTs, dateTime: dateTime, short: short, clock: clock, hm: hm, dayHm: dayHm, timeZone: timeZone,
-		duration: duration, location: location, number: number, value: value, bytes: bytes
+		duration: duration, location: location, number: number, value: value, bytes: bytes,
+		isBool: isBool, pointValue: pointValue
 	};
 })(window.GW = window.GW || {});

@@ -17,8 +17,9 @@
 
 	function load() {
 		var want = id;
-		return GW.api.get('/api/v1/devices/' + GW.api.enc(id)).then(function (d) {
+		return GW.api.get('/api/v1/devices/' + GW.api.enc(id)).then(function (data) {
 			if (want !== id || !root) return;
+			var d = data && data.device ? data.device : data;
 			var first = !dev;
 			dev = d;
 			if (!point || !(d.points && d.points[point])) point = defaultPoint(d);
@@ -34,7 +35,7 @@
 
 	function defaultPoint(d) {
 		var names = Object.keys(d.points || {});
-		var num = names.filter(function (n) { return typeof d.points[n].value === 'number' && n !== 'battery'; });
+		var num = names.filter(function (n) { return !GW.fmt.isBool(n, d.points[n]) && n !== 'battery'; });
 		return num[0] || names[0] || null;
 	}
 
@@ -74,7 +75,7 @@
 				var good = p.quality === 'good' || p.quality === undefined;
 				var tr = h('tr', { class: (n === point ? 'selected' : '') + (good ? '' : ' q-bad'), data: { point: n }, tabindex: 0 },
 					h('td', {}, h('span', { class: 'pt-label' }, GW.i18n.pointLabel(n)), h('span', { class: 'pt-name mono' }, n)),
-					h('td', { class: 'pt-value' }, GW.fmt.value(p.value, p.unit)),
+					h('td', { class: 'pt-value' }, GW.fmt.pointValue(n, p)),
 					h('td', {}, GW.ui.chip(GW.i18n.qualityLabel(p.quality || 'good'), good ? 'chip-ok' : 'chip-bad')),
 					h('td', { class: 'hide-narrow muted' }, p.ts ? GW.fmt.dateTime(p.ts) : t('dash')));
 				function choose() { if (point !== n) { point = n; draw(); loadChart(); } }
@@ -140,7 +141,7 @@
 		var now = Date.now();
 		var svg = GW.chart.draw(lastSamples, {
 			width: chartBox.clientWidth || 600, since: now - RANGES[range], until: now,
-			unit: p && p.unit, bool: p && typeof p.value === 'boolean', label: t('device.history.of', { p: GW.i18n.pointLabel(point) })
+			unit: p && p.unit, bool: GW.fmt.isBool(point, p), label: t('device.history.of', { p: GW.i18n.pointLabel(point) })
 		});
 		GW.dom.replace(chartBox, svg, h('p', { class: 'chart-note muted' }, t('chart.samples', { n: lastSamples.length })));
 		chartBox.dataset.samples = String(lastSamples.length);
@@ -162,6 +163,7 @@
 	/* The answer's shape is the server's: a list or map of points with
 	 * value/raw/quality is tabulated, anything else shown as JSON text. */
 	function readTable(data) {
+		if (data && data.device) data = data.device;
 		var pts = data && (data.points || data.values);
 		var rows = [];
 		if (Array.isArray(pts)) rows = pts.map(function (p) { return [p.name || p.point, p]; });
@@ -174,7 +176,7 @@
 				var raw = p.raw !== undefined ? p.raw : p.registers;
 				return h('tr', {},
 					h('td', {}, h('span', { class: 'pt-label' }, GW.i18n.pointLabel(r[0])), h('span', { class: 'pt-name mono' }, r[0])),
-					h('td', {}, GW.fmt.value(p.value, p.unit)),
+					h('td', {}, GW.fmt.pointValue(r[0], p)),
 					h('td', { class: 'mono' }, raw === undefined ? t('dash') : Array.isArray(raw) ? raw.join(' ') : String(raw)),
 					h('td', {}, p.quality ? GW.i18n.qualityLabel(p.quality) : (p.error ? String(p.error) : t('dash'))));
 			})));

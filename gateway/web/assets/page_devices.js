@@ -55,8 +55,9 @@
 
 	function pointChip(name, p) {
 		var good = p.quality === 'good' || p.quality === undefined;
-		var txt = GW.i18n.pointLabel(name) + ' ' + GW.fmt.value(p.value, p.unit);
-		var c = h('span', { class: 'pv' + (good ? '' : ' pv-bad') + (p.value === true && /alarm|fault|tamper|open|ebike/.test(name) ? ' pv-on' : '') }, txt);
+		var txt = GW.i18n.pointLabel(name) + ' ' + GW.fmt.pointValue(name, p);
+		var on = GW.fmt.isBool(name, p) && !!p.value && /alarm|fault|tamper|open|ebike/.test(name);
+		var c = h('span', { class: 'pv' + (good ? '' : ' pv-bad') + (on ? ' pv-on' : '') }, txt);
 		if (!good) c.appendChild(h('span', { class: 'pv-q' }, GW.i18n.qualityLabel(p.quality)));
 		c.title = name + (p.ts ? ' · ' + GW.fmt.dateTime(p.ts) : '');
 		return c;

@@ -16,11 +16,11 @@
 		var want = id;
 		return GW.api.get('/api/v1/incidents/' + GW.api.enc(id)).then(function (d) {
 			if (want !== id || !root) return;
-			inc = d;
+			inc = d && d.incident ? d.incident : d;
 			draw();
 			if (inc.device && dev === undefined) {
 				GW.api.get('/api/v1/devices/' + GW.api.enc(inc.device)).then(function (x) {
-					if (want === id && root) { dev = x; draw(); }
+					if (want === id && root) { dev = x && x.device ? x.device : x; draw(); }
 				}, function () { dev = null; });
 			}
 		}, function (err) {
