@@ -61,6 +61,16 @@ sed -e "s|tcp://127.0.0.1:18830|tcp://127.0.0.1:$broker|g" -e "s|port = 15020|po
     -e "s|/tmp/gridgw-demo|$run|g" -e "s|profiles_dir = \"profiles\"|profiles_dir = \"$top/config/profiles\"|" \
     "$top/config/demo.conf" >"$run/demo.conf"
 conf=$run/demo.conf
+# The property office's WeCom group, as a loopback fake of the robot API
+# (tests/fakes/robot_fake.py) that prints each message as the phones show it.
+robot=$(pick_port 18900)
+cat >>"$conf" <<NOTIFY
+notify = {
+  language = "zh-CN";
+  channels = ( { name = "wy-duty"; type = "wecom"; url = "http://127.0.0.1:$robot/cgi-bin/webhook/send?key=demo"; } );
+  routes = ( { match = { severity = [1, 2]; }; to = ["wy-duty"]; events = ["raised", "cleared"]; } );
+};
+NOTIFY
 
 # The local web console, with two demo users (crypt(3) SHA-512 hashes as
 # `gridgw passwd` would print them). Loopback only unless DEMO_CONSOLE says.
@@ -112,6 +122,9 @@ show_platform() {
 		esac
 	done
 }
+/usr/bin/python3 -u "$top/tests/fakes/robot_fake.py" --port "$robot" --wecom-key demo --print --record "$run/robot.rec" 2>"$run/robot.log" |
+	sed -u "s/^/${R}[物业群]${N}   /" &
+wait_port "$robot" || echo "demo: the WeCom robot fake did not start"
 stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$broker" -q 1 -v -t 'grid/v1/+/incident' -t 'grid/v1/+/status' 2>&1 |
 	stdbuf -oL tee "$run/platform.log" | show_platform &
 
@@ -156,3 +169,5 @@ echo "${B}== gridgw incidents --all ==${N}"
 echo
 events=$(grep -c '/incident ' "$run/platform.log")
 echo "${B}$events incident events reached the platform${N} (log: $run/platform.log)"
+told=$(grep -c '"ok": true' "$run/robot.rec" 2>/dev/null)
+echo "${B}${told:-0} messages reached the property office's WeCom group${N} (log: $run/robot.rec)"

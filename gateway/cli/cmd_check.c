@@ -16,6 +16,7 @@
 #include "gateway/cli/cli.h"
 #include "gateway/config/config.h"
 #include "common/timeutil.h"
+#include "gateway/notify/notify_config.h"
 #include "sensors/modbus_plan.h"
 
 #define CHECK_MAX_SHOWN 12
@@ -195,6 +196,41 @@ static void print_rules(const struct gw_config *cfg)
 		printf("  ... and %d more\n", cfg->n_rules - shown);
 }
 
+/* Channels by name and type, and how the routes send; never a secret
+ * (a url may hold a key: only its scheme and host are shown). */
+static void print_notify(const struct gw_config *cfg)
+{
+	const struct notify_config *n = cfg->notify;
+	if (!n)
+		return;
+	printf("notify   %d channel%s, %d route%s, language %s%s%s\n", n->n_channels, n->n_channels == 1 ? "" : "s",
+	       n->n_routes, n->n_routes == 1 ? "" : "s", n->language, n->console_url ? ", console " : "",
+	       n->console_url ? n->console_url : "");
+	for (int i = 0; i < n->n_channels; i++) {
+		const struct notify_channel_config *c = &n->channels[i];
+		const char *host = strstr(c->url, "://");
+		host = host ? host + 3 : c->url;
+		int hl = (int)strcspn(host, "/?");
+		printf("  %-16s %-8s %.*s%.*s%s\n", c->name, notify_type_name(c->type), (int)(host - c->url), c->url, hl, host,
+		       c->secret ? ", signed" : "");
+	}
+	for (int i = 0; i < n->n_routes; i++) {
+		const struct notify_route_config *r = &n->routes[i];
+		printf("  route %-2d to", i);
+		for (int k = 0; k < r->n_to; k++)
+			printf("%s%s", k ? ", " : " ", n->channels[r->to[k]].name);
+		if (r->after_ms > 0) {
+			char d[32];
+			duration_format(r->after_ms, d, sizeof d);
+			printf("; after %s", d);
+		}
+		if (r->has_hours)
+			printf("; hours %02d:%02d-%02d:%02d", r->hours_from_min / 60, r->hours_from_min % 60,
+			       r->hours_to_min / 60, r->hours_to_min % 60);
+		printf("\n");
+	}
+}
+
 /* The whole list as JSON: every diagnostic with file, line, column (null
  * when not known), severity and message. */
 static void print_json(const char *path, bool valid, const struct config_errors *errs)
@@ -278,6 +314,7 @@ int cmd_check(int argc, char **argv)
 	print_sources(cfg);
 	print_devices(cfg);
 	print_rules(cfg);
+	print_notify(cfg);
 	config_free(cfg);
 	return 0;
 }

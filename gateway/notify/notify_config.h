@@ -74,6 +74,9 @@ struct notify_route_config {
 	int line;
 };
 
+/* "wecom", "dingtalk", … (notify_channel.c). */
+const char *notify_type_name(enum notify_channel_type type);
+
 struct notify_config {
 	char *language;           /* "zh-CN" (default) or "en" */
 	char *console_url;        /* optional link base: URL/incidents/ID */

@@ -142,7 +142,6 @@ enum notify_verdict notify_classify(enum notify_channel_type type, const char *t
 int64_t notify_rate_limit_pause_ms(enum notify_channel_type type);
 /* Default per-minute rate of a channel type (the API's documented limit). */
 int notify_default_rate(enum notify_channel_type type);
-const char *notify_type_name(enum notify_channel_type type);
 int notify_type_parse(const char *name, enum notify_channel_type *out);
 
 /* ---- pacing (notify_pace.c): the gateway's own rate limit and backoff ---- */

@@ -631,8 +631,10 @@ int notify_render_digest(const struct notify_render_ctx *rc, const struct notify
 	}
 	if (k < n)
 		sb_fmt(&b, en ? "\n… and %zu more to follow" : "\n……另有%zu条稍后发送", n - k);
-	if (rc->console_url && rc->console_url[0])
+	if (rc->console_url && rc->console_url[0] && (md || rc->format == NOTIFY_FMT_CARD))
 		sb_fmt(&b, en ? "\n[Open the console](%s)" : "\n[打开控制台](%s)", rc->console_url);
+	else if (rc->console_url && rc->console_url[0])
+		sb_fmt(&b, en ? "\nConsole: %s" : "\n控制台：%s", rc->console_url);
 	add_mentions(rc, &b);
 	if (b.oom) {
 		free(b.s);

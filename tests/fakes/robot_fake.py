@@ -297,7 +297,9 @@ def main():
     p.add_argument("--feishu-secret", default="")
     p.add_argument("--feishu-rate", type=int, default=100)
     p.add_argument("--webhook-secret", default="")
+    p.add_argument("--mode", default="ok", choices=["ok", "500", "hang"], help="how to answer from the start")
     args = p.parse_args()
+    STATE["mode"] = args.mode
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.daemon_threads = True
     srv.args = args

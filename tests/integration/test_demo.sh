@@ -24,6 +24,9 @@ check "web console served, URL and demo login printed" grep -q 'web console read
 check "status summary shown" grep -q 'devices   56 online, 1 offline' "$TMP/demo.out"
 check "gas rising in the boiler room raised gas.leak" raised gas.leak gas-1-boiler
 check "the smoke alarm sounded the stairwell siren" grep -q 'siren-1 sounder relay (the smoke rule.s on_raise): .*ok 1' "$TMP/demo.out"
+check "the property office's WeCom group shows the fire alarm in Chinese, with the room" \
+	grep -q '\[物业群\].*【紧急】.*确认火警\|\[物业群\].*【紧急】烟感报警' "$TMP/demo.out"
+check "…with the building/floor/room as people write it" grep -q '\[物业群\].*1号楼1单元3层301室' "$TMP/demo.out"
 check "incidents summary lists fire.confirmed" grep -q 'fire.confirmed' "$TMP/demo.out"
 seqs=$(grep -o '"seq":[0-9]*' "$log" | cut -d: -f2 | sort -n | uniq)
 last=$(echo "$seqs" | tail -1)

@@ -18,11 +18,13 @@ start_broker || { tap_fail "broker"; tap_done; exit 1; }
 start_robot_fake robot --wecom-key WKEY --wecom-key WKEY2 --ding-token DTOK --ding-secret SECdingtest123 \
 	--feishu-hook FHOOK --feishu-secret fs-secret-1 --webhook-secret whsec || { tap_fail "robot fake"; tap_done; exit 1; }
 RP=$ROBOT_PORT
+start_smtp_fake smtp --user gw@example.org --password mailpass-9 --accept duty@example.org || { tap_fail "smtp fake"; tap_done; exit 1; }
+printf 'mailpass-9\n' >"$TMP/mail.pass"
 MB=$(free_port)
 P=grid/v1/nt-gw
 printf 'SECdingtest123\n' >"$TMP/ding.secret"
 printf 'fs-secret-1\n' >"$TMP/fs.secret"
-chmod 600 "$TMP/ding.secret" "$TMP/fs.secret"
+chmod 600 "$TMP/ding.secret" "$TMP/fs.secret" "$TMP/mail.pass"
 H=$(date +%-H)
 CLOSED=$(printf '%02d:00-%02d:00' $(((H + 2) % 24)) $(((H + 3) % 24)))
 
@@ -52,11 +54,14 @@ notify = {
     { name = "jd-ding"; type = "dingtalk"; url = "http://127.0.0.1:$RP/robot/send?access_token=DTOK";
       secret_file = "$TMP/ding.secret"; mention = ["13800000000"]; },
     { name = "fs"; type = "feishu"; url = "http://127.0.0.1:$RP/open-apis/bot/v2/hook/FHOOK"; secret_file = "$TMP/fs.secret"; },
-    { name = "night"; type = "webhook"; url = "http://127.0.0.1:$RP/hook/night"; secret = "whsec"; } $2
+    { name = "night"; type = "webhook"; url = "http://127.0.0.1:$RP/hook/night"; secret = "whsec"; },
+    { name = "mail"; type = "email"; url = "smtp://127.0.0.1:$SMTP_PORT"; from = "<gw@example.org>";
+      to = ["<duty@example.org>"]; username = "gw@example.org"; password_file = "$TMP/mail.pass"; } $2
   );
   routes = (
     { match = { severity = [1, 2]; }; to = ["wy-wecom", "fs" $3]; events = ["raised", "cleared"]; },
     { match = { severity = [1]; }; after = "3s"; unless = "acked"; to = ["jd-ding"]; },
+    { match = { severity = [1]; building = ["5"]; }; to = ["mail"]; },
     { match = { type = ["device.*", "fire.*"]; }; to = ["night"]; hours = "$CLOSED"; }
   );
 };
@@ -88,6 +93,8 @@ check "alarm → WeCom in ≤ 2 s ($(printf '%.2f' "$("$PY" -c "print($t1 - $t0)
 msg=$(grep '"api": "wecom"' "$R" | grep '701室' | head -1)
 check "WeCom text: severity and type labels, location, console link" bash -c "echo '$msg' | grep -q '【紧急】烟感报警' && echo '$msg' | grep -q '5号楼2单元7层701室' && echo '$msg' | grep -q 'http://192.168.1.10:8080/incidents/'"
 check "Feishu message with a signature the fake verified" wait_for "[ \$(rec_count $R feishu 701室) -ge 1 ]" 10
+check "e-mail through SMTP with AUTH, UTF-8 subject and body" \
+	wait_for "grep -q '\"subject\": \"【紧急】烟感报警\"' $TMP/smtp.rec 2>/dev/null && grep -q '5号楼2单元7层701室' $TMP/smtp.rec" 10
 ID_A=$(id_of smoke-a)
 check "delivery recorded on the incident as an updated event (_notified)" \
 	wait_for "grep '\"event\":\"updated\"' $TMP/incidents.log | grep '$ID_A' | grep -q '\"_notified\":\[{\"channel\":\"wy-wecom\",\"route\":0,\"step\":0,\"ts\":\"[^\"]*\",\"ok\":true'" 10
@@ -142,7 +149,7 @@ check "…and delivered on the working channels" wait_for "[ \$(rec_count $R wec
 check "a stopped channel is not hammered (one refused request)" test "$(rec_refused "$R" wecom 93000)" = "$n93"
 check "gridgw status shows the stopped channel and why" bash -c "'$GRIDGW' status -c '$TMP/gw.conf' | grep -q 'notify    bad .*STOPPED.*93000'"
 check "the failure is recorded on the incident" bash -c "'$GRIDGW' incidents -c '$TMP/gw.conf' | grep -q 'notified bad (route 0) .* FAILED: wecom error 93000'"
-check "no secret in the log" bash -c "! grep -q 'SECdingtest123\|fs-secret-1\|whsec' $TMP/gw.log"
+check "no secret in the log" bash -c "! grep -q 'SECdingtest123\|fs-secret-1\|whsec\|mailpass-9' $TMP/gw.log"
 
 # --- key fixed + reload: what waited is delivered, gateway.notify cleared -----
 write_conf "$TMP/gw.conf" ', { name = "bad"; type = "wecom"; url = "http://127.0.0.1:'$RP'/cgi-bin/webhook/send?key=WKEY2"; }' ', "bad"'
