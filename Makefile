@@ -29,7 +29,7 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 BUILD   ?= build
 VERSION ?= 0.1.0
 
-PKGS    := libmodbus libconfig sqlite3 libcjson libsystemd
+PKGS    := libmodbus libconfig sqlite3 libcjson libsystemd libcurl libcrypto libmicrohttpd libxcrypt
 # Compiled-in paths: the default config and the vendor profile directory
 # (shipped profiles, searched after gateway.profiles_dir). Every object
 # depends on $(BUILD)/build-defs, rewritten only when these change, so a
@@ -50,7 +50,12 @@ CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 # needs no change here); gateway/cli/main.c is the gridgw program itself.
 LIB_SRC := $(filter-out gateway/cli/main.c,$(shell find common sensors rules gateway -name '*.c' | sort))
 SIM_SRC := $(wildcard sim/*.c)
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# The console's pages: every file under gateway/web/assets/ is compiled into
+# the binary (scripts/embed-assets.sh); the directories are prerequisites so
+# that adding or removing a file regenerates the table.
+WEB_ASSETS := $(shell find gateway/web/assets 2>/dev/null)
+WEB_ASSETS_GEN := $(BUILD)/gen/web_assets_gen.c
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(WEB_ASSETS_GEN:%.c=%.o)
 SIM_OBJ := $(SIM_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -59,14 +64,21 @@ TESTLIB_BIN := $(TESTLIB_SRC:tests/lib/%.c=$(BUILD)/tests/%)
 
 DEPS_PKGS := libpaho-mqtt-dev libmodbus-dev libconfig-dev libsqlite3-dev libcjson-dev \
 	libcmocka-dev libsystemd-dev mosquitto mosquitto-clients pkg-config sqlite3 openssl \
-	make gcc libc6-dev strace systemd procps \
-	debhelper dpkg-dev fakeroot lintian man-db groff-base
+	make gcc libc6-dev strace systemd procps jq \
+	debhelper dpkg-dev fakeroot lintian man-db groff-base \
+	libcurl4-openssl-dev libssl-dev python3 \
+	libmicrohttpd-dev libcrypt-dev curl python3-prometheus-client
 
 .PHONY: fuzz-deps all deps test test-asan unit integration demo bench fuzz install uninstall clean check-deps \
 	deb cross-deps cross-test FORCE
 
 all: $(BUILD)/gridgw $(BUILD)/gridgw-sim $(TESTLIB_BIN)
 	@ln -sf $(BUILD)/gridgw gridgw; ln -sf $(BUILD)/gridgw-sim gridgw-sim
+
+# The console's browser test (tests/integration/test_console_browser.sh):
+# headless chromium driven by Selenium; CJK fonts so the screenshots of the
+# Chinese pages are readable.
+DEPS_PKGS += chromium chromium-driver python3-selenium fonts-noto-cjk
 
 deps:
 	@scripts/deps.sh $(DEPS_PKGS)
@@ -81,6 +93,14 @@ $(BUILD)/%.o: %.c $(BUILD)/build-defs
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(WEB_ASSETS_GEN): scripts/embed-assets.sh $(WEB_ASSETS)
+	@$(if $(V),,echo "  EMBED   gateway/web/assets")
+	$(Q)scripts/embed-assets.sh gateway/web/assets $@
+
+$(WEB_ASSETS_GEN:%.c=%.o): $(WEB_ASSETS_GEN)
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libgridgw.a: $(LIB_OBJ)
 	@rm -f $@; ar rcs $@ $^

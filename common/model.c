@@ -70,3 +70,13 @@ const char *point_table_name(enum point_table t)
 	default: return "-";
 	}
 }
+
+const char *rule_confirmed_type(const struct rule_config *r)
+{
+	return r->confirmed_type ? r->confirmed_type : "fire.confirmed";
+}
+
+bool rule_is_correlation_only(const struct rule_config *r)
+{
+	return r->group != GROUP_NONE && r->type && strcmp(r->type, rule_confirmed_type(r)) == 0;
+}

@@ -241,8 +241,32 @@ struct gateway_config {
 	char *log_level;          /* default "info" */
 };
 
+struct notify_config;
+enum console_role { CONSOLE_ROLE_VIEWER = 1, CONSOLE_ROLE_OPERATOR, CONSOLE_ROLE_INSTALLER };
+
+struct console_user {
+	char *name;
+	enum console_role role;
+	char *password_hash;      /* crypt(3), e.g. "$y$..." from `gridgw passwd` */
+	const char *file;
+	int line;
+};
+
+/* console = { ... } (docs/configuration.md). present = false: no console. */
+struct console_config {
+	bool present;
+	char *listen;             /* "HOST:PORT", default "0.0.0.0:8080" */
+	char *tls_cert;           /* PEM files; both or neither */
+	char *tls_key;
+	struct console_user *users;
+	int n_users;
+	bool metrics;             /* GET /metrics without login; default true */
+	int64_t session_idle_ms;  /* default 30m */
+};
+
 struct gw_config {
 	char *path;               /* main config file as given */
+	struct console_config console;
 	struct gateway_config gateway;
 	struct uplink_config uplink;
 	struct store_config store;
@@ -257,6 +281,7 @@ struct gw_config {
 	int n_devices;
 	struct rule_config *rules;
 	int n_rules;
+	struct notify_config *notify; /* the notify section (gateway/notify/notify_config.h), NULL when absent */
 	char **files;             /* interned file names the file/line pointers refer to */
 	int n_files;
 };
@@ -267,6 +292,14 @@ int config_find_bus(const struct gw_config *cfg, const char *name);
 int config_find_profile(const struct gw_config *cfg, const char *name);
 int config_find_point(const struct profile *p, const char *name);
 int config_find_rule(const struct gw_config *cfg, const char *id);
+
+/* Correlation rules (docs/rules.md §2.4). The type of a rule's confirmed
+ * (group) incident: confirmed_type, default "fire.confirmed". */
+const char *rule_confirmed_type(const struct rule_config *r);
+/* True for a correlation rule whose own type is its confirmed type: it
+ * raises only group incidents; its per-device alarms only count detectors
+ * (their incidents would be one detector typed as confirmed). */
+bool rule_is_correlation_only(const struct rule_config *r);
 
 /* Registers (or bits) a Modbus point occupies: [address, address + width). */
 int point_width(const struct point_def *p);

@@ -13,7 +13,10 @@ struct queue {
 	pthread_mutex_t lock;
 	pthread_cond_t not_full;
 	struct core_msg *ring;
-	size_t cap, high_water, head, len;
+	size_t cap, high_water;     /* data slots; where data push_wait waits */
+	size_t ring_cap;            /* cap + QUEUE_CONTROL_SLOTS */
+	size_t head, len;           /* len counts both classes */
+	size_t n_control;           /* control messages among len */
 	int efd;
 	bool closed;
 	bool signalled;
@@ -25,7 +28,12 @@ struct queue *queue_create(size_t capacity, size_t high_water)
 	struct queue *q = calloc(1, sizeof *q);
 	if (!q)
 		return NULL;
-	q->ring = calloc(capacity, sizeof *q->ring);
+	if (capacity == 0 || capacity > SIZE_MAX / sizeof *q->ring - QUEUE_CONTROL_SLOTS) {
+		free(q);
+		return NULL;
+	}
+	q->ring_cap = capacity + QUEUE_CONTROL_SLOTS;
+	q->ring = calloc(q->ring_cap, sizeof *q->ring);
 	q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!q->ring || q->efd < 0) {
 		free(q->ring);
@@ -41,11 +49,31 @@ struct queue *queue_create(size_t capacity, size_t high_water)
 	return q;
 }
 
+bool queue_msg_is_control(enum core_msg_type t)
+{
+	switch (t) {
+	case MSG_UPLINK_CONNECTED: case MSG_UPLINK_LOST: case MSG_UPLINK_ACKED: case MSG_UPLINK_FAILED:
+	case MSG_UPLINK_COMMAND: case MSG_CONTROL: case MSG_NOTIFY_RESULT: case MSG_WEB_REQUEST:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Called with the lock held: is there room for m in its class? `limit` is
+ * the data limit (high_water for push_wait, cap for push_nowait). */
+static bool has_room_locked(const struct queue *q, const struct core_msg *m, size_t limit)
+{
+	if (queue_msg_is_control(m->type))
+		return q->n_control < QUEUE_CONTROL_SLOTS;
+	return q->len - q->n_control < limit;
+}
+
 static void free_blob(struct core_msg *m)
 {
 	switch (m->type) {
 	case MSG_SOURCE_MESSAGE: case MSG_UPLINK_LOST: case MSG_UPLINK_COMMAND:
-	case MSG_CONTROL: case MSG_USER:
+	case MSG_CONTROL: case MSG_USER: case MSG_NOTIFY_RESULT:
 		free(m->u.blob.data);
 		break;
 	default:
@@ -58,7 +86,7 @@ void queue_destroy(struct queue *q)
 	if (!q)
 		return;
 	for (size_t i = 0; i < q->len; i++)
-		free_blob(&q->ring[(q->head + i) % q->cap]);
+		free_blob(&q->ring[(q->head + i) % q->ring_cap]);
 	close(q->efd);
 	pthread_mutex_destroy(&q->lock);
 	pthread_cond_destroy(&q->not_full);
@@ -71,8 +99,10 @@ int queue_fd(const struct queue *q) { return q->efd; }
 /* Called with the lock held. */
 static void push_locked(struct queue *q, const struct core_msg *m)
 {
-	q->ring[(q->head + q->len) % q->cap] = *m;
+	q->ring[(q->head + q->len) % q->ring_cap] = *m;
 	q->len++;
+	if (queue_msg_is_control(m->type))
+		q->n_control++;
 	if (!q->signalled) {
 		uint64_t one = 1;
 		/* EAGAIN only if the counter would overflow: it is then readable anyway. */
@@ -85,7 +115,7 @@ static void push_locked(struct queue *q, const struct core_msg *m)
 int queue_push_wait(struct queue *q, const struct core_msg *m)
 {
 	pthread_mutex_lock(&q->lock);
-	while (!q->closed && q->len >= q->high_water)
+	while (!q->closed && !has_room_locked(q, m, q->high_water))
 		pthread_cond_wait(&q->not_full, &q->lock);
 	if (q->closed) {
 		pthread_mutex_unlock(&q->lock);
@@ -99,7 +129,7 @@ int queue_push_wait(struct queue *q, const struct core_msg *m)
 int queue_push_nowait(struct queue *q, const struct core_msg *m)
 {
 	pthread_mutex_lock(&q->lock);
-	if (q->closed || q->len >= q->cap) {
+	if (q->closed || !has_room_locked(q, m, q->cap)) {
 		q->dropped++;
 		pthread_mutex_unlock(&q->lock);
 		return -1;
@@ -114,8 +144,11 @@ size_t queue_pop_many(struct queue *q, struct core_msg *out, size_t max)
 	pthread_mutex_lock(&q->lock);
 	size_t n = 0;
 	while (n < max && q->len > 0) {
-		out[n++] = q->ring[q->head];
-		q->head = (q->head + 1) % q->cap;
+		out[n] = q->ring[q->head];
+		if (queue_msg_is_control(out[n].type))
+			q->n_control--;
+		n++;
+		q->head = (q->head + 1) % q->ring_cap;
 		q->len--;
 	}
 	if (q->len == 0 && q->signalled) {

@@ -9,6 +9,15 @@
  *    holds its global mutex in callbacks, and the core calls into Paho): it
  *    may use the headroom above the high-water mark and fails only when the
  *    queue is completely full.
+ * Two classes of message, by type (queue_msg_is_control): *data* (points,
+ * device comm, write results, MQTT-source messages) uses `capacity`;
+ * *control* (uplink connected/lost/acked/failed/command, control and console
+ * requests, notification results)
+ * has QUEUE_CONTROL_SLOTS of its own on top, which data can never use. A
+ * sensor flood that fills the data capacity therefore cannot make a PUBACK
+ * or CONNECTED be dropped (a lost CONNECTED forced a reconnect of a healthy
+ * link after 20 s, a lost PUBACK a 30 s resend stall). Order is one FIFO
+ * over both classes.
  * Messages are fixed-size and copied; any heap pointer inside a message
  * (struct core_msg.blob) is owned by the queue until popped, then by the core. */
 #ifndef GRIDGW_QUEUE_H
@@ -32,6 +41,9 @@ enum core_msg_type {
 	MSG_UPLINK_COMMAND,     /* platform command JSON: blob */
 	MSG_CONTROL,            /* control socket request: blob + fd in `a` */
 	MSG_STOP,               /* asks the core to stop (tests, fatal errors) */
+	MSG_NOTIFY_RESULT,      /* a notification outcome: blob = struct notify_result (gateway/notify/notify.h) */
+	MSG_WEB_REQUEST,        /* console request: blob.data = struct web_call * (gateway/web/web.h), answered
+				 * with web_call_answer; a plain malloc block, so queue_destroy may free it */
 	MSG_USER,               /* free for modules: a/b/seq/blob as they define */
 };
 
@@ -69,15 +81,27 @@ struct core_msg {
 
 struct queue;
 
-/* capacity: total slots; high_water: where queue_push_wait starts to wait. */
+/* Slots reserved for control messages. Their producers are bounded: one
+ * PUBACK per in-flight publish (outbox window <= 1024, typically 16-64), a
+ * few link changes, platform commands and control requests (each waits for
+ * its answer); the core pops them within one iteration. */
+#define QUEUE_CONTROL_SLOTS 1024
+
+/* True for the types that use the control reserve. */
+bool queue_msg_is_control(enum core_msg_type t);
+
+/* capacity: slots for data messages; high_water: where queue_push_wait of
+ * data starts to wait. The QUEUE_CONTROL_SLOTS come on top. */
 struct queue *queue_create(size_t capacity, size_t high_water);
 /* Frees any blobs still queued. */
 void queue_destroy(struct queue *q);
 /* The fd to poll() for POLLIN; readable while messages may be waiting. */
 int queue_fd(const struct queue *q);
-/* Returns 0, or -1 when the queue is closed. */
+/* Returns 0, or -1 when the queue is closed. Data waits below high_water,
+ * control for a free control slot. */
 int queue_push_wait(struct queue *q, const struct core_msg *m);
-/* Returns 0, or -1 when full or closed (the caller keeps ownership of any blob). */
+/* Returns 0, or -1 when the message's class is full or the queue closed
+ * (the caller keeps ownership of any blob). */
 int queue_push_nowait(struct queue *q, const struct core_msg *m);
 /* Pops up to max messages without blocking; returns how many. Clears the
  * eventfd when the queue becomes empty. */
@@ -85,7 +109,7 @@ size_t queue_pop_many(struct queue *q, struct core_msg *out, size_t max);
 size_t queue_length(struct queue *q);
 /* Wakes every waiting producer with failure; later pushes fail. */
 void queue_close(struct queue *q);
-/* Count of nowait pushes refused because the queue was full. */
+/* Count of nowait pushes refused (their class full, or the queue closed). */
 uint64_t queue_dropped(struct queue *q);
 
 #endif

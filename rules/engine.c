@@ -383,11 +383,21 @@ static bool chatter_trips(struct engine *e, struct alarm *a, int id, int64_t now
 	return now - oldest <= r->chatter_window_ms;
 }
 
+/* A per-device alarm of a correlation rule typed as its confirmed type: its
+ * condition counts the detector for the group, but an incident of its own
+ * would be one detector reported as a confirmed fire. It stays normal. */
+static bool alarm_silent(const struct engine *e, const struct alarm *a)
+{
+	return a->group < 0 && e->rules[a->rule].group_only;
+}
+
 /* The alarm becomes visibly active (the condition rose and the device is not shelved). */
 static void isa_raise(struct engine *e, int id, int64_t now)
 {
 	struct alarm *a = &e->alarms[id];
 	const struct erule *r = &e->rules[a->rule];
+	if (alarm_silent(e, a))
+		return;
 	if (a->held) {
 		/* Chatter hold: fold the raise into the open incident, report the
 		 * growing count at most once per chatter window. */
@@ -991,6 +1001,11 @@ bool engine_device_is_shelved(const struct engine *e, int device, int64_t now_ms
 {
 	return device >= 0 && device < e->n_devs && e->devs[device].shelved &&
 	       e->devs[device].shelve_until > now_ms;
+}
+
+int64_t engine_device_shelved_until(const struct engine *e, int device, int64_t now_ms)
+{
+	return engine_device_is_shelved(e, device, now_ms) ? e->devs[device].shelve_until : 0;
 }
 
 enum alarm_state engine_alarm_state(const struct engine *e, const char *key)

@@ -108,6 +108,8 @@ const char *engine_rule_id(const struct engine *e, int rule);
 const struct point_value *engine_device_values(const struct engine *e, int device);
 bool engine_device_is_online(const struct engine *e, int device);
 bool engine_device_is_shelved(const struct engine *e, int device, int64_t now_ms);
+/* When the device's shelve ends (monotonic ms), or 0 when it is not shelved. */
+int64_t engine_device_shelved_until(const struct engine *e, int device, int64_t now_ms);
 enum alarm_state engine_alarm_state(const struct engine *e, const char *key);
 
 #endif

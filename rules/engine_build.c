@@ -190,7 +190,8 @@ static int setup_user_rule(const struct gw_config *cfg, const struct rule_config
 	r->chatter_window_ms = rc->chatter_window_ms > 0 ? rc->chatter_window_ms : 60000;
 	r->group = rc->group;
 	r->min_devices = rc->min_devices >= 1 ? rc->min_devices : 2;
-	r->confirmed_type = rc->confirmed_type ? rc->confirmed_type : "fire.confirmed";
+	r->confirmed_type = rule_confirmed_type(rc);
+	r->group_only = rule_is_correlation_only(rc);
 	r->confirmed_severity = rc->confirmed_severity >= 1 && rc->confirmed_severity <= 4 ? rc->confirmed_severity : 1;
 	if (r->count > RING_MAX || r->chatter_max > RING_MAX) {
 		if (err && errlen)

@@ -65,6 +65,7 @@ struct erule {
 	int first_group_alarm;
 	const char *confirmed_type;
 	int confirmed_severity;
+	bool group_only;            /* type == confirmed_type: per-device alarms only count detectors, raise nothing */
 };
 
 struct alarm {

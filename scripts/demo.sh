@@ -9,6 +9,9 @@
 # stops everything it started. Works without a TTY (CI): it ends by itself.
 #   DEMO_SECONDS=N   how long the scenario runs before the summary (default 50)
 #   DEMO_DIR=DIR     where it keeps its files (default /tmp/gridgw-demo)
+#   DEMO_CONSOLE=HOST:PORT  where the web console listens (default
+#                    127.0.0.1:8080, or a free port near it); log in as
+#                    demo / gridgw-demo (operator) or screen / gridgw-demo (viewer)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-build}
@@ -58,6 +61,36 @@ sed -e "s|tcp://127.0.0.1:18830|tcp://127.0.0.1:$broker|g" -e "s|port = 15020|po
     -e "s|/tmp/gridgw-demo|$run|g" -e "s|profiles_dir = \"profiles\"|profiles_dir = \"$top/config/profiles\"|" \
     "$top/config/demo.conf" >"$run/demo.conf"
 conf=$run/demo.conf
+# The property office's WeCom group, as a loopback fake of the robot API
+# (tests/fakes/robot_fake.py) that prints each message as the phones show it.
+robot=$(pick_port 18900)
+cat >>"$conf" <<NOTIFY
+notify = {
+  language = "zh-CN";
+  channels = ( { name = "wy-duty"; type = "wecom"; url = "http://127.0.0.1:$robot/cgi-bin/webhook/send?key=demo"; } );
+  routes = ( { match = { severity = [1, 2]; }; to = ["wy-duty"]; events = ["raised", "cleared"]; } );
+};
+NOTIFY
+
+# The local web console, with two demo users (crypt(3) SHA-512 hashes as
+# `gridgw passwd` would print them). Loopback only unless DEMO_CONSOLE says.
+if [ -n "${DEMO_CONSOLE:-}" ]; then
+	console_host=${DEMO_CONSOLE%:*} console_port=${DEMO_CONSOLE##*:}
+else
+	console_host=127.0.0.1 console_port=$(pick_port 8080)
+fi
+demo_pw=gridgw-demo
+demo_hash=$(openssl passwd -6 -salt "$(openssl rand -hex 8)" "$demo_pw")
+cat >>"$conf" <<CONSOLE
+
+console = {
+  listen = "$console_host:$console_port";
+  users = (
+    { name = "demo"; role = "operator"; password_hash = "$demo_hash"; },
+    { name = "screen"; role = "viewer"; password_hash = "$demo_hash"; }
+  );
+};
+CONSOLE
 
 set -m
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\nlog_type error\n' "$broker" >"$run/mosquitto.conf"
@@ -67,6 +100,7 @@ wait_port "$broker" || { echo "demo: mosquitto did not start"; cat "$run/mosquit
 echo "${B}gridgw demo${N}: compound Shangquan — 40 smoke detectors (RS-485 RTU on a pty + Modbus TCP),"
 echo "8 manhole covers (MQTT), 4 elevators with e-bike detectors; broker 127.0.0.1:$broker"
 echo "files in $run; Ctrl-C stops everything"
+echo "${B}web console${N}: http://$console_host:$console_port/  login ${B}demo${N} / ${B}$demo_pw${N} (operator) or ${B}screen${N} / ${B}$demo_pw${N} (viewer)"
 echo
 
 # The platform: every incident event and the gateway's status, as it arrives.
@@ -88,6 +122,9 @@ show_platform() {
 		esac
 	done
 }
+/usr/bin/python3 -u "$top/tests/fakes/robot_fake.py" --port "$robot" --wecom-key demo --print --record "$run/robot.rec" 2>"$run/robot.log" |
+	sed -u "s/^/${R}[物业群]${N}   /" &
+wait_port "$robot" || echo "demo: the WeCom robot fake did not start"
 stdbuf -oL mosquitto_sub -h 127.0.0.1 -p "$broker" -q 1 -v -t 'grid/v1/+/incident' -t 'grid/v1/+/status' 2>&1 |
 	stdbuf -oL tee "$run/platform.log" | show_platform &
 
@@ -105,6 +142,11 @@ done
 
 groups=$(jobs -p)
 set +m
+if wait_port "$console_port"; then
+	echo "${B}web console ready${N}: http://$console_host:$console_port/ (demo / $demo_pw)"
+else
+	echo "demo: the web console did not start (see $run/gridgw.log)"
+fi
 
 door_reported=0
 for ((t = 0; t < seconds; t++)); do
@@ -112,6 +154,8 @@ for ((t = 0; t < seconds; t++)); do
 	if [ $door_reported = 0 ] && [ $t -ge 35 ]; then
 		door=$("$SIM" ctl "$run/sim.sock" get lift-1-A door_hold 2>/dev/null)
 		echo "${Y}[sim]${N}      lift-1-A door_hold coil as the detector sees it: ${B}${door:-?}${N}"
+		siren=$("$SIM" ctl "$run/sim.sock" get siren-1 siren 2>/dev/null)
+		echo "${Y}[sim]${N}      siren-1 sounder relay (the smoke rule's on_raise): ${B}${siren:-?}${N}"
 		door_reported=1
 	fi
 done
@@ -125,3 +169,5 @@ echo "${B}== gridgw incidents --all ==${N}"
 echo
 events=$(grep -c '/incident ' "$run/platform.log")
 echo "${B}$events incident events reached the platform${N} (log: $run/platform.log)"
+told=$(grep -c '"ok": true' "$run/robot.rec" 2>/dev/null)
+echo "${B}${told:-0} messages reached the property office's WeCom group${N} (log: $run/robot.rec)"

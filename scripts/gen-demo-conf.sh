@@ -1,7 +1,10 @@
 #!/bin/bash
 # Generates config/demo.conf, the demo compound: two buildings, 40 flats with
 # smoke detectors (building 1 on RS-485 via RTU, building 2 on Modbus TCP),
-# 8 manhole covers over MQTT, 4 elevators with e-bike detectors. Run it when
+# 8 manhole covers over MQTT, 4 elevators with e-bike detectors, and on the
+# LAN's Modbus gateway a stairwell siren, a boiler-room gas detector, a roof
+# hydrant pressure sensor, an electrical-fire detector and a pump-room leak
+# rope (the profiles in config/profiles/, rules as in gridgw.conf). Run it when
 # the compound's shape changes; the output is committed.
 set -eu
 out=${1:-config/demo.conf}
@@ -55,6 +58,12 @@ for e in 1 2 3 4; do
 	printf '%s  { id = "lift-%d-%s"; profile = "elevator_ebike"; bus = "lan-b2"; unit = %d; poll = "500ms";\n    location = { building = "%d"; entrance = "1"; place = "Building %d elevator %s"; }; }' \
 		"$sep" "$b" "$car" $((100 + e)) "$b" "$b" "$car"
 done
+# The compound's other sensors, behind the LAN's Modbus gateway.
+printf '%s  { id = "siren-1"; profile = "siren_relay"; bus = "lan-b2"; unit = 110; poll = "5s";\n    location = { building = "1"; entrance = "1"; place = "Building 1 stairwell"; }; }' "$sep"
+printf '%s  { id = "gas-1-boiler"; profile = "gas_detector"; bus = "lan-b2"; unit = 111; poll = "1s";\n    location = { building = "1"; place = "Building 1 boiler room"; }; }' "$sep"
+printf '%s  { id = "hydrant-2-roof"; profile = "hydrant_pressure"; bus = "lan-b2"; unit = 112; poll = "5s";\n    location = { building = "2"; floor = 10; place = "Building 2 roof hydrant"; }; }' "$sep"
+printf '%s  { id = "ef-2-b1"; profile = "electrical_fire"; bus = "lan-b2"; unit = 113; poll = "2s";\n    location = { building = "2"; place = "Building 2 distribution box"; }; }' "$sep"
+printf '%s  { id = "leak-pump"; profile = "water_leak"; bus = "lan-b2"; unit = 114; poll = "2s";\n    location = { place = "Fire pump room"; }; }' "$sep"
 places=("North gate rainwater" "North gate sewage" "Building 1 gas valve pit" "Building 2 gas valve pit"
 	"South lawn drain" "Car park ramp" "East gate power well" "Kindergarten side drain")
 for m in $(seq 1 8); do
@@ -70,7 +79,21 @@ rules = (
     type = "fire.smoke"; severity = 1; latch = true;
     message = "Smoke at building {building}, room {room}";
     group = "floor"; min_devices = 2; within = "2m";
-    confirmed_type = "fire.confirmed"; confirmed_severity = 1; },
+    confirmed_type = "fire.confirmed"; confirmed_severity = 1;
+    on_raise = ( { write = "siren-1:siren"; value = 1; }, { write = "siren-1:strobe"; value = 1; } ); },
+  { id = "gas-low"; profile = "gas_detector";
+    when = "alarm_low || gas >= 20"; for = "5s"; clear_when = "!alarm_low && gas < 15";
+    type = "gas.leak"; severity = 2; message = "Gas {gas} %LEL: {place}"; },
+  { id = "hydrant-low"; profile = "hydrant_pressure";
+    when = "pressure < 0.10"; for = "60s"; clear_when = "pressure >= 0.12";
+    type = "fire.hydrant_pressure_low"; severity = 2; message = "Hydrant pressure {pressure} MPa: {place}"; },
+  { id = "elec-leak"; profile = "electrical_fire";
+    when = "leak_alarm || residual_current >= 300"; for = "10s";
+    clear_when = "!leak_alarm && residual_current < 250"; clear_for = "30s";
+    type = "fire.electrical_leak"; severity = 2; message = "Residual current {residual_current} mA: {place}"; },
+  { id = "leak"; profile = "water_leak";
+    when = "leak"; for = "5s"; clear_for = "60s";
+    type = "water.leak"; severity = 3; message = "Water leak at {position} m: {place}"; },
   { id = "manhole-tilt"; profile = "manhole_cover_mqtt";
     when = "tilt > 10 || tilt < -10"; for = "2s"; clear_when = "tilt < 5 && tilt > -5";
     type = "manhole.tilt"; severity = 2; message = "Manhole cover tilted {tilt} deg: {place}"; },

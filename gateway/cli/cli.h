@@ -27,7 +27,9 @@ int cmd_incidents(int argc, char **argv);  /* gateway/cli/cmd_local.c */
 int cmd_ack(int argc, char **argv);        /* gateway/cli/cmd_local.c */
 int cmd_shelve(int argc, char **argv);     /* gateway/cli/cmd_local.c */
 int cmd_unshelve(int argc, char **argv);   /* gateway/cli/cmd_local.c */
+int cmd_notify(int argc, char **argv);
 int cmd_scan(int argc, char **argv);       /* gateway/cli/commission.c */
 int cmd_read(int argc, char **argv);       /* gateway/cli/commission.c */
+int cmd_passwd(int argc, char **argv);     /* gateway/cli/cmd_passwd.c */
 
 #endif

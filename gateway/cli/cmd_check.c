@@ -2,16 +2,21 @@
  * configuration. Valid: a one-screen summary on stdout (gateway, uplink,
  * buses with their devices and request load, MQTT sources, devices per
  * kind/profile with the requests one poll costs, rules), exit 0. Invalid:
- * every error as FILE:LINE: message on stderr, then "N errors", exit 1. */
+ * every error as FILE:LINE: message on stderr, then "N errors", exit 1.
+ * Warnings (FILE:LINE: warning: message) go to stderr and keep exit 0.
+ * --json: the errors and warnings as one object, no summary. */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "gateway/cli/cli.h"
 #include "gateway/config/config.h"
 #include "common/timeutil.h"
+#include "gateway/notify/notify_config.h"
 #include "sensors/modbus_plan.h"
 
 #define CHECK_MAX_SHOWN 12
@@ -19,10 +24,15 @@
 static void check_usage(FILE *to)
 {
 	fprintf(to,
-		"usage: gridgw check [-c FILE]\n"
-		"Validates the configuration and prints a summary. Every error is printed\n"
-		"as FILE:LINE: message. Exit status 0 when valid, 1 when not.\n\n"
+		"usage: gridgw check [-c FILE] [--json]\n"
+		"Validates the configuration and prints a summary. Every error is printed as\n"
+		"FILE:LINE: message, every warning (loads, but probably not meant: a device no\n"
+		"rule watches, a serial port that does not exist) as FILE:LINE: warning: message.\n"
+		"Exit status 0 when valid (warnings or not), 1 when not, 2 usage.\n\n"
 		"  -c, --config FILE   configuration (default $GRIDGW_CONF, else %s)\n"
+		"  -j, --json          errors and warnings as one JSON object on stdout:\n"
+		"                      {\"valid\", \"errors\", \"warnings\", \"diagnostics\": [{\"file\",\n"
+		"                      \"line\", \"column\", \"severity\", \"message\"}]}, no summary\n"
 		"  -h, --help          this help\n",
 		GRIDGW_DEFAULT_CONF);
 }
@@ -186,12 +196,91 @@ static void print_rules(const struct gw_config *cfg)
 		printf("  ... and %d more\n", cfg->n_rules - shown);
 }
 
+/* Channels by name and type, and how the routes send; never a secret
+ * (a url may hold a key: only its scheme and host are shown). */
+static void print_notify(const struct gw_config *cfg)
+{
+	const struct notify_config *n = cfg->notify;
+	if (!n)
+		return;
+	printf("notify   %d channel%s, %d route%s, language %s%s%s\n", n->n_channels, n->n_channels == 1 ? "" : "s",
+	       n->n_routes, n->n_routes == 1 ? "" : "s", n->language, n->console_url ? ", console " : "",
+	       n->console_url ? n->console_url : "");
+	for (int i = 0; i < n->n_channels; i++) {
+		const struct notify_channel_config *c = &n->channels[i];
+		const char *host = strstr(c->url, "://");
+		host = host ? host + 3 : c->url;
+		int hl = (int)strcspn(host, "/?");
+		printf("  %-16s %-8s %.*s%.*s%s\n", c->name, notify_type_name(c->type), (int)(host - c->url), c->url, hl, host,
+		       c->secret ? ", signed" : "");
+	}
+	for (int i = 0; i < n->n_routes; i++) {
+		const struct notify_route_config *r = &n->routes[i];
+		printf("  route %-2d to", i);
+		for (int k = 0; k < r->n_to; k++)
+			printf("%s%s", k ? ", " : " ", n->channels[r->to[k]].name);
+		if (r->after_ms > 0) {
+			char d[32];
+			duration_format(r->after_ms, d, sizeof d);
+			printf("; after %s", d);
+		}
+		if (r->has_hours)
+			printf("; hours %02d:%02d-%02d:%02d", r->hours_from_min / 60, r->hours_from_min % 60,
+			       r->hours_to_min / 60, r->hours_to_min % 60);
+		printf("\n");
+	}
+}
+
+/* The whole list as JSON: every diagnostic with file, line, column (null
+ * when not known), severity and message. */
+static void print_json(const char *path, bool valid, const struct config_errors *errs)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "config", path);
+	cJSON_AddBoolToObject(o, "valid", valid);
+	cJSON_AddNumberToObject(o, "errors", errs->n);
+	cJSON_AddNumberToObject(o, "warnings", errs->n_warnings);
+	cJSON *list = cJSON_AddArrayToObject(o, "diagnostics");
+	for (int i = 0; i < errs->n_diags; i++) {
+		const struct config_diag *d = &errs->diags[i];
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "file", d->file);
+		cJSON_AddNumberToObject(j, "line", d->line);
+		if (d->column > 0)
+			cJSON_AddNumberToObject(j, "column", d->column);
+		else
+			cJSON_AddNullToObject(j, "column");
+		cJSON_AddStringToObject(j, "severity", d->severity == CONFIG_SEV_WARNING ? "warning" : "error");
+		cJSON_AddStringToObject(j, "message", d->message);
+		cJSON_AddItemToArray(list, j);
+	}
+	char *s = cJSON_PrintUnformatted(o);
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	cJSON_Delete(o);
+}
+
 int cmd_check(int argc, char **argv)
 {
-	const char *conf;
-	int pr = cli_parse_config_only(argc, argv, &conf, check_usage);
-	if (pr >= 0)
-		return pr;
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf = NULL;
+	bool json = false;
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'j': json = true; break;
+		case 'h': check_usage(stdout); return 0;
+		default: check_usage(stderr); return 2;
+		}
+	}
 	if (optind < argc) {
 		fprintf(stderr, "gridgw check: unexpected argument '%s'\n", argv[optind]);
 		check_usage(stderr);
@@ -200,13 +289,24 @@ int cmd_check(int argc, char **argv)
 	const char *path = cli_config_path(conf);
 	struct config_errors errs = { 0 };
 	struct gw_config *cfg = NULL;
-	if (config_load(path, &cfg, &errs) < 0) {
+	int rc = config_load(path, &cfg, &errs);
+	if (json) {
+		print_json(path, rc == 0, &errs);
+		config_errors_clear(&errs);
+		config_free(cfg);
+		return rc == 0 ? 0 : 1;
+	}
+	if (rc < 0) {
 		for (int i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		fprintf(stderr, "%d error%s\n", errs.n, errs.n == 1 ? "" : "s");
 		config_errors_clear(&errs);
 		return 1;
 	}
+	for (int i = 0; i < errs.n_warnings; i++)
+		fprintf(stderr, "%s\n", errs.warnings[i]);
+	if (errs.n_warnings)
+		fprintf(stderr, "%d warning%s\n", errs.n_warnings, errs.n_warnings == 1 ? "" : "s");
 	config_errors_clear(&errs);
 	printf("%s: valid\n", path);
 	print_gateway(cfg);
@@ -214,6 +314,7 @@ int cmd_check(int argc, char **argv)
 	print_sources(cfg);
 	print_devices(cfg);
 	print_rules(cfg);
+	print_notify(cfg);
 	config_free(cfg);
 	return 0;
 }

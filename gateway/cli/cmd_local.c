@@ -1,5 +1,6 @@
 /* cmd_local — the operator's sub-commands that talk to the running daemon
- * through its control socket: status, incidents, ack, shelve, unshelve.
+ * through its control socket: status, incidents, ack, shelve, unshelve,
+ * notify test.
  * `gridgw incidents` reads the store directly when the daemon is down. */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,8 @@
 #include "common/timeutil.h"
 
 #define CALL_TIMEOUT_MS 5000
+/* A test waits for the channel's API (its timeout is at most 9 s). */
+#define NOTIFY_TEST_TIMEOUT_MS 12000
 
 cJSON *incidents_list_json(struct store *s, bool open_only, int limit); /* core_commands.c */
 
@@ -30,9 +33,40 @@ struct local_opts {
 	const char *arg;          /* ID or DEVICE */
 };
 
-/* Returns -1 to go on, else the exit status. `operands`: how many (0 or 1). */
-static int parse_opts(int argc, char **argv, struct local_opts *o, const char *usage, int operands)
+/* The option lines of --help, per option letter. */
+static const char *const option_help[] = {
+	['c'] = "  -c, --config FILE   configuration (default $GRIDGW_CONF or " GRIDGW_DEFAULT_CONF ");\n"
+		"                      its state_dir locates the daemon's control socket",
+	['j'] = "      --json          the answer as JSON on stdout (one line)",
+	['o'] = "      --open          only open incidents (the default)",
+	['a'] = "      --all           closed incidents too",
+	['n'] = "      --limit N       at most N incidents, newest first (default 20)",
+	['b'] = "      --by NAME       who does it (recorded with the event)",
+	['N'] = "      --note TEXT     a note recorded with the event",
+	['f'] = "      --for DURATION  how long (500ms, 30s, 10m, 2h, 1d; at most 30 days)",
+	['h'] = "  -h, --help          this text",
+};
+
+/* What one sub-command says on --help: its usage line, what it does, and
+ * the option letters it takes (their lines come from option_help). */
+struct local_help {
+	const char *usage;
+	const char *what;
+	const char *options;
+};
+
+static void print_help(FILE *to, const struct local_help *h)
 {
+	fprintf(to, "usage: %s\n%s\n", h->usage, h->what);
+	for (const char *k = h->options; *k; k++)
+		fprintf(to, "%s\n", option_help[(unsigned char)*k]);
+	fprintf(to, "Exit status: 0 done, 1 refused or the daemon unreachable, 2 usage.\n");
+}
+
+/* Returns -1 to go on, else the exit status. `operands`: how many (0 or 1). */
+static int parse_opts(int argc, char **argv, struct local_opts *o, const struct local_help *help, int operands)
+{
+	const char *usage = help->usage;
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "open", no_argument, NULL, 'o' },         { "all", no_argument, NULL, 'a' },
@@ -63,7 +97,7 @@ static int parse_opts(int argc, char **argv, struct local_opts *o, const char *u
 		case 'b': o->by = optarg; break;
 		case 'N': o->note = optarg; break;
 		case 'f': o->for_text = optarg; break;
-		case 'h': printf("usage: %s\n", usage); return 0;
+		case 'h': print_help(stdout, help); return 0;
 		default: fprintf(stderr, "usage: %s\n", usage); return 2;
 		}
 	}
@@ -100,7 +134,7 @@ static struct gw_config *load_config(const char *cmd, const char *path)
 }
 
 /* Sends req to the daemon; returns the parsed answer, or NULL with *rc set. */
-static cJSON *call_daemon(const struct gw_config *cfg, cJSON *req, int *rc)
+static cJSON *call_daemon_timeout(const struct gw_config *cfg, cJSON *req, int *rc, int timeout_ms)
 {
 	char sock[256];
 	*rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
@@ -108,7 +142,7 @@ static cJSON *call_daemon(const struct gw_config *cfg, cJSON *req, int *rc)
 		return NULL;
 	char *line = cJSON_PrintUnformatted(req);
 	char *resp = NULL;
-	*rc = line ? control_call(sock, line, &resp, CALL_TIMEOUT_MS) : -ENOMEM;
+	*rc = line ? control_call(sock, line, &resp, timeout_ms) : -ENOMEM;
 	free(line);
 	if (*rc != 0)
 		return NULL;
@@ -117,6 +151,11 @@ static cJSON *call_daemon(const struct gw_config *cfg, cJSON *req, int *rc)
 	if (!j)
 		*rc = -EPROTO;
 	return j;
+}
+
+static cJSON *call_daemon(const struct gw_config *cfg, cJSON *req, int *rc)
+{
+	return call_daemon_timeout(cfg, req, rc, CALL_TIMEOUT_MS);
 }
 
 static void explain_call_error(const char *cmd, int rc)
@@ -163,7 +202,13 @@ static void print_json(const cJSON *j)
 int cmd_status(int argc, char **argv)
 {
 	struct local_opts o;
-	int r = parse_opts(argc, argv, &o, "gridgw status [-c FILE] [--json]", 0);
+	static const struct local_help help = {
+		"gridgw status [-c FILE] [--json]",
+		"The running daemon's view: uplink, devices online/offline/shelved, open incidents,\n"
+		"the outbox backlog, MQTT sources and buses (p99 late: docs/commissioning.md).",
+		"cjh",
+	};
+	int r = parse_opts(argc, argv, &o, &help, 0);
 	if (r >= 0)
 		return r;
 	struct gw_config *cfg = load_config(argv[0], o.config);
@@ -205,6 +250,17 @@ int cmd_status(int argc, char **argv)
 			printf("mqtt      %.0f messages, %.0f malformed, %.0f unknown device, %.0f wrong type, %.0f oversized\n",
 			       num(mq, "messages"), num(mq, "malformed"), num(mq, "unknown_device"), num(mq, "wrong_type"),
 			       num(mq, "oversized"));
+		const cJSON *nc;
+		cJSON_ArrayForEach(nc, cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ans, "notify"), "channels")) {
+			printf("notify    %-12s %-8s %s%.0f sent, %.0f failed, %.0f queued, %.0f pending, rate %.0f/%gs (%.0f used)",
+			       str(nc, "name"), str(nc, "type"),
+			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(nc, "stopped")) ? "STOPPED, " : "", num(nc, "sent"),
+			       num(nc, "failed"), num(nc, "queued"), num(nc, "pending"), num(nc, "rate"), num(nc, "window_s"),
+			       num(nc, "used"));
+			if (str(nc, "last_error")[0])
+				printf(", last error: %s", str(nc, "last_error"));
+			printf("\n");
+		}
 		const cJSON *b;
 		cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(ans, "buses"))
 			printf("bus       %-12s link %s, %.0f/%.0f online, %.0f requests, %.0f errors, p99 late %.1f ms\n",
@@ -232,13 +288,25 @@ static void print_incidents(const cJSON *ans)
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(i, "acked")) ? "yes" : "no", str(i, "workflow"),
 		       num(i, "count"), str(i, "ts"));
 		printf("    %s\n", str(i, "message"));
+		const cJSON *n;
+		cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(i, "notified")) {
+			printf("    notified %s (route %.0f%s) %s %s%s%s\n", str(n, "channel"), num(n, "route"),
+			       num(n, "step") > 0 ? ", escalation" : "", str(n, "ts"),
+			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "ok")) ? "delivered" : "FAILED",
+			       str(n, "error")[0] ? ": " : "", str(n, "error"));
+		}
 	}
 }
 
 int cmd_incidents(int argc, char **argv)
 {
 	struct local_opts o;
-	int r = parse_opts(argc, argv, &o, "gridgw incidents [-c FILE] [--open|--all] [--json] [--limit N]", 0);
+	static const struct local_help help = {
+		"gridgw incidents [-c FILE] [--open|--all] [--json] [--limit N]",
+		"Incidents, newest first, from the daemon (or from the store when it is not running).",
+		"coanjh",
+	};
+	int r = parse_opts(argc, argv, &o, &help, 0);
 	if (r >= 0)
 		return r;
 	struct gw_config *cfg = load_config(argv[0], o.config);
@@ -311,8 +379,12 @@ static int simple_request(const char *cmd, const char *config, cJSON *req)
 int cmd_ack(int argc, char **argv)
 {
 	struct local_opts o;
-	const char *usage = "gridgw ack ID [-c FILE] [--by NAME] [--note TEXT]";
-	int r = parse_opts(argc, argv, &o, usage, 1);
+	static const struct local_help help = {
+		"gridgw ack ID [-c FILE] [--by NAME] [--note TEXT]",
+		"Acknowledges incident ID locally (the platform gets the acked event).",
+		"cbNh",
+	};
+	int r = parse_opts(argc, argv, &o, &help, 1);
 	if (r >= 0)
 		return r;
 	cJSON *req = new_request("ack");
@@ -327,8 +399,14 @@ int cmd_ack(int argc, char **argv)
 int cmd_shelve(int argc, char **argv)
 {
 	struct local_opts o;
-	const char *usage = "gridgw shelve DEVICE --for DURATION [-c FILE]   (e.g. --for 2h)";
-	int r = parse_opts(argc, argv, &o, usage, 1);
+	static const struct local_help help = {
+		"gridgw shelve DEVICE --for DURATION [-c FILE]   (e.g. --for 2h)",
+		"Suppresses the incidents of DEVICE's rules for a while (testing, servicing); it is\n"
+		"still read and evaluated, and the shelve ends by itself.",
+		"fch",
+	};
+	const char *usage = help.usage;
+	int r = parse_opts(argc, argv, &o, &help, 1);
 	if (r >= 0)
 		return r;
 	int64_t ms;
@@ -349,11 +427,58 @@ int cmd_shelve(int argc, char **argv)
 int cmd_unshelve(int argc, char **argv)
 {
 	struct local_opts o;
-	const char *usage = "gridgw unshelve DEVICE [-c FILE]";
-	int r = parse_opts(argc, argv, &o, usage, 1);
+	static const struct local_help help = {
+		"gridgw unshelve DEVICE [-c FILE]",
+		"Ends the shelve of DEVICE before its time runs out.",
+		"ch",
+	};
+	int r = parse_opts(argc, argv, &o, &help, 1);
 	if (r >= 0)
 		return r;
 	cJSON *req = new_request("unshelve");
 	cJSON_AddStringToObject(req, "device", o.arg);
 	return simple_request(argv[0], o.config, req);
+}
+
+/* `gridgw notify test CHANNEL`: what an installer runs on site. The daemon
+ * sends a test message at once and this prints the API's own answer. */
+int cmd_notify(int argc, char **argv)
+{
+	static const struct local_help help = {
+		"gridgw notify test CHANNEL [-c FILE]",
+		"Sends a test message on CHANNEL through the running daemon now and prints the API's answer.",
+		"ch",
+	};
+	if (argc < 2 || strcmp(argv[1], "test") != 0) {
+		bool asked = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+		print_help(asked ? stdout : stderr, &help);
+		return asked ? 0 : 2;
+	}
+	struct local_opts o;
+	int r = parse_opts(argc - 1, argv + 1, &o, &help, 1);
+	if (r >= 0)
+		return r;
+	struct gw_config *cfg = load_config("notify test", o.config);
+	if (!cfg)
+		return 1;
+	cJSON *req = new_request("notify_test");
+	cJSON_AddStringToObject(req, "channel", o.arg);
+	int rc;
+	cJSON *ans = call_daemon_timeout(cfg, req, &rc, NOTIFY_TEST_TIMEOUT_MS);
+	cJSON_Delete(req);
+	config_free(cfg);
+	if (!ans) {
+		explain_call_error("notify test", rc);
+		return 1;
+	}
+	bool ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ans, "ok"));
+	const char *ch = str(ans, "channel");
+	if (ok)
+		printf("%s: delivered (status %.0f)\n", ch, num(ans, "status"));
+	else
+		printf("%s%sFAILED: %s\n", ch, ch[0] ? ": " : "", str(ans, "error"));
+	if (str(ans, "answer")[0])
+		printf("answer: %s\n", str(ans, "answer"));
+	cJSON_Delete(ans);
+	return ok ? 0 : 1;
 }

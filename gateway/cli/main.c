@@ -20,8 +20,10 @@ static const struct command commands[] = {
 	{ "ack", cmd_ack, "acknowledge an incident locally" },
 	{ "shelve", cmd_shelve, "suppress a device's rules for a while" },
 	{ "unshelve", cmd_unshelve, "end a shelve" },
+	{ "notify", cmd_notify, "notify test CHANNEL: send a test message now" },
 	{ "scan", cmd_scan, "list Modbus unit ids answering on a bus" },
 	{ "read", cmd_read, "read and decode every point of a device once" },
+	{ "passwd", cmd_passwd, "print a password hash for a console user" },
 };
 
 static void usage(FILE *to)

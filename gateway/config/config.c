@@ -13,20 +13,68 @@
 
 /* ---------------------------------------------------------------- errors */
 
+static void diag_add(struct config_errors *errs, enum config_severity sev, const char *file, int line, int column,
+		     const char *msg)
+{
+	if (errs->n_diags == errs->cap_diags) {
+		errs->cap_diags = errs->cap_diags ? errs->cap_diags * 2 : 16;
+		errs->diags = cfg_xrealloc(errs->diags, (size_t)errs->cap_diags, sizeof *errs->diags);
+	}
+	struct config_diag *d = &errs->diags[errs->n_diags++];
+	d->severity = sev;
+	d->file = cfg_xstrdup(file ? file : "?");
+	d->line = line;
+	d->column = column > 0 ? column : 0;
+	d->message = cfg_xstrdup(msg);
+}
+
+static void list_add(char ***list, int *n, int *cap, const char *text)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*list = cfg_xrealloc(*list, (size_t)*cap, sizeof **list);
+	}
+	(*list)[(*n)++] = cfg_xstrdup(text);
+}
+
+static void add(struct config_errors *errs, enum config_severity sev, const char *file, int line, int column,
+		const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+static void add(struct config_errors *errs, enum config_severity sev, const char *file, int line, int column,
+		const char *fmt, va_list ap)
+{
+	char msg[768], full[1024];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	snprintf(full, sizeof full, "%s:%d: %s%s", file ? file : "?", line, sev == CONFIG_SEV_WARNING ? "warning: " : "",
+		 msg);
+	if (sev == CONFIG_SEV_WARNING)
+		list_add(&errs->warnings, &errs->n_warnings, &errs->cap_warnings, full);
+	else
+		list_add(&errs->msgs, &errs->n, &errs->cap, full);
+	diag_add(errs, sev, file, line, column, msg);
+}
+
 void config_errors_add(struct config_errors *errs, const char *file, int line, const char *fmt, ...)
 {
-	char msg[768];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	add(errs, CONFIG_SEV_ERROR, file, line, 0, fmt, ap);
 	va_end(ap);
-	char full[1024];
-	snprintf(full, sizeof full, "%s:%d: %s", file ? file : "?", line, msg);
-	if (errs->n == errs->cap) {
-		errs->cap = errs->cap ? errs->cap * 2 : 16;
-		errs->msgs = cfg_xrealloc(errs->msgs, (size_t)errs->cap, sizeof *errs->msgs);
-	}
-	errs->msgs[errs->n++] = cfg_xstrdup(full);
+}
+
+void config_errors_add_at(struct config_errors *errs, const char *file, int line, int column, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	add(errs, CONFIG_SEV_ERROR, file, line, column, fmt, ap);
+	va_end(ap);
+}
+
+void config_warnings_add(struct config_errors *errs, const char *file, int line, int column, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	add(errs, CONFIG_SEV_WARNING, file, line, column, fmt, ap);
+	va_end(ap);
 }
 
 void config_errors_clear(struct config_errors *errs)
@@ -34,8 +82,15 @@ void config_errors_clear(struct config_errors *errs)
 	for (int i = 0; i < errs->n; i++)
 		free(errs->msgs[i]);
 	free(errs->msgs);
-	errs->msgs = NULL;
-	errs->n = errs->cap = 0;
+	for (int i = 0; i < errs->n_warnings; i++)
+		free(errs->warnings[i]);
+	free(errs->warnings);
+	for (int i = 0; i < errs->n_diags; i++) {
+		free(errs->diags[i].file);
+		free(errs->diags[i].message);
+	}
+	free(errs->diags);
+	memset(errs, 0, sizeof *errs);
 }
 
 /* ------------------------------------------------------------------- free */
@@ -88,6 +143,7 @@ void config_free(struct gw_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->path);
+	cfg_free_notify(cfg->notify);
 	struct gateway_config *g = &cfg->gateway;
 	free(g->id);
 	free(g->site.street);
@@ -107,6 +163,7 @@ void config_free(struct gw_config *cfg)
 	free(u->tls.key);
 	free(u->topic_prefix);
 	free(cfg->store.synchronous);
+	cfg_free_console(&cfg->console);
 	free_builtin(&cfg->builtins.offline);
 	free_builtin(&cfg->builtins.battery_low);
 	free_builtin(&cfg->builtins.fault);
@@ -177,6 +234,8 @@ static int load(const char *path, const char *text, size_t len, struct gw_config
 		config_free(c.cfg);
 		return -1;
 	}
+	/* Warnings need a whole, consistent config: only a valid one gets them. */
+	cfg_warn(&c);
 	*out = c.cfg;
 	return 0;
 }

@@ -10,11 +10,32 @@
 
 #include "common/model.h"
 
-/* Every error found in one pass, each "FILE:LINE: message". */
+enum config_severity { CONFIG_SEV_ERROR = 0, CONFIG_SEV_WARNING };
+
+/* One problem, structured (for `gridgw check --json`). */
+struct config_diag {
+	enum config_severity severity;
+	char *file;
+	int line;                 /* 0: the file as a whole */
+	int column;               /* 1-based, in characters; 0 when not known */
+	char *message;            /* without the FILE:LINE: prefix */
+};
+
+/* Every error found in one pass, each "FILE:LINE: message"; and the
+ * warnings of a valid configuration, each "FILE:LINE: warning: message"
+ * (things that load but are probably not meant: a device no rule watches, a
+ * serial port that does not exist). `diags` holds both, structured, in the
+ * order found. A warning never makes config_load fail. */
 struct config_errors {
 	char **msgs;
 	int n;
 	int cap;
+	char **warnings;
+	int n_warnings;
+	int cap_warnings;
+	struct config_diag *diags;
+	int n_diags;
+	int cap_diags;
 };
 
 /* Loads and validates `path`. On success returns 0 and *out; on failure
@@ -24,6 +45,11 @@ void config_free(struct gw_config *cfg);
 
 void config_errors_add(struct config_errors *errs, const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* The same with the column (1-based, characters) where it is known. */
+void config_errors_add_at(struct config_errors *errs, const char *file, int line, int column, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void config_warnings_add(struct config_errors *errs, const char *file, int line, int column, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 void config_errors_clear(struct config_errors *errs);
 
 /* Like config_load, but the main file's text is given (`name` is what

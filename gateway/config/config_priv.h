@@ -8,8 +8,12 @@
  *   config_read.c   typed readers for libconfig settings (type checks,
  *                   unknown keys, durations) with errors at the setting
  *   config_schema.c the schema: every group/list into the structs, defaults
+ *   config_notify.c the notify section (channels, routes, secrets)
  *   config_check.c  cross-checks: references, duplicates, address
  *                   overlaps, actions, expressions
+ *   config_syntax.c the text below libconfig: UTF-8 characters, full-width
+ *                   punctuation, and the column of a syntax error
+ *   config_warn.c   warnings of a valid config, and did-you-mean hints
  */
 #ifndef GRIDGW_CONFIG_PRIV_H
 #define GRIDGW_CONFIG_PRIV_H
@@ -117,6 +121,9 @@ int rd_duration(struct cfg_ctx *c, const config_setting_t *grp, const char *key,
 /* A string that must be one of `names` (NULL terminated); *out = its index. */
 int rd_choice(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool required,
 	      const char *const *names, int *out);
+/* The same, ignoring ASCII case ("e" is "E"). */
+int rd_choice_ci(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool required,
+		 const char *const *names, int *out);
 /* Sub-group / list members, type-checked; NULL if absent or wrong type. */
 config_setting_t *rd_group(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool required);
 config_setting_t *rd_list(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool required);
@@ -126,6 +133,10 @@ void rd_missing(struct cfg_ctx *c, const config_setting_t *grp, const char *key)
 /* Names: identifiers usable in expressions, and ids usable in topics/keys. */
 bool cfg_is_identifier(const char *s);
 bool cfg_is_id(const char *s);
+
+/* ---- config_console.c ---- */
+void cfg_read_console(struct cfg_ctx *c, const config_setting_t *root);
+void cfg_free_console(struct console_config *cc);
 
 /* ---- config_schema.c ---- */
 /* Reads the whole main document (and the profiles directory) into c->cfg. */
@@ -142,8 +153,33 @@ void cfg_load_profile_dirs(struct cfg_ctx *c);
 void cfg_read_devices(struct cfg_ctx *c, const config_setting_t *list);
 void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list);
 
+/* ---- config_notify.c: the notify section ---- */
+void cfg_read_notify(struct cfg_ctx *c, const config_setting_t *root);
+void cfg_free_notify(struct notify_config *nc);
+
 /* ---- config_check.c: checks across settings ---- */
 void cfg_check_profiles(struct cfg_ctx *c);
 void cfg_check_globals(struct cfg_ctx *c);
+
+/* ---- config_syntax.c ---- */
+/* Decodes the UTF-8 character at p (p < end): its length in bytes (1 for a
+ * byte that starts no valid sequence, *cp = 0xFFFD). */
+size_t cfg_utf8_char(const char *p, const char *end, uint32_t *cp);
+/* The ASCII character a Chinese input method's full-width or curly
+ * punctuation stands for ("；" -> ";", "“" -> "\""), or NULL. */
+const char *cfg_fullwidth_ascii(uint32_t cp);
+/* 1-based column, in characters, of `at` on the line starting at `line`. */
+int cfg_column(const char *line, const char *at);
+/* Where libconfig's grammar breaks in `text` (the text libconfig parsed):
+ * follows libconfig 1.5's grammar token by token. Returns the 1-based line
+ * of the first token that does not fit, with its column and a description
+ * ("unexpected ';' where a value belongs") in what; 0 if none is found. */
+int cfg_syntax_locate(const char *text, int *column, char *what, size_t len);
+
+/* ---- config_warn.c ---- */
+/* The point of p closest to a misspelt name, or NULL. */
+const char *cfg_point_hint(const struct profile *p, const char *name);
+/* Adds the warnings of a config read without errors. */
+void cfg_warn(struct cfg_ctx *c);
 
 #endif

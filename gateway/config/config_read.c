@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/timeutil.h"
 
@@ -278,8 +279,8 @@ int rd_duration(struct cfg_ctx *c, const config_setting_t *grp, const char *key,
 	return 1;
 }
 
-int rd_choice(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool required,
-	      const char *const *names, int *out)
+static int choice(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool required,
+		  const char *const *names, int *out, bool ignore_case)
 {
 	config_setting_t *s = member(c, grp, key, required);
 	if (!s)
@@ -292,7 +293,7 @@ int rd_choice(struct cfg_ctx *c, const config_setting_t *grp, const char *key, b
 	char list[256] = "";
 	size_t used = 0;
 	for (int i = 0; names[i]; i++) {
-		if (strcmp(names[i], v) == 0) {
+		if ((ignore_case ? strcasecmp(names[i], v) : strcmp(names[i], v)) == 0) {
 			*out = i;
 			return 1;
 		}
@@ -302,6 +303,18 @@ int rd_choice(struct cfg_ctx *c, const config_setting_t *grp, const char *key, b
 	}
 	cfg_err(c, s, "'%s' = \"%s\" is not one of %s", key, v, list);
 	return -1;
+}
+
+int rd_choice(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool required,
+	      const char *const *names, int *out)
+{
+	return choice(c, grp, key, required, names, out, false);
+}
+
+int rd_choice_ci(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool required,
+		 const char *const *names, int *out)
+{
+	return choice(c, grp, key, required, names, out, true);
 }
 
 config_setting_t *rd_group(struct cfg_ctx *c, const config_setting_t *grp, const char *key, bool required)

@@ -334,7 +334,12 @@ static void check_expr(struct cfg_ctx *c, const config_setting_t *g, const char 
 	char err[256] = "";
 	struct expr *e = expr_compile(text, p, err, sizeof err);
 	if (!e) {
-		cfg_err(c, config_setting_get_member(g, key), "'%s': %s", key, err[0] ? err : "invalid expression");
+		/* "unknown point 'smok'": name the closest point */
+		char name[64], hint[96] = "";
+		const char *at = strstr(err, "unknown point '");
+		if (at && sscanf(at, "unknown point '%63[^']'", name) == 1 && cfg_point_hint(p, name))
+			snprintf(hint, sizeof hint, " (did you mean '%s'?)", cfg_point_hint(p, name));
+		cfg_err(c, config_setting_get_member(g, key), "'%s': %s%s", key, err[0] ? err : "invalid expression", hint);
 		return;
 	}
 	expr_free(e);
@@ -409,8 +414,18 @@ static void read_correlation(struct cfg_ctx *c, const config_setting_t *g, struc
 	if (rd_string(c, g, "confirmed_type", false, &r->confirmed_type) > 0 && !incident_type_ok(r->confirmed_type))
 		cfg_err(c, config_setting_get_member(g, "confirmed_type"),
 			"'confirmed_type' \"%s\" must be 1-64 letters, digits, '.', '_' or '-'", r->confirmed_type);
-	if (rd_int(c, g, "confirmed_severity", false, 1, 4, &v) > 0)
+	int has_sev = rd_int(c, g, "confirmed_severity", false, 1, 4, &v);
+	if (has_sev > 0)
 		r->confirmed_severity = (int)v;
+	/* Typed as its confirmed type, the rule raises only the group incident
+	 * (rule_is_correlation_only): its 'severity' is that incident's. */
+	if (rule_is_correlation_only(r) && has_sev == 0 && r->severity)
+		r->confirmed_severity = r->severity;
+	else if (rule_is_correlation_only(r) && has_sev > 0 && r->severity && r->confirmed_severity != r->severity)
+		cfg_err(c, config_setting_get_member(g, "confirmed_severity"),
+			"'confirmed_severity' %d differs from 'severity' %d of a rule typed as its confirmed type \"%s\" "
+			"(it raises only the group incident): give one severity",
+			r->confirmed_severity, r->severity, r->type);
 	if (config_setting_get_member(g, "count"))
 		cfg_err(c, config_setting_get_member(g, "count"),
 			"'count' and 'group' cannot be combined: 'within' would mean both windows");
@@ -470,6 +485,44 @@ static void read_rule(struct cfg_ctx *c, const config_setting_t *g, struct rule_
 	rd_bool(c, g, "enabled", false, &r->enabled);
 	read_actions(c, g, "on_raise", r, &r->on_raise, &r->n_on_raise);
 	read_actions(c, g, "on_clear", r, &r->on_clear, &r->n_on_clear);
+	static const char *const acts[] = { "on_raise", "on_clear", NULL };
+	for (int i = 0; rule_is_correlation_only(r) && acts[i]; i++)
+		if (config_setting_get_member(g, acts[i]))
+			cfg_err(c, config_setting_get_member(g, acts[i]),
+				"'%s' never runs: a rule typed as its confirmed type \"%s\" raises only the group "
+				"incident, and a confirmed incident runs no actions; put the actions on the per-device rule",
+				acts[i], r->type);
+}
+
+/* Raises per-device incidents: a plain rule, or a correlation rule with a
+ * type of its own (the README's one-rule style). */
+static bool rule_raises_device_incidents(const struct rule_config *r)
+{
+	return r->enabled && r->type && !rule_is_correlation_only(r);
+}
+
+/* A per-device incident must never carry a confirmed type: the platform
+ * would dispatch a confirmed fire on the evidence of one detector, the false
+ * positive that two-detector confirmation exists to prevent. */
+static void check_confirmed_types(struct cfg_ctx *c, const config_setting_t *const *gs)
+{
+	const struct gw_config *cfg = c->cfg;
+	for (int i = 0; i < cfg->n_rules; i++) {
+		const struct rule_config *r = &cfg->rules[i];
+		if (!rule_raises_device_incidents(r))
+			continue;
+		for (int j = 0; j < cfg->n_rules; j++) {
+			const struct rule_config *q = &cfg->rules[j];
+			if (!q->enabled || q->group == GROUP_NONE || strcmp(r->type, rule_confirmed_type(q)) != 0)
+				continue;
+			cfg_err(c, config_setting_get_member(gs[i], "type"),
+				"rule \"%s\": 'type' \"%s\" is the confirmed type of correlation rule \"%s\" "
+				"(%s:%d): one detector would raise a confirmed incident; give this rule a "
+				"per-device type such as \"fire.smoke\"",
+				r->id ? r->id : "?", r->type, q->id ? q->id : "?", q->file, q->line);
+			break;
+		}
+	}
 }
 
 void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list)
@@ -479,6 +532,7 @@ void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list)
 	struct gw_config *cfg = c->cfg;
 	int n = config_setting_length(list);
 	cfg->rules = cfg_xcalloc((size_t)n, sizeof *cfg->rules);
+	const config_setting_t **gs = cfg_xcalloc((size_t)n, sizeof *gs);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -486,6 +540,7 @@ void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list)
 				cfg_type_name(config_setting_type(g)));
 			continue;
 		}
+		gs[cfg->n_rules] = g;
 		struct rule_config *r = &cfg->rules[cfg->n_rules++];
 		read_rule(c, g, r);
 		for (int j = 0; r->id && j < cfg->n_rules - 1; j++)
@@ -493,4 +548,6 @@ void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list)
 				cfg_err(c, config_setting_get_member(g, "id"), "duplicate rule id \"%s\" (first at %s:%d)",
 					r->id, cfg->rules[j].file, cfg->rules[j].line);
 	}
+	check_confirmed_types(c, gs);
+	free(gs);
 }

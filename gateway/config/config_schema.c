@@ -323,7 +323,7 @@ static void read_bus_rtu(struct cfg_ctx *c, const config_setting_t *g, struct bu
 				v);
 	}
 	int par;
-	if (rd_choice(c, g, "parity", false, parities, &par) > 0)
+	if (rd_choice_ci(c, g, "parity", false, parities, &par) > 0) /* "e" is "E" */
 		b->parity = parities[par][0];
 	if (rd_int(c, g, "data_bits", false, 5, 8, &v) > 0)
 		b->data_bits = (int)v;
@@ -791,7 +791,7 @@ void cfg_read_profiles(struct cfg_ctx *c, const config_setting_t *profiles)
 /* ------------------------------------------------------------------- main */
 
 static const char *const top_keys[] = { "gateway", "uplink", "store", "builtin_rules", "buses", "mqtt_sources",
-					"profiles", "devices", "rules", NULL };
+					"profiles", "devices", "rules", "notify", "console", NULL };
 
 void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 {
@@ -802,6 +802,7 @@ void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 	if (c->cfg->uplink.url && !c->cfg->uplink.client_id && c->cfg->gateway.id)
 		c->cfg->uplink.client_id = cfg_xstrdup(c->cfg->gateway.id);
 	read_store(c, root);
+	cfg_read_console(c, root);
 	read_builtins(c, root);
 	read_buses(c, root);
 	read_sources(c, root);
@@ -812,5 +813,6 @@ void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 	cfg_check_profiles(c);
 	cfg_read_devices(c, rd_list(c, root, "devices", false));
 	cfg_read_rules(c, rd_list(c, root, "rules", false));
+	cfg_read_notify(c, root);
 	cfg_check_globals(c);
 }

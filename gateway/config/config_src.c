@@ -308,6 +308,77 @@ static size_t check_number(struct expander *x, int file, int line, const char *p
 
 static int expand_file(struct expander *x, const char *path, int inc_file, int inc_line);
 
+static bool is_open_quote(uint32_t cp) { return cp == 0x201C || cp == 0x2018 || cp == 0xFF02; }
+static bool is_close_quote(uint32_t cp) { return cp == 0x201D || cp == 0x2019 || cp == 0xFF02 || cp == 0x201C; }
+
+/* One full-width character typed with a Chinese input method: named, with
+ * its column and what to type instead. */
+static void report_fullwidth(struct expander *x, int file, int line, const char *ls, const char *q, size_t n,
+			     uint32_t cp, const char *ascii)
+{
+	int col = cfg_column(ls, q);
+	if (cp == 0x3000)
+		config_errors_add_at(x->c->errs, x->c->files[file], line, col,
+				     "full-width space (U+3000) at column %d, typed with a Chinese input method: use an ASCII space",
+				     col);
+	else
+		config_errors_add_at(x->c->errs, x->c->files[file], line, col,
+				     "full-width '%.*s' (U+%04X) at column %d, typed with a Chinese input method: use '%s'", (int)n,
+				     q, (unsigned)cp, col, ascii);
+}
+
+/* A non-ASCII character outside strings and comments, at q: libconfig would
+ * only say "syntax error". Reports it plainly and returns where to go on. */
+static const char *non_ascii(struct expander *x, int file, int line, const char *ls, const char *q, const char *le)
+{
+	uint32_t cp;
+	size_t n = cfg_utf8_char(q, le, &cp);
+	const char *ascii = cfg_fullwidth_ascii(cp);
+	x->fatal = true;
+	if (ascii) {
+		report_fullwidth(x, file, line, ls, q, n, cp, ascii);
+		q += n;
+		/* go on as if the ASCII character were typed: no follow-up errors */
+		if (ascii[0] == '=' || ascii[0] == ':')
+			x->prev = TOK_ASSIGN;
+		else if (strchr("([{)]}", ascii[0]))
+			tok_bracket(x, ascii[0]);
+		else if (ascii[0] == ',')
+			x->prev = TOK_COMMA;
+		else if (ascii[0] != ' ')
+			x->prev = TOK_OTHER;
+		if (!is_open_quote(cp))
+			return q;
+		/* “text”: the text between is a string typed with the wrong quotes */
+		x->prev = TOK_STR;
+		for (const char *r = q; r < le;) {
+			uint32_t c2;
+			size_t n2 = cfg_utf8_char(r, le, &c2);
+			if (is_close_quote(c2)) {
+				report_fullwidth(x, file, line, ls, r, n2, c2, cfg_fullwidth_ascii(c2));
+				return r + n2;
+			}
+			r += n2;
+		}
+		return le;
+	}
+	int col = cfg_column(ls, q);
+	const char *r = q + n;
+	while (r < le && (unsigned char)*r >= 0x80) { /* one report for a run of such characters */
+		uint32_t c2;
+		size_t n2 = cfg_utf8_char(r, le, &c2);
+		if (cfg_fullwidth_ascii(c2))
+			break;
+		r += n2;
+	}
+	config_errors_add_at(x->c->errs, x->c->files[file], line, col,
+			     "'%.*s' (U+%04X) at column %d is outside a string: names are ASCII letters, digits, - and _; "
+			     "text belongs in \"double quotes\"",
+			     (int)(r - q), q, (unsigned)cp, col);
+	x->prev = TOK_OTHER;
+	return r;
+}
+
 /* If the line is `@include "x"` (libconfig: at the start of a line, outside
  * comments and strings), expands it and returns 1; 0 if it is not one. */
 static int try_include(struct expander *x, int file, int line, const char *p, const char *end)
@@ -408,6 +479,8 @@ static int expand_text(struct expander *x, int file, const char *text, size_t le
 				st = LEX_STRING;
 				string_line = line;
 				q++;
+			} else if ((unsigned char)*q >= 0x80) {
+				q = non_ascii(x, file, line, p, q, le);
 			} else if (is_name_start(*q)) {
 				while (q < le && is_name_char(*q))
 					q++;
@@ -496,10 +569,14 @@ static struct cfg_src *src_finish(struct cfg_ctx *c, struct expander *x, int rc)
 	/* No autoconvert: an int where a float is expected stays visible. */
 	config_set_options(&s->lc, 0);
 	int ok = config_read_string(&s->lc, x->out.p ? x->out.p : "");
+	int l = config_error_line(&s->lc), col = 0;
+	char what[160] = "";
+	/* libconfig gives the line only: find the column ourselves */
+	if (ok != CONFIG_TRUE && x->out.p && cfg_syntax_locate(x->out.p, &col, what, sizeof what) != l)
+		col = 0;
 	free(x->out.p);
 	if (ok == CONFIG_TRUE)
 		return s;
-	int l = config_error_line(&s->lc);
 	const char *file = c->n_files ? c->files[0] : "?";
 	int line = l;
 	if (l >= 1 && l <= s->n_lines) {
@@ -511,7 +588,10 @@ static struct cfg_src *src_finish(struct cfg_ctx *c, struct expander *x, int rc)
 		line = s->line_no[s->n_lines - 1] + (l - s->n_lines);
 	}
 	const char *text = config_error_text(&s->lc);
-	config_errors_add(c->errs, file, line, "%s", text ? text : "syntax error");
+	if (col > 0)
+		config_errors_add_at(c->errs, file, line, col, "%s at column %d: %s", text ? text : "syntax error", col, what);
+	else
+		config_errors_add(c->errs, file, line, "%s", text ? text : "syntax error");
 	return NULL;
 }
 

@@ -27,10 +27,11 @@
 
 /* ------------------------------------------------------------------ parser */
 
-enum req_key { KEY_OP, KEY_OPEN, KEY_LIMIT, KEY_ID, KEY_BY, KEY_NOTE, KEY_DEVICE, KEY_FOR, KEY_COUNT };
+enum req_key { KEY_OP, KEY_OPEN, KEY_LIMIT, KEY_ID, KEY_BY, KEY_NOTE, KEY_DEVICE, KEY_FOR, KEY_CHANNEL, KEY_POINT,
+	       KEY_SINCE, KEY_COUNT };
 
 static const char *const req_key_names[KEY_COUNT] = {
-	"op", "open", "limit", "id", "by", "note", "device", "for",
+	"op", "open", "limit", "id", "by", "note", "device", "for", "channel", "point", "since",
 };
 
 struct op_spec {
@@ -47,6 +48,13 @@ static const struct op_spec op_specs[] = {
 	{ "ack", CONTROL_OP_ACK, K(KEY_OP) | K(KEY_ID) | K(KEY_BY) | K(KEY_NOTE), K(KEY_OP) | K(KEY_ID) },
 	{ "shelve", CONTROL_OP_SHELVE, K(KEY_OP) | K(KEY_DEVICE) | K(KEY_FOR), K(KEY_OP) | K(KEY_DEVICE) | K(KEY_FOR) },
 	{ "unshelve", CONTROL_OP_UNSHELVE, K(KEY_OP) | K(KEY_DEVICE), K(KEY_OP) | K(KEY_DEVICE) },
+	{ "notify_test", CONTROL_OP_NOTIFY_TEST, K(KEY_OP) | K(KEY_CHANNEL), K(KEY_OP) | K(KEY_CHANNEL) },
+	{ "devices", CONTROL_OP_DEVICES, K(KEY_OP), K(KEY_OP) },
+	{ "device", CONTROL_OP_DEVICE, K(KEY_OP) | K(KEY_DEVICE), K(KEY_OP) | K(KEY_DEVICE) },
+	{ "history", CONTROL_OP_HISTORY, K(KEY_OP) | K(KEY_DEVICE) | K(KEY_POINT) | K(KEY_SINCE) | K(KEY_LIMIT),
+	  K(KEY_OP) | K(KEY_DEVICE) },
+	{ "incident", CONTROL_OP_INCIDENT, K(KEY_OP) | K(KEY_ID), K(KEY_OP) | K(KEY_ID) },
+	{ "read", CONTROL_OP_READ, K(KEY_OP) | K(KEY_DEVICE), K(KEY_OP) | K(KEY_DEVICE) },
 };
 #undef K
 
@@ -87,9 +95,53 @@ static int req_copy_string(const cJSON *item, const char *key, char *dst, size_t
 	return 0;
 }
 
+/* "2026-11-22T08:00:00Z" or "...:00.123Z" (UTC only, as the gateway writes
+ * them) to wall ms. Returns 0 or -1. */
+static int parse_iso_utc(const char *s, int64_t *ms)
+{
+	int y, mo, d, h, mi, sec, n = 0;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+		return -1;
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
+	    h < 0 || mi < 0 || sec < 0)
+		return -1;
+	const char *p = s + n;
+	int frac = 0;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				frac = frac * 10 + (*p - '0');
+		if (digits == 0)
+			return -1;
+		for (; digits < 3; digits++)
+			frac *= 10;
+	}
+	if (strcmp(p, "Z") != 0)
+		return -1;
+	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec };
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != d)
+		return -1;
+	*ms = (int64_t)t * 1000 + frac;
+	return 0;
+}
+
 static int req_set_field(struct control_request *out, int key, const cJSON *item, char *err, size_t errlen)
 {
 	switch (key) {
+	case KEY_POINT:
+		return req_copy_string(item, "point", out->point, sizeof out->point, true, err, errlen);
+	case KEY_SINCE: {
+		char text[40];
+		if (req_copy_string(item, "since", text, sizeof text, true, err, errlen) != 0)
+			return -1;
+		if (parse_iso_utc(text, &out->since_ms) != 0) {
+			snprintf(err, errlen, "\"since\" must be a UTC time like 2026-11-22T08:00:00Z");
+			return -1;
+		}
+		return 0;
+	}
 	case KEY_OPEN:
 		if (!cJSON_IsBool(item)) {
 			snprintf(err, errlen, "\"open\" must be true or false");
@@ -99,8 +151,9 @@ static int req_set_field(struct control_request *out, int key, const cJSON *item
 		return 0;
 	case KEY_LIMIT: {
 		double v = cJSON_IsNumber(item) ? item->valuedouble : NAN;
-		if (!(v >= 1 && v <= CONTROL_LIMIT_MAX) || v != floor(v)) {
-			snprintf(err, errlen, "\"limit\" must be an integer from 1 to %d", CONTROL_LIMIT_MAX);
+		int max = out->op == CONTROL_OP_HISTORY ? CONTROL_HISTORY_MAX : CONTROL_LIMIT_MAX;
+		if (!(v >= 1 && v <= max) || v != floor(v)) {
+			snprintf(err, errlen, "\"limit\" must be an integer from 1 to %d", max);
 			return -1;
 		}
 		out->limit = (int)v;
@@ -114,6 +167,8 @@ static int req_set_field(struct control_request *out, int key, const cJSON *item
 		return req_copy_string(item, "note", out->note, sizeof out->note, false, err, errlen);
 	case KEY_DEVICE:
 		return req_copy_string(item, "device", out->device, sizeof out->device, true, err, errlen);
+	case KEY_CHANNEL:
+		return req_copy_string(item, "channel", out->channel, sizeof out->channel, true, err, errlen);
 	case KEY_FOR: {
 		char text[32];
 		int64_t ms;
@@ -155,7 +210,8 @@ static const struct op_spec *req_find_op(const cJSON *root, char *err, size_t er
 	for (char *p = shown; *p; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = '?';
-	snprintf(err, errlen, "unknown op '%s' (status, incidents, ack, shelve, unshelve)", shown);
+	snprintf(err, errlen, "unknown op '%s' (status, incidents, ack, shelve, unshelve, notify_test, devices, device, "
+			      "history, incident, read)", shown);
 	return NULL;
 }
 
@@ -165,6 +221,8 @@ static int req_fill(const cJSON *root, struct control_request *out, char *err, s
 	if (spec == NULL)
 		return -1;
 	out->op = spec->op;
+	if (out->op == CONTROL_OP_HISTORY)
+		out->limit = CONTROL_HISTORY_DEFAULT;
 	unsigned seen = 0;
 	for (const cJSON *item = root->child; item != NULL; item = item->next) {
 		int key = item->string ? req_key_find(item->string) : -1;

@@ -19,6 +19,15 @@
  *   {"op":"ack","id":"<incident id>","by":"...","note":"..."}   by/note optional
  *   {"op":"shelve","device":"...","for":"2h"}           for: a duration, > 0, at most 30d
  *   {"op":"unshelve","device":"..."}
+ *   {"op":"notify_test","channel":"..."}   answered once the channel's API answered:
+ *        {"ok":true|false,"channel","status","answer"[,"error"]}
+ *   {"op":"devices"}                                    every device: location, online, shelved, points
+ *   {"op":"device","device":"..."}                      one device + its incidents
+ *   {"op":"history","device":"...","point":"...","since":"ISO","limit":N}
+ *                                                       sampled readings (point optional; since default 24 h
+ *                                                       ago; limit 1..10000, default 2000, newest kept)
+ *   {"op":"incident","id":"..."}                        one incident + its timeline (its events)
+ *   {"op":"read","device":"..."}                        the device's current values as the core holds them
  * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. Transport and parse
  * errors are answered here; the core answers every parsed request. */
 #ifndef GRIDGW_CONTROL_H
@@ -41,17 +50,30 @@ enum control_op {
 	CONTROL_OP_ACK,
 	CONTROL_OP_SHELVE,
 	CONTROL_OP_UNSHELVE,
+	CONTROL_OP_NOTIFY_TEST,
+	CONTROL_OP_DEVICES,
+	CONTROL_OP_DEVICE,
+	CONTROL_OP_HISTORY,
+	CONTROL_OP_INCIDENT,
+	CONTROL_OP_READ,
 };
+#define CONTROL_OP_LAST CONTROL_OP_READ
+#define CONTROL_HISTORY_DEFAULT 2000
+#define CONTROL_HISTORY_MAX 10000
+#define CONTROL_HISTORY_SPAN_MS (24LL * 3600 * 1000)   /* default "since": this long ago */
 
 struct control_request {
 	enum control_op op;
 	bool open_only;           /* incidents: "open" (default true) */
-	int limit;                /* incidents: 1..CONTROL_LIMIT_MAX */
+	int limit;                /* incidents: 1..CONTROL_LIMIT_MAX; history: 1..CONTROL_HISTORY_MAX */
 	char id[64];              /* ack: incident id */
 	char by[64];              /* ack: who (may be empty) */
 	char note[256];           /* ack: free text (may be empty) */
-	char device[64];          /* shelve/unshelve */
+	char device[64];          /* shelve/unshelve/device/history/read */
+	char point[64];           /* history: one point, "" = every point */
+	int64_t since_ms;         /* history: wall ms, 0 = CONTROL_HISTORY_SPAN_MS ago */
 	int64_t for_ms;           /* shelve: 1..CONTROL_SHELVE_MAX_MS */
+	char channel[64];         /* notify_test: channel name */
 };
 
 /* Parses one request (exactly len bytes, need not be NUL-terminated; a

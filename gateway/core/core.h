@@ -22,6 +22,10 @@ struct outbox;
 struct json_map;
 struct modbus_bus;
 struct mqtt_source;
+struct notify;
+struct notify_result;
+struct web;
+struct web_call;
 
 /* A write the core asked a bus for: a rule action, or a platform point.write
  * waiting for its result before answering. */
@@ -60,6 +64,14 @@ struct core {
 	struct modbus_bus **buses;
 	struct mqtt_source **sources;
 	struct control *ctl;
+	struct notify *notify;    /* notifications to people on site (gateway/notify) */
+	struct web *web;          /* NULL when no console is configured */
+	uint64_t web_seq;         /* last outbox seq handed to the console's live streams */
+	struct { char id[64]; bool online; } web_dev[64]; /* device changes of this iteration, for after commit */
+	int n_web_dev;
+	/* console `notify test` calls waiting for the channel's API; their
+	 * notify token is CORE_WEB_TOKEN | slot (control connections are small ids) */
+	struct web_call *web_notify[8];
 	int sigfd;
 	bool running;
 	bool reload_requested;
@@ -106,5 +118,15 @@ void core_publish_results(struct core *c);
 void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
 void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req);
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now);
+void core_notify_result(struct core *c, const struct notify_result *r);
+#define CORE_WEB_TOKEN (1ULL << 63)
+/* Answers console calls still waiting (shutdown): before web_stop. */
+void core_web_abandon(struct core *c);
+void core_handle_web(struct core *c, struct web_call *call);
+
+/* core_web.c */
+void core_web_device_changed(struct core *c, const char *id, bool online);
+void core_web_after_commit(struct core *c);
+void core_sample_history(struct core *c, int64_t now);
 
 #endif

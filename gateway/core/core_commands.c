@@ -17,6 +17,8 @@
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
 #include "gateway/uplink/uplink.h"
+#include "gateway/notify/notify.h"
+#include "gateway/web/web.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
 
@@ -71,6 +73,10 @@ static int find_device(struct core *c, const char *id, char *err, size_t errlen)
 	return d;
 }
 
+/* The do_* helpers return 0, or a negative HTTP-like status with a reason
+ * in err: -404 (no such incident/device), -409 (not in a state that allows
+ * it). Platform commands only look at the sign. */
+
 /* Acknowledge: the incident records who/why; the engine moves the alarm
  * state, and its OUT_ACKED output becomes the one `acked` event. */
 static int do_ack(struct core *c, const char *id, const char *by, const char *note, int64_t now, char *err,
@@ -79,9 +85,17 @@ static int do_ack(struct core *c, const char *id, const char *by, const char *no
 	char key[ENGINE_KEY_MAX] = "";
 	int rc = incidents_ack(c->inc, id, by, note, time_wall_ms(), key, sizeof key);
 	if (rc < 0) {
-		snprintf(err, errlen, rc == -ENOENT ? "no open incident '%s'" : "incident '%s' cannot be acknowledged",
-			 id);
-		return -1;
+		struct incident_row row;
+		bool known = rc == -ENOENT && store_get_incident(c->store, id, &row) == STORE_OK;
+		if (known)
+			incident_row_free_json(&row);
+		if (rc == -ENOENT && !known)
+			snprintf(err, errlen, "no open incident '%s'", id);
+		else if (known)
+			snprintf(err, errlen, "incident '%s' is closed", id);
+		else
+			snprintf(err, errlen, "incident '%s' cannot be acknowledged", id);
+		return rc == -ENOENT && !known ? -404 : -409;
 	}
 	if (key[0] && engine_ack(c->engine, key, now) < 0)
 		log_debug("command", "ack %s: alarm %s already normal in the engine", id, key);
@@ -92,10 +106,10 @@ static int do_shelve(struct core *c, const char *device, int64_t for_ms, int64_t
 {
 	int d = find_device(c, device, err, errlen);
 	if (d < 0)
-		return -1;
+		return -404;
 	if (engine_shelve_device(c->engine, d, now + for_ms, now) < 0) {
 		snprintf(err, errlen, "cannot shelve '%s'", device);
-		return -1;
+		return -409;
 	}
 	char dur[32];
 	duration_format(for_ms, dur, sizeof dur);
@@ -107,10 +121,10 @@ static int do_unshelve(struct core *c, const char *device, int64_t now, char *er
 {
 	int d = find_device(c, device, err, errlen);
 	if (d < 0)
-		return -1;
+		return -404;
 	if (engine_unshelve_device(c->engine, d, now) < 0) {
 		snprintf(err, errlen, "device '%s' is not shelved", device);
-		return -1;
+		return -409;
 	}
 	log_info("command", "device %s unshelved", device);
 	return 0;
@@ -235,29 +249,45 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 		core_answer_platform(c, cmd.req, false, err);
 }
 
-/* --- control socket --------------------------------------------------- */
+/* --- control socket and console requests ------------------------------ */
 
-static void reply_error(struct core *c, uint64_t conn, const char *error)
+/* Both the control socket (`gridgw status|incidents|ack|...`) and the web
+ * console send struct control_request; core_request answers either with an
+ * HTTP-like status and a JSON object, so the CLI and the console share one
+ * path (and one set of refusals). */
+
+static char *print_free(cJSON *o)
+{
+	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	return s;
+}
+
+static char *error_text(const char *error)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddFalseToObject(o, "ok");
 	cJSON_AddStringToObject(o, "error", error);
-	char *s = cJSON_PrintUnformatted(o);
-	if (s)
-		control_reply(c->ctl, conn, s);
-	free(s);
-	cJSON_Delete(o);
+	return print_free(o);
 }
 
-static void reply_json(struct core *c, uint64_t conn, cJSON *o)
+static void add_iso(cJSON *o, const char *key, int64_t wall_ms)
 {
-	char *s = cJSON_PrintUnformatted(o);
-	if (s)
-		control_reply(c->ctl, conn, s);
-	else
-		reply_error(c, conn, "out of memory");
-	free(s);
-	cJSON_Delete(o);
+	char ts[32];
+	time_format_iso(wall_ms, ts, sizeof ts);
+	cJSON_AddStringToObject(o, key, ts);
+}
+
+struct severity_count {
+	int n[5];
+};
+
+static int count_severity(void *ctx, const struct incident_row *r)
+{
+	struct severity_count *sc = ctx;
+	if (r->severity >= 1 && r->severity <= 4)
+		sc->n[r->severity]++;
+	return 0;
 }
 
 static cJSON *status_object(struct core *c, int64_t now)
@@ -285,8 +315,18 @@ static cJSON *status_object(struct core *c, int64_t now)
 	}
 	cJSON_AddNumberToObject(devs, "shelved", shelved);
 	cJSON_AddNumberToObject(o, "open_incidents", (double)incidents_open_count(c->inc));
+	struct severity_count sc = { { 0 } };
+	if (store_each_incident(c->store, true, 1000000, count_severity, &sc) == STORE_OK) {
+		cJSON *bs = cJSON_AddObjectToObject(o, "open_by_severity");
+		for (int s = 1; s <= 4; s++) {
+			char k[12];
+			snprintf(k, sizeof k, "%d", s);
+			cJSON_AddNumberToObject(bs, k, sc.n[s]);
+		}
+	}
 	cJSON_AddNumberToObject(o, "backlog", (double)store_backlog(c->store));
 	cJSON_AddNumberToObject(o, "next_seq", (double)store_next_seq(c->store));
+	cJSON_AddNumberToObject(o, "store_bytes", (double)store_size_bytes(c->store));
 	cJSON *buses = cJSON_AddArrayToObject(o, "buses");
 	for (int b = 0; c->buses && b < c->cfg->n_buses; b++) {
 		if (!c->buses[b])
@@ -301,7 +341,10 @@ static cJSON *status_object(struct core *c, int64_t now)
 		cJSON_AddNumberToObject(bo, "requests", (double)st.requests);
 		cJSON_AddNumberToObject(bo, "errors", (double)st.errors);
 		cJSON_AddNumberToObject(bo, "timeouts", (double)st.timeouts);
+		cJSON_AddNumberToObject(bo, "polls", (double)st.polls);
+		cJSON_AddNumberToObject(bo, "late_p50_us", (double)st.late_p50_us);
 		cJSON_AddNumberToObject(bo, "late_p99_us", (double)st.late_p99_us);
+		cJSON_AddNumberToObject(bo, "late_max_us", (double)st.late_max_us);
 		cJSON_AddItemToArray(buses, bo);
 	}
 	cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
@@ -329,34 +372,66 @@ static cJSON *status_object(struct core *c, int64_t now)
 	cJSON_AddNumberToObject(mq, "wrong_type", (double)js->wrong_type);
 	cJSON_AddNumberToObject(mq, "oversized", (double)js->oversized);
 	cJSON_AddNumberToObject(mq, "ts_rejected", (double)js->ts_rejected);
+	cJSON_AddItemToObject(o, "notify", notify_status_json(c->notify));
+	if (c->web) {
+		cJSON *co = cJSON_AddObjectToObject(o, "console");
+		cJSON_AddNumberToObject(co, "streams", web_stream_count(c->web));
+	}
 	return o;
 }
 
-struct list_ctx {
-	cJSON *arr;
-};
-
-static int add_incident(void *ctx, const struct incident_row *r)
+/* Location as stored with the incident (JSON text), or null. */
+static void add_json_text(cJSON *o, const char *key, const char *json)
 {
-	struct list_ctx *lc = ctx;
+	cJSON *v = json ? cJSON_Parse(json) : NULL;
+	if (v)
+		cJSON_AddItemToObject(o, key, v);
+	else
+		cJSON_AddNullToObject(o, key);
+}
+
+static cJSON *incident_object(const struct incident_row *r)
+{
 	cJSON *o = cJSON_CreateObject();
-	char ts[32];
 	cJSON_AddStringToObject(o, "id", r->id);
 	cJSON_AddStringToObject(o, "type", r->type);
 	cJSON_AddNumberToObject(o, "severity", r->severity);
 	cJSON_AddStringToObject(o, "rule", r->rule);
 	cJSON_AddStringToObject(o, "device", r->device);
+	cJSON_AddStringToObject(o, "kind", r->kind);
 	cJSON_AddBoolToObject(o, "active", r->active);
 	cJSON_AddBoolToObject(o, "acked", r->acked);
 	cJSON_AddStringToObject(o, "workflow", r->workflow);
 	cJSON_AddNumberToObject(o, "count", r->count);
-	time_format_iso(r->first_ms, ts, sizeof ts);
-	cJSON_AddStringToObject(o, "first_ts", ts);
-	time_format_iso(r->last_ms, ts, sizeof ts);
-	cJSON_AddStringToObject(o, "ts", ts);
+	add_iso(o, "first_ts", r->first_ms);
+	add_iso(o, "ts", r->last_ms);
 	cJSON_AddStringToObject(o, "message", r->message);
-	cJSON_AddItemToArray(lc->arr, o);
-	return 0;
+	add_json_text(o, "location", r->location_json);
+	/* What people on site were told (gateway/notify). */
+	const char *end;
+	cJSON *ev = r->evidence_json ? cJSON_ParseWithLengthOpts(r->evidence_json, strlen(r->evidence_json), &end, 0) : NULL;
+	cJSON *nt = ev ? cJSON_DetachItemFromObjectCaseSensitive(ev, "_notified") : NULL;
+	if (cJSON_IsArray(nt))
+		cJSON_AddItemToObject(o, "notified", nt);
+	else
+		cJSON_Delete(nt);
+	cJSON_Delete(ev);
+	return o;
+}
+
+struct list_ctx {
+	cJSON *arr;
+	const char *device;       /* only this device's, or NULL */
+	int max;
+};
+
+static int add_incident(void *ctx, const struct incident_row *r)
+{
+	struct list_ctx *lc = ctx;
+	if (lc->device && strcmp(lc->device, r->device) != 0)
+		return 0;
+	cJSON_AddItemToArray(lc->arr, incident_object(r));
+	return lc->max > 0 && cJSON_GetArraySize(lc->arr) >= lc->max;
 }
 
 /* Shared with `gridgw incidents` when the daemon is down (cmd_local.c). */
@@ -364,7 +439,7 @@ cJSON *incidents_list_json(struct store *s, bool open_only, int limit)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddTrueToObject(o, "ok");
-	struct list_ctx lc = { cJSON_AddArrayToObject(o, "incidents") };
+	struct list_ctx lc = { cJSON_AddArrayToObject(o, "incidents"), NULL, 0 };
 	if (store_each_incident(s, open_only, limit, add_incident, &lc) < 0) {
 		cJSON_Delete(o);
 		return NULL;
@@ -372,38 +447,365 @@ cJSON *incidents_list_json(struct store *s, bool open_only, int limit)
 	return o;
 }
 
+/* Most severe first, then newest: what a control room looks at first. */
+static int by_severity_then_newest(const void *a, const void *b)
+{
+	const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+	int sx = cJSON_GetObjectItemCaseSensitive(x, "severity")->valueint;
+	int sy = cJSON_GetObjectItemCaseSensitive(y, "severity")->valueint;
+	if (sx != sy)
+		return sx - sy;
+	const char *tx = cJSON_GetObjectItemCaseSensitive(x, "first_ts")->valuestring;
+	const char *ty = cJSON_GetObjectItemCaseSensitive(y, "first_ts")->valuestring;
+	return strcmp(ty, tx);
+}
+
+static cJSON *incidents_sorted(struct core *c, bool open_only, int limit)
+{
+	cJSON *o = incidents_list_json(c->store, open_only, limit);
+	cJSON *arr = o ? cJSON_DetachItemFromObjectCaseSensitive(o, "incidents") : NULL;
+	if (!arr) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	int n = cJSON_GetArraySize(arr);
+	cJSON **items = calloc((size_t)n + 1, sizeof *items);
+	if (!items) {
+		cJSON_Delete(arr);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	for (int i = n - 1; i >= 0; i--)
+		items[i] = cJSON_DetachItemFromArray(arr, i);
+	qsort(items, (size_t)n, sizeof *items, by_severity_then_newest);
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, items[i]);
+	free(items);
+	cJSON_AddItemToObject(o, "incidents", arr);
+	return o;
+}
+
+static void add_location(cJSON *o, const struct location *l)
+{
+	cJSON *lo = cJSON_AddObjectToObject(o, "location");
+	if (l->building)
+		cJSON_AddStringToObject(lo, "building", l->building);
+	if (l->entrance)
+		cJSON_AddStringToObject(lo, "entrance", l->entrance);
+	if (l->has_floor)
+		cJSON_AddNumberToObject(lo, "floor", l->floor);
+	if (l->room)
+		cJSON_AddStringToObject(lo, "room", l->room);
+	if (l->place)
+		cJSON_AddStringToObject(lo, "place", l->place);
+}
+
+static cJSON *device_object(struct core *c, int d, int64_t now)
+{
+	const struct device_config *dc = &c->cfg->devices[d];
+	const struct profile *p = &c->cfg->profiles[dc->profile];
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "id", dc->id);
+	cJSON_AddStringToObject(o, "profile", p->name);
+	cJSON_AddStringToObject(o, "kind", p->kind ? p->kind : "");
+	if (dc->bus >= 0)
+		cJSON_AddStringToObject(o, "bus", c->cfg->buses[dc->bus].name);
+	if (dc->source >= 0)
+		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
+	add_location(o, &dc->location);
+	int8_t comm = c->comm ? c->comm[d] : -1;
+	if (comm < 0)
+		cJSON_AddNullToObject(o, "online");    /* not heard of since start */
+	else
+		cJSON_AddBoolToObject(o, "online", comm == 1);
+	int64_t until = engine_device_shelved_until(c->engine, d, now);
+	if (until > 0)
+		add_iso(o, "shelved_until", time_wall_ms() + (until - now));
+	else
+		cJSON_AddNullToObject(o, "shelved_until");
+	cJSON *pts = cJSON_AddObjectToObject(o, "points");
+	const struct point_value *vals = engine_device_values(c->engine, d);
+	for (int i = 0; i < p->n_points; i++) {
+		cJSON *po = cJSON_AddObjectToObject(pts, p->points[i].name);
+		const struct point_value *v = vals ? &vals[i] : NULL;
+		if (v && v->quality != QUALITY_NEVER_READ)
+			cJSON_AddNumberToObject(po, "value", v->value);
+		else
+			cJSON_AddNullToObject(po, "value");
+		cJSON_AddStringToObject(po, "quality", quality_name(v ? v->quality : QUALITY_NEVER_READ));
+		if (v && v->ts_ms > 0)
+			add_iso(po, "ts", v->ts_ms);
+		else
+			cJSON_AddNullToObject(po, "ts");
+		if (p->points[i].unit)
+			cJSON_AddStringToObject(po, "unit", p->points[i].unit);
+	}
+	return o;
+}
+
+struct sample_ctx {
+	cJSON *arr;
+	bool with_point;
+};
+
+static int add_sample(void *ctx, const char *point, double value, int quality, int64_t ts_ms)
+{
+	struct sample_ctx *sc = ctx;
+	cJSON *o = cJSON_CreateObject();
+	add_iso(o, "ts", ts_ms);
+	if (sc->with_point)
+		cJSON_AddStringToObject(o, "point", point);
+	cJSON_AddNumberToObject(o, "value", value);
+	if (quality != QUALITY_GOOD)
+		cJSON_AddStringToObject(o, "quality", quality_name((enum quality)quality));
+	cJSON_AddItemToArray(sc->arr, o);
+	return 0;
+}
+
+static int add_event(void *ctx, uint64_t seq, const char *payload)
+{
+	(void)seq;
+	cJSON *ev = cJSON_Parse(payload);
+	if (ev)
+		cJSON_AddItemToArray(ctx, ev);
+	return 0;
+}
+
+#define STATUS_OK 200
+
+/* One request from the control socket or the console: *json gets the
+ * answer (malloc'd; NULL only when out of memory). Returns the status. */
+static int core_request(struct core *c, const struct control_request *req, char **json)
+{
+	int64_t now = time_mono_ms();
+	char err[256] = "";
+	int rc = 0;
+	cJSON *o = NULL;
+	*json = NULL;
+	switch (req->op) {
+	case CONTROL_OP_STATUS:
+		o = status_object(c, now);
+		break;
+	case CONTROL_OP_INCIDENTS:
+		o = incidents_sorted(c, req->open_only, req->limit);
+		if (!o) {
+			rc = -503;
+			snprintf(err, sizeof err, "store read failed");
+		}
+		break;
+	case CONTROL_OP_ACK:
+		rc = do_ack(c, req->id, req->by[0] ? req->by : "local", req->note, now, err, sizeof err);
+		break;
+	case CONTROL_OP_SHELVE:
+		rc = do_shelve(c, req->device, req->for_ms, now, err, sizeof err);
+		break;
+	case CONTROL_OP_UNSHELVE:
+		rc = do_unshelve(c, req->device, now, err, sizeof err);
+		break;
+	case CONTROL_OP_DEVICES: {
+		o = cJSON_CreateObject();
+		cJSON_AddTrueToObject(o, "ok");
+		cJSON *arr = cJSON_AddArrayToObject(o, "devices");
+		for (int d = 0; d < c->cfg->n_devices; d++)
+			cJSON_AddItemToArray(arr, device_object(c, d, now));
+		break;
+	}
+	case CONTROL_OP_DEVICE:
+	case CONTROL_OP_READ: {
+		int d = find_device(c, req->device, err, sizeof err);
+		if (d < 0) {
+			rc = -404;
+			break;
+		}
+		cJSON *dev = device_object(c, d, now);
+		o = cJSON_CreateObject();
+		cJSON_AddTrueToObject(o, "ok");
+		if (req->op == CONTROL_OP_DEVICE) {
+			struct list_ctx lc = { cJSON_AddArrayToObject(dev, "incidents"), req->device, 50 };
+			if (store_each_incident(c->store, false, 5000, add_incident, &lc) < 0)
+				log_warn("control", "incidents of %s: store read failed", req->device);
+		} else {
+			/* The values as the core last had them from the bus or source. */
+			add_iso(dev, "read_at", time_wall_ms());
+		}
+		cJSON_AddItemToObject(o, "device", dev);
+		break;
+	}
+	case CONTROL_OP_HISTORY: {
+		int d = find_device(c, req->device, err, sizeof err);
+		if (d < 0) {
+			rc = -404;
+			break;
+		}
+		const struct profile *p = &c->cfg->profiles[c->cfg->devices[d].profile];
+		if (req->point[0] && config_find_point(p, req->point) < 0) {
+			snprintf(err, sizeof err, "device '%s' has no point '%s'", req->device, req->point);
+			rc = -404;
+			break;
+		}
+		int64_t since = req->since_ms ? req->since_ms : time_wall_ms() - CONTROL_HISTORY_SPAN_MS;
+		o = cJSON_CreateObject();
+		cJSON_AddTrueToObject(o, "ok");
+		cJSON_AddStringToObject(o, "device", req->device);
+		if (req->point[0])
+			cJSON_AddStringToObject(o, "point", req->point);
+		else
+			cJSON_AddNullToObject(o, "point");
+		add_iso(o, "since", since);
+		cJSON_AddNumberToObject(o, "interval_s", (double)(c->cfg->store.history_interval_ms / 1000));
+		struct sample_ctx sc = { cJSON_AddArrayToObject(o, "samples"), req->point[0] == '\0' };
+		if (store_each_reading(c->store, req->device, req->point, since, req->limit, add_sample, &sc) != STORE_OK) {
+			cJSON_Delete(o);
+			o = NULL;
+			rc = -503;
+			snprintf(err, sizeof err, "store read failed");
+		}
+		break;
+	}
+	case CONTROL_OP_INCIDENT: {
+		struct incident_row row;
+		int sr = store_get_incident(c->store, req->id, &row);
+		if (sr == STORE_ERR_NOTFOUND) {
+			snprintf(err, sizeof err, "no incident '%s'", req->id);
+			rc = -404;
+			break;
+		}
+		if (sr != STORE_OK) {
+			snprintf(err, sizeof err, "store read failed");
+			rc = -503;
+			break;
+		}
+		cJSON *inc = incident_object(&row);
+		add_json_text(inc, "evidence", row.evidence_json);
+		incident_row_free_json(&row);
+		cJSON *evs = cJSON_AddArrayToObject(inc, "events");
+		if (store_each_event_of(c->store, req->id, 500, add_event, evs) != STORE_OK)
+			log_warn("control", "timeline of %s: store read failed", req->id);
+		o = cJSON_CreateObject();
+		cJSON_AddTrueToObject(o, "ok");
+		cJSON_AddItemToObject(o, "incident", inc);
+		break;
+	}
+	case CONTROL_OP_NOTIFY_TEST:
+		/* Answered asynchronously, when the API has answered: only the
+		 * control socket path (core_handle_control) can wait for it. */
+		snprintf(err, sizeof err, "notify test is not available on this path");
+		rc = -501;
+		break;
+	}
+	if (rc < 0) {
+		*json = error_text(err[0] ? err : "request failed");
+		return -rc;
+	}
+	if (!o)
+		o = cJSON_Parse("{\"ok\":true}");
+	*json = print_free(o);
+	return STATUS_OK;
+}
+
+/* Answers control connection conn with json (freed). */
+static void reply_text(struct core *c, uint64_t conn, char *json)
+{
+	char *oom = json ? NULL : error_text("out of memory");
+	if (control_reply(c->ctl, conn, json ? json : oom ? oom : "{\"ok\":false}") != 0)
+		log_debug("control", "client %llu gone before its answer", (unsigned long long)conn);
+	free(json);
+	free(oom);
+}
+
+/* A sender's answer: a `notify test` (token = its control connection) or
+ * the outcome of jobs. */
+void core_notify_result(struct core *c, const struct notify_result *r)
+{
+	if (!r->token) {
+		notify_handle_result(c->notify, c->inc, r, time_wall_ms());
+		return;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", r->ok);
+	cJSON_AddStringToObject(o, "channel", r->channel);
+	cJSON_AddNumberToObject(o, "status", (double)r->status);
+	if (!r->ok)
+		cJSON_AddStringToObject(o, "error", r->error[0] ? r->error : "failed");
+	cJSON_AddStringToObject(o, "answer", r->answer);
+	if (r->token & CORE_WEB_TOKEN) {
+		uint64_t slot = r->token & ~CORE_WEB_TOKEN;
+		char *text = print_free(o);
+		if (slot < sizeof c->web_notify / sizeof c->web_notify[0] && c->web_notify[slot]) {
+			web_call_answer(c->web_notify[slot], r->ok ? 200 : 502, text ? text : "{\"ok\":false}");
+			c->web_notify[slot] = NULL;
+		}
+		free(text);
+		return;
+	}
+	reply_text(c, r->token, print_free(o));
+}
+
+void core_web_abandon(struct core *c)
+{
+	for (size_t i = 0; i < sizeof c->web_notify / sizeof c->web_notify[0]; i++) {
+		if (c->web_notify[i])
+			web_call_answer(c->web_notify[i], 503, "{\"ok\":false,\"error\":\"the gateway is stopping\"}");
+		c->web_notify[i] = NULL;
+	}
+}
+
+/* The console's `notify test`: held until the channel's API answered. */
+static void web_notify_request(struct core *c, struct web_call *call)
+{
+	const struct control_request *req = web_call_request(call);
+	size_t slot = 0, n = sizeof c->web_notify / sizeof c->web_notify[0];
+	while (slot < n && c->web_notify[slot])
+		slot++;
+	if (slot == n) {
+		web_call_answer(call, 503, "{\"ok\":false,\"error\":\"too many notify tests at once\"}");
+		return;
+	}
+	int rc = notify_test(c->notify, req->channel, CORE_WEB_TOKEN | slot);
+	if (rc == 0) {
+		c->web_notify[slot] = call;
+		return;
+	}
+	char err[256];
+	snprintf(err, sizeof err, rc == -ENOENT ? "no notify channel named \"%s\"" :
+		 rc == -ENODEV ? "no notify channels configured%.0s" : "cannot send a test on %s now", req->channel);
+	char *text = error_text(err);
+	web_call_answer(call, rc == -ENOENT || rc == -ENODEV ? 404 : 409, text ? text : "{\"ok\":false}");
+	free(text);
+}
+
+/* `notify test` waits for the channel's API (core_notify_result answers). */
+static void notify_test_request(struct core *c, uint64_t conn, const struct control_request *req)
+{
+	int rc = notify_test(c->notify, req->channel, conn);
+	if (rc == 0)
+		return;
+	char err[256];
+	snprintf(err, sizeof err, rc == -ENOENT ? "no notify channel named \"%s\"" :
+		 rc == -ENODEV ? "no notify channels configured%.0s" : "cannot send a test on %s now", req->channel);
+	reply_text(c, conn, error_text(err));
+}
+
 void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req)
 {
 	struct core *c = ctx;
-	int64_t now = time_mono_ms();
-	char err[256] = "";
-	switch (req->op) {
-	case CONTROL_OP_STATUS:
-		reply_json(c, conn, status_object(c, now));
-		return;
-	case CONTROL_OP_INCIDENTS: {
-		cJSON *o = incidents_list_json(c->store, req->open_only, req->limit);
-		if (o)
-			reply_json(c, conn, o);
-		else
-			reply_error(c, conn, "store read failed");
+	if (req->op == CONTROL_OP_NOTIFY_TEST) {
+		notify_test_request(c, conn, req);
 		return;
 	}
-	case CONTROL_OP_ACK:
-		if (do_ack(c, req->id, req->by[0] ? req->by : "local", req->note, now, err, sizeof err) < 0)
-			break;
-		reply_json(c, conn, cJSON_Parse("{\"ok\":true}"));
-		return;
-	case CONTROL_OP_SHELVE:
-		if (do_shelve(c, req->device, req->for_ms, now, err, sizeof err) < 0)
-			break;
-		reply_json(c, conn, cJSON_Parse("{\"ok\":true}"));
-		return;
-	case CONTROL_OP_UNSHELVE:
-		if (do_unshelve(c, req->device, now, err, sizeof err) < 0)
-			break;
-		reply_json(c, conn, cJSON_Parse("{\"ok\":true}"));
+	char *json = NULL;
+	core_request(c, req, &json);
+	reply_text(c, conn, json);
+}
+
+void core_handle_web(struct core *c, struct web_call *call)
+{
+	if (web_call_request(call)->op == CONTROL_OP_NOTIFY_TEST) {
+		web_notify_request(c, call);
 		return;
 	}
-	reply_error(c, conn, err[0] ? err : "unknown request");
+	char *json = NULL;
+	int status = core_request(c, web_call_request(call), &json);
+	web_call_answer(call, json ? status : 503, json ? json : "{\"ok\":false,\"error\":\"out of memory\"}");
+	free(json);
 }

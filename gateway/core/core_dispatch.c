@@ -41,6 +41,7 @@ static void device_comm(struct core *c, int device, bool ok, int64_t now)
 	c->comm[device] = (int8_t)ok;
 	log_info("core", "device %s %s", c->cfg->devices[device].id, ok ? "online" : "offline");
 	engine_device_online(c->engine, device, ok, now);
+	core_web_device_changed(c, c->cfg->devices[device].id, ok);
 	int rc = store_put_device_state(c->store, c->cfg->devices[device].id, ok, time_wall_ms());
 	if (rc != STORE_OK)
 		log_warn("core", "device state of %s not stored: %s", c->cfg->devices[device].id, store_err_name(rc));
@@ -103,6 +104,13 @@ void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
 	case MSG_UPLINK_COMMAND:
 		core_handle_platform_command(c, m->u.blob.data, m->u.blob.len, now);
 		free(m->u.blob.data);
+		break;
+	case MSG_NOTIFY_RESULT:
+		core_notify_result(c, (const struct notify_result *)m->u.blob.data);
+		free(m->u.blob.data);
+		break;
+	case MSG_WEB_REQUEST:
+		core_handle_web(c, (struct web_call *)(void *)m->u.blob.data);
 		break;
 	case MSG_CONTROL: case MSG_USER:
 		free(m->u.blob.data);
@@ -401,6 +409,7 @@ void core_periodic(struct core *c, int64_t now)
 				publish_telemetry(c, wall);
 		}
 	}
+	core_sample_history(c, now);
 	if (now >= c->next_prune_ms) {
 		c->next_prune_ms = now + PRUNE_EVERY_MS;
 		int rc = store_prune(c->store, wall);

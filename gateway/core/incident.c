@@ -10,6 +10,7 @@
  * the rewrite gets the same gapless numbers). The event JSON is rendered at
  * write time because its "seq" is only known then. */
 #include "gateway/core/incident.h"
+#include "gateway/notify/notify.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -73,6 +74,7 @@ struct incidents {
 	bool storage_recovered;   /* …and a commit has since succeeded: clear it */
 	uint64_t folded;
 	struct log_ratelimit rl;
+	struct notify *notify;    /* plans notification jobs from written events */
 };
 
 static void inc_log(struct incidents *inc, enum log_level lvl, const char *fmt, ...)
@@ -596,6 +598,9 @@ static int write_held(struct incidents *inc)
 		rc = store_put_incident(inc->st, &h->row);
 		if (rc == STORE_OK)
 			rc = store_append_event(inc->st, h->row.id, "incident", json, strlen(json), &got);
+		/* Notification jobs go into the same transaction as their event. */
+		if (rc == STORE_OK && got == seq)
+			rc = notify_plan_event(inc->notify, &h->row, ev_names[h->kind], got, json, h->ts_ms);
 		free(json);
 		if (rc == STORE_OK && got != seq) {
 			log_error("incident", "outbox gave seq %llu, expected %llu", (unsigned long long)got,
@@ -1058,6 +1063,54 @@ int incidents_note_action(struct incidents *inc, const char *alarm_key, const ch
 	if (!ok)
 		add_str(item, "error", error ? error : "failed");
 	add_ts(item, "ts", wall_ms);
+	char *text = cJSON_PrintUnformatted(ev);
+	cJSON_Delete(ev);
+	if (!text)
+		return -ENOMEM;
+	free(x->row.evidence_json);
+	x->row.evidence_json = text;
+	x->row.last_ms = wall_ms;
+	int rc = emit(inc, x, EV_UPDATED, NULL, wall_ms);
+	write_out(inc, wall_ms);
+	return rc;
+}
+
+void incidents_set_notify(struct incidents *inc, struct notify *n)
+{
+	inc->notify = n;
+}
+
+int incidents_note_notify(struct incidents *inc, const char *id, const char *channel, int route, int step, bool ok,
+			  const char *error, int64_t wall_ms)
+{
+	struct incident *x = id ? find_id(inc, id) : NULL;
+	if (!x)
+		return -ENOENT;
+	const char *end = NULL;
+	cJSON *ev = x->row.evidence_json ? cJSON_ParseWithLengthOpts(x->row.evidence_json, strlen(x->row.evidence_json),
+								      &end, 0) : NULL;
+	if (!ev)
+		ev = cJSON_CreateObject();
+	cJSON *list = ev ? cJSON_GetObjectItemCaseSensitive(ev, "_notified") : NULL;
+	if (ev && !cJSON_IsArray(list)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(ev, "_notified");
+		list = cJSON_AddArrayToObject(ev, "_notified");
+	}
+	cJSON *item = list ? cJSON_CreateObject() : NULL;
+	if (!item) {
+		cJSON_Delete(ev);
+		return -ENOMEM;
+	}
+	while (cJSON_GetArraySize(list) >= INCIDENTS_NOTIFIED_MAX)
+		cJSON_DeleteItemFromArray(list, 0);
+	cJSON_AddItemToArray(list, item);
+	add_str(item, "channel", channel);
+	cJSON_AddNumberToObject(item, "route", route);
+	cJSON_AddNumberToObject(item, "step", step);
+	add_ts(item, "ts", wall_ms);
+	cJSON_AddBoolToObject(item, "ok", ok);
+	if (!ok)
+		add_str(item, "error", error && *error ? error : "failed");
 	char *text = cJSON_PrintUnformatted(ev);
 	cJSON_Delete(ev);
 	if (!text)

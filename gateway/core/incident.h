@@ -114,6 +114,19 @@ int incidents_resync(struct incidents *inc, int64_t wall_ms);
 int incidents_note_action(struct incidents *inc, const char *alarm_key, const char *action, bool ok,
 			  const char *error, int64_t wall_ms);
 
+/* Records one notification outcome on the evidence of the open incident id,
+ * as "_notified":[{"channel","route","step","ts","ok","error"}] (the newest
+ * INCIDENTS_NOTIFIED_MAX kept), and sends it as an `updated` event. -ENOENT
+ * when the incident is not open (any more). */
+#define INCIDENTS_NOTIFIED_MAX 50
+int incidents_note_notify(struct incidents *inc, const char *id, const char *channel, int route, int step, bool ok,
+			  const char *error, int64_t wall_ms);
+
+/* The notify planner (gateway/notify) to hand every event written to the
+ * store, inside its transaction (notify_plan_event). NULL = none. */
+struct notify;
+void incidents_set_notify(struct incidents *inc, struct notify *n);
+
 /* Writes what is held in memory (see above). Returns 0 when nothing is
  * held any more (or it went into the caller's open transaction), else the
  * store_err that keeps it held. */

@@ -32,12 +32,14 @@
 #include "gateway/cli/cli.h"
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
+#include "gateway/notify/notify.h"
 #include "common/log.h"
 #include "gateway/uplink/outbox.h"
 #include "gateway/core/sdnotify.h"
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
 #include "gateway/uplink/uplink.h"
+#include "gateway/web/web.h"
 #include "sensors/json_map.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
@@ -121,7 +123,10 @@ static void defer_message(struct deferred *d, const struct core_msg *m)
 		struct core_msg *nm = realloc(d->m, cap * sizeof *nm);
 		if (!nm) {
 			log_error("core", "out of memory: a platform command is dropped; the platform will see no answer");
-			free(m->u.blob.data);
+			if (m->type == MSG_WEB_REQUEST) /* shared with its HTTP thread: answered, not freed */
+				web_call_answer((struct web_call *)(void *)m->u.blob.data, 503, "{\"ok\":false,\"error\":\"out of memory\"}");
+			else
+				free(m->u.blob.data);
 			return;
 		}
 		d->m = nm;
@@ -147,7 +152,9 @@ static void drain_queue(struct core *c, enum drain_phase phase, struct deferred 
 			if (phase == DRAIN_STOPPING) {
 				if (m[i].type == MSG_POINT || m[i].type == MSG_DEVICE_COMM)
 					continue;
-				if (m[i].type == MSG_UPLINK_COMMAND && d) {
+				/* A console request may read bus figures: not while
+				 * the buses are being stopped and freed. */
+				if ((m[i].type == MSG_UPLINK_COMMAND || m[i].type == MSG_WEB_REQUEST) && d) {
 					defer_message(d, &m[i]);
 					continue;
 				}
@@ -219,13 +226,16 @@ static void stop_buses(struct core *c, struct deferred *d)
 static void stop_southbound(struct core *c, struct deferred *d, struct comm_carry *carry)
 {
 	const struct gw_config *cfg = c->cfg;
-	for (int s = 0; c->sources && s < cfg->n_sources; s++)
+	/* A stopped source is freed: forget it at once, so that nothing handled
+	 * while draining (a status request from the console, a publish action)
+	 * reaches it. */
+	for (int s = 0; c->sources && s < cfg->n_sources; s++) {
 		if (c->sources[s])
 			mqtt_source_stop(c->sources[s]);
+		c->sources[s] = NULL;
+	}
 	if (c->jmap)
 		drain_queue(c, DRAIN_ALL, d);
-	for (int s = 0; c->sources && s < cfg->n_sources; s++)
-		c->sources[s] = NULL;
 	if (c->buses)
 		stop_buses(c, d);
 	free(c->buses);
@@ -300,6 +310,20 @@ static void apply_log_level(const struct gw_config *cfg)
 		log_set_level(lvl);
 }
 
+/* The console follows a reload: users, roles and metrics at once; a
+ * console added, removed, moved or given TLS needs a restart. */
+static void reload_console(struct core *c, const struct gw_config *ncfg)
+{
+	char err[256] = "";
+	if (c->web && ncfg->console.present) {
+		if (web_reconfigure(c->web, &ncfg->console, err, sizeof err) != 0)
+			log_warn("core", "reload: %s", err);
+	} else if (c->web || ncfg->console.present) {
+		log_warn("core", "reload: the console section was %s; that takes effect at the next restart",
+			 c->web ? "removed" : "added");
+	}
+}
+
 /* SIGHUP. Validate first; swap only a config that loaded cleanly. */
 static void core_reload(struct core *c)
 {
@@ -344,7 +368,9 @@ static void core_reload(struct core *c)
 	struct gw_config *old = c->cfg;
 	c->cfg = ncfg;
 	incidents_set_config(c->inc, ncfg);
+	notify_set_config(c->notify, ncfg); /* before the old config is freed: the sender reads it */
 	apply_log_level(ncfg);
+	reload_console(c, ncfg);
 	if (uplink_settings_changed(old, ncfg))
 		log_warn("core", "reload: uplink settings changed; they take effect at the next restart "
 			 "(the outbox is kept either way)");
@@ -467,6 +493,12 @@ static int core_open(struct core *c, char *err, size_t errlen)
 		return -1;
 	}
 	restore_open_alarms(c);
+	c->notify = notify_create(cfg, c->store, c->q, err, errlen);
+	if (!c->notify)
+		return -1;
+	incidents_set_notify(c->inc, c->notify);
+	notify_restore_incident(c->notify,
+				incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.notify") != NULL);
 	char sock[256];
 	int rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
 	if (rc == 0)
@@ -474,6 +506,12 @@ static int core_open(struct core *c, char *err, size_t errlen)
 	if (!c->ctl)
 		return -1;
 	chmod(sock, 0660);
+	c->web_seq = store_last_seq(c->store);
+	if (cfg->console.present) {
+		c->web = web_start(&cfg->console, c->q, err, errlen);
+		if (!c->web)
+			return -1;
+	}
 	if (cfg->uplink.url) {
 		c->up = uplink_create(cfg, c->q, err, errlen);
 		if (!c->up)
@@ -502,6 +540,16 @@ static void core_close(struct core *c)
 		core_publish_results(c);
 		free(later.m);
 	}
+	core_web_abandon(c);
+	/* Before the queue closes: the sender posts its results there. */
+	if (c->inc)
+		incidents_set_notify(c->inc, NULL);
+	notify_destroy(c->notify);
+	c->notify = NULL;
+	/* After the last drain (web calls answered), before the queue goes:
+	 * a call still queued is freed by queue_destroy. */
+	web_stop(c->web);
+	c->web = NULL;
 	if (c->q)
 		queue_close(c->q);
 	if (c->up)
@@ -570,15 +618,21 @@ static void run_loop(struct core *c)
 		incidents_flush_pending(c->inc, time_wall_ms());
 		store_commit(c->store);
 		core_publish_results(c);
+		core_web_after_commit(c);
 		if (c->ob)
 			outbox_pump(c->ob);
+		/* Only committed jobs leave for the sender. */
+		notify_tick(c->notify, time_wall_ms());
 	}
 }
 
 static void run_usage(FILE *to)
 {
-	fprintf(to, "usage: gridgw run [-c FILE]\n  runs the daemon in the foreground; logs to stderr;\n"
-		    "  SIGHUP reloads the config, SIGTERM/SIGINT stop it.\n");
+	fprintf(to, "usage: gridgw run [-c FILE]\n"
+		    "Runs the daemon in the foreground; logs to stderr. SIGHUP reloads the config,\n"
+		    "SIGTERM/SIGINT stop it.\n"
+		    "  -c, --config FILE   configuration (default $GRIDGW_CONF or " GRIDGW_DEFAULT_CONF ")\n"
+		    "  -h, --help          this text\n");
 }
 
 int cmd_run(int argc, char **argv)

@@ -68,6 +68,21 @@ static const char *const migrations[] = {
 	"CREATE TABLE commands ("
 	"  req TEXT PRIMARY KEY, result_json TEXT NOT NULL, ts_ms INTEGER NOT NULL);"
 	"CREATE INDEX commands_ts ON commands (ts_ms);",
+	/* v1 -> v2: notification jobs (gateway/notify), written in the same
+	 * transaction as the incident event that caused them. state: 0 pending,
+	 * 1 delivered, 2 cancelled (its `unless` state was reached), 3 failed
+	 * for good (its channel left the configuration). */
+	"CREATE TABLE notify_jobs ("
+	"  id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL, event_seq INTEGER NOT NULL,"
+	"  event TEXT NOT NULL, route INTEGER NOT NULL, step INTEGER NOT NULL, channel TEXT NOT NULL,"
+	"  severity INTEGER NOT NULL, due_ms INTEGER NOT NULL, after_ms INTEGER NOT NULL,"
+	"  unless INTEGER NOT NULL, hours_from INTEGER NOT NULL, hours_to INTEGER NOT NULL,"
+	"  template TEXT, payload TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+	"  failures INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, done_ms INTEGER, error TEXT,"
+	"  UNIQUE (incident_id, event_seq, route, channel));"
+	"CREATE INDEX notify_jobs_due ON notify_jobs (due_ms) WHERE state = 0;"
+	"CREATE INDEX notify_jobs_incident ON notify_jobs (incident_id) WHERE state = 0;"
+	"CREATE INDEX notify_jobs_done ON notify_jobs (done_ms) WHERE state != 0;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 	       "one migration step per schema version");
@@ -78,6 +93,7 @@ enum stmt_id {
 	SQ_PUT_INCIDENT, SQ_GET_INCIDENT,
 	SQ_DEVICE_STATE, SQ_READING,
 	SQ_CMD_GET, SQ_CMD_PUT,
+	SQ_NOTIFY_ADD, SQ_NOTIFY_CANCEL, SQ_NOTIFY_DONE, SQ_NOTIFY_FAILED, SQ_NOTIFY_DUE_AT, SQ_NOTIFY_NEXT,
 	SQ_COUNT
 };
 
@@ -112,6 +128,15 @@ static const char *const stmt_sql[SQ_COUNT] = {
 	[SQ_CMD_GET] = "SELECT result_json FROM commands WHERE req = ?1",
 	[SQ_CMD_PUT] = "INSERT INTO commands (req, result_json, ts_ms) VALUES (?1, ?2, ?3)"
 		       " ON CONFLICT (req) DO UPDATE SET result_json = excluded.result_json, ts_ms = excluded.ts_ms",
+	[SQ_NOTIFY_ADD] = "INSERT OR IGNORE INTO notify_jobs (incident_id, event_seq, event, route, step, channel,"
+			  " severity, due_ms, after_ms, unless, hours_from, hours_to, template, payload, created_ms)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	[SQ_NOTIFY_CANCEL] = "UPDATE notify_jobs SET state = 2, done_ms = ?3, error = ?4"
+			     " WHERE incident_id = ?1 AND state = 0 AND unless > 0 AND unless <= ?2",
+	[SQ_NOTIFY_DONE] = "UPDATE notify_jobs SET state = ?2, done_ms = ?3, error = ?4 WHERE id = ?1 AND state = 0",
+	[SQ_NOTIFY_FAILED] = "UPDATE notify_jobs SET failures = failures + 1, error = ?2 WHERE id = ?1 AND state = 0",
+	[SQ_NOTIFY_DUE_AT] = "UPDATE notify_jobs SET due_ms = ?2 WHERE id = ?1 AND state = 0",
+	[SQ_NOTIFY_NEXT] = "SELECT min(due_ms) FROM notify_jobs WHERE state = 0 AND due_ms > ?1",
 };
 
 struct store {
@@ -1129,6 +1154,9 @@ static int prune_rows(struct store *s, int64_t now)
 	if (rc == STORE_OK)
 		rc = delete_with(s, "DELETE FROM commands WHERE ts_ms < ?1", now - s->delivered_keep_ms,
 				 "prune command results", NULL);
+	if (rc == STORE_OK) /* pending jobs are never pruned: nothing is dropped silently */
+		rc = delete_with(s, "DELETE FROM notify_jobs WHERE state != 0 AND done_ms < ?1", now - s->delivered_keep_ms,
+				 "prune finished notification jobs", NULL);
 	/* Still too big: history goes first, oldest first. */
 	for (int i = 0; rc == STORE_OK && above_target(s, &rc) && i < 100000; i++) {
 		rc = delete_with(s, "DELETE FROM readings WHERE id IN"
@@ -1201,4 +1229,228 @@ int store_check_integrity(struct store *s, char *buf, size_t len)
 int store_set_query_only(struct store *s, bool on)
 {
 	return exec_sql(s, on ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0", "query_only");
+}
+
+/* ---- notification jobs (gateway/notify) ---- */
+
+int store_notify_add(struct store *s, const struct notify_job_row *j)
+{
+	sqlite3_stmt *st = s->st[SQ_NOTIFY_ADD];
+	bind_text(st, 1, j->incident_id);
+	sqlite3_bind_int64(st, 2, (int64_t)j->event_seq);
+	bind_text(st, 3, j->event);
+	sqlite3_bind_int(st, 4, j->route);
+	sqlite3_bind_int(st, 5, j->step);
+	bind_text(st, 6, j->channel);
+	sqlite3_bind_int(st, 7, j->severity);
+	sqlite3_bind_int64(st, 8, j->due_ms);
+	sqlite3_bind_int64(st, 9, j->after_ms);
+	sqlite3_bind_int(st, 10, j->unless);
+	sqlite3_bind_int(st, 11, j->hours_from);
+	sqlite3_bind_int(st, 12, j->hours_to);
+	if (j->template_text)
+		bind_text(st, 13, j->template_text);
+	else
+		sqlite3_bind_null(st, 13);
+	bind_text(st, 14, j->payload ? j->payload : "{}");
+	sqlite3_bind_int64(st, 15, j->created_ms);
+	return step_done(s, st, "add notification job");
+}
+
+int store_notify_cancel(struct store *s, const char *incident_id, int reached, int64_t now_ms, const char *why)
+{
+	sqlite3_stmt *st = s->st[SQ_NOTIFY_CANCEL];
+	bind_text(st, 1, incident_id);
+	sqlite3_bind_int(st, 2, reached);
+	sqlite3_bind_int64(st, 3, now_ms);
+	bind_text(st, 4, why ? why : "");
+	int rc = step_done(s, st, "cancel notification jobs");
+	return rc == STORE_OK ? sqlite3_changes(s->db) : rc;
+}
+
+int store_notify_done(struct store *s, int64_t id, int state, const char *error, int64_t now_ms)
+{
+	sqlite3_stmt *st = s->st[SQ_NOTIFY_DONE];
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, state);
+	sqlite3_bind_int64(st, 3, now_ms);
+	if (error)
+		bind_text(st, 4, error);
+	else
+		sqlite3_bind_null(st, 4);
+	return step_done(s, st, "finish notification job");
+}
+
+int store_notify_failed(struct store *s, int64_t id, const char *error)
+{
+	sqlite3_stmt *st = s->st[SQ_NOTIFY_FAILED];
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, error ? error : "");
+	return step_done(s, st, "count notification failure");
+}
+
+int store_notify_due_at(struct store *s, int64_t id, int64_t due_ms)
+{
+	sqlite3_stmt *st = s->st[SQ_NOTIFY_DUE_AT];
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, due_ms);
+	return step_done(s, st, "reschedule notification job");
+}
+
+int store_notify_next_due(struct store *s, int64_t after_ms, int64_t *due_ms)
+{
+	sqlite3_stmt *st = s->st[SQ_NOTIFY_NEXT];
+	sqlite3_bind_int64(st, 1, after_ms);
+	int rc = sqlite3_step(st);
+	int ret = STORE_ERR_NOTFOUND;
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*due_ms = sqlite3_column_int64(st, 0);
+		ret = STORE_OK;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		ret = fail(s, rc, "next notification job");
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? (const char *)t : "";
+}
+
+int store_notify_each_due(struct store *s, int64_t due_by_ms, int limit,
+			  int (*cb)(void *ctx, const struct notify_job_row *j), void *ctx)
+{
+	/* Not a cached statement: the callback writes to the store. */
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT id, incident_id, event_seq, event, route, step, channel, severity, due_ms,"
+				    " after_ms, unless, hours_from, hours_to, template, payload, failures, created_ms"
+				    " FROM notify_jobs WHERE state = 0 AND due_ms <= ?1"
+				    " ORDER BY severity, due_ms, id LIMIT ?2", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "list due notification jobs");
+	sqlite3_bind_int64(st, 1, due_by_ms);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+	int ret = STORE_OK;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct notify_job_row j = { 0 };
+		j.id = sqlite3_column_int64(st, 0);
+		snprintf(j.incident_id, sizeof j.incident_id, "%s", col_text(st, 1));
+		j.event_seq = (uint64_t)sqlite3_column_int64(st, 2);
+		snprintf(j.event, sizeof j.event, "%s", col_text(st, 3));
+		j.route = sqlite3_column_int(st, 4);
+		j.step = sqlite3_column_int(st, 5);
+		snprintf(j.channel, sizeof j.channel, "%s", col_text(st, 6));
+		j.severity = sqlite3_column_int(st, 7);
+		j.due_ms = sqlite3_column_int64(st, 8);
+		j.after_ms = sqlite3_column_int64(st, 9);
+		j.unless = sqlite3_column_int(st, 10);
+		j.hours_from = sqlite3_column_int(st, 11);
+		j.hours_to = sqlite3_column_int(st, 12);
+		j.template_text = sqlite3_column_type(st, 13) == SQLITE_NULL ? NULL : (char *)col_text(st, 13);
+		j.payload = (char *)col_text(st, 14);
+		j.failures = sqlite3_column_int(st, 15);
+		j.created_ms = sqlite3_column_int64(st, 16);
+		if (cb(ctx, &j))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = fail(s, rc, "list due notification jobs");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* ---- reads for the console (not cached statements: callbacks may call
+ * back into the store, and these run at human request rates) ---- */
+
+int store_each_event_of(struct store *s, const char *incident_id, int limit,
+			int (*cb)(void *ctx, uint64_t seq, const char *payload), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	/* The newest `limit` events, handed out oldest first. */
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT seq, payload FROM (SELECT seq, payload FROM events WHERE incident_id = ?1"
+				    " ORDER BY seq DESC LIMIT ?2) ORDER BY seq", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "events of incident");
+	bind_text(st, 1, incident_id);
+	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 1);
+		if (cb(ctx, (uint64_t)sqlite3_column_int64(st, 0), p ? p : "{}"))
+			break;
+	}
+	int ret = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : fail(s, rc, "events of incident");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_notify_pending(struct store *s, int (*cb)(void *ctx, const char *channel, int64_t n), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT channel, count(*) FROM notify_jobs WHERE state = 0 GROUP BY channel",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "count pending notification jobs");
+	int ret = STORE_OK;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (cb(ctx, col_text(st, 0), sqlite3_column_int64(st, 1)))
+			break;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = fail(s, rc, "count pending notification jobs");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_each_event_after(struct store *s, uint64_t after_seq, int max,
+			   int (*cb)(void *ctx, uint64_t seq, const char *payload), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT seq, payload FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2", -1,
+				    &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "events after");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+	sqlite3_bind_int(st, 2, max > 0 ? max : -1);
+	int n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 1);
+		n++;
+		if (cb(ctx, (uint64_t)sqlite3_column_int64(st, 0), p ? p : "{}"))
+			break;
+	}
+	int ret = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? n : fail(s, rc, "events after");
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int store_each_reading(struct store *s, const char *device, const char *point, int64_t since_ms, int limit,
+		       int (*cb)(void *ctx, const char *point, double value, int quality, int64_t ts_ms), void *ctx)
+{
+	sqlite3_stmt *st = NULL;
+	/* Newest `limit` samples (readings_point index), handed out oldest first. */
+	int rc = sqlite3_prepare_v2(s->db,
+				    "SELECT point, value, quality, ts_ms FROM (SELECT point, value, quality, ts_ms"
+				    " FROM readings WHERE device = ?1 AND (?2 IS NULL OR point = ?2) AND ts_ms >= ?3"
+				    " ORDER BY ts_ms DESC LIMIT ?4) ORDER BY ts_ms, point", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "readings");
+	bind_text(st, 1, device);
+	if (point && point[0])
+		bind_text(st, 2, point);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_int64(st, 3, since_ms);
+	sqlite3_bind_int(st, 4, limit > 0 ? limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 0);
+		if (cb(ctx, p ? p : "", sqlite3_column_double(st, 1), sqlite3_column_int(st, 2), sqlite3_column_int64(st, 3)))
+			break;
+	}
+	int ret = (rc == SQLITE_ROW || rc == SQLITE_DONE) ? STORE_OK : fail(s, rc, "readings");
+	sqlite3_finalize(st);
+	return ret;
 }

@@ -102,7 +102,7 @@ int64_t store_size_bytes(struct store *s);
 
 /* Schema version this build writes (PRAGMA user_version). A file with a
  * newer version is refused; older ones are migrated step by step on open. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* True between a successful store_begin and the end of that transaction
  * (commit, rollback, or a rollback the store did itself after an error). */
@@ -125,5 +125,57 @@ const char *store_err_name(int err);
 /* PRAGMA query_only: while on, every write fails with STORE_ERR_READONLY
  * exactly as on a read-only database (tests, maintenance windows). */
 int store_set_query_only(struct store *s, bool on);
+
+/* Notification jobs (gateway/notify, schema v2). A job is one notification
+ * of one incident event on one channel by one route step; (incident,
+ * event_seq, route, channel) is unique, so planning twice adds nothing.
+ * Pending jobs are never pruned; finished ones go with delivered events. */
+enum { NOTIFY_JOB_PENDING = 0, NOTIFY_JOB_DELIVERED = 1, NOTIFY_JOB_CANCELLED = 2, NOTIFY_JOB_FAILED = 3 };
+struct notify_job_row {
+	int64_t id;
+	char incident_id[27];
+	uint64_t event_seq;
+	char event[16];           /* raised | cleared | escalated */
+	int route;                /* index in notify.routes when planned */
+	int step;                 /* 0 first notice, 1 escalation step (after/unless) */
+	char channel[64];
+	int severity;
+	int64_t due_ms;           /* wall */
+	int64_t after_ms;
+	int unless;               /* enum notify_unless */
+	int hours_from, hours_to; /* minutes of the local day, -1 = any time */
+	char *template_text;      /* route override or NULL */
+	char *payload;            /* the incident event JSON as published */
+	int failures;             /* failed attempts recorded on the incident */
+	int64_t created_ms;
+};
+int store_notify_add(struct store *s, const struct notify_job_row *j);
+/* Cancels the pending steps of an incident whose `unless` level is <= reached
+ * (1 acked, 2 accepted, 3 closed). Returns how many, or a store_err. */
+int store_notify_cancel(struct store *s, const char *incident_id, int reached, int64_t now_ms, const char *why);
+int store_notify_done(struct store *s, int64_t id, int state, const char *error, int64_t now_ms);
+int store_notify_failed(struct store *s, int64_t id, const char *error);
+int store_notify_due_at(struct store *s, int64_t id, int64_t due_ms);
+/* Earliest due time after after_ms of a pending job; STORE_ERR_NOTFOUND if none. */
+int store_notify_next_due(struct store *s, int64_t after_ms, int64_t *due_ms);
+/* Pending jobs due by due_by_ms, most severe first, then oldest; the row's
+ * strings are valid during the callback only. cb returns non-zero to stop. */
+int store_notify_each_due(struct store *s, int64_t due_by_ms, int limit,
+			  int (*cb)(void *ctx, const struct notify_job_row *j), void *ctx);
+/* Pending jobs per channel. */
+int store_notify_pending(struct store *s, int (*cb)(void *ctx, const char *channel, int64_t n), void *ctx);
+/* Reads for the console. cb returns 0 to go on. */
+/* The events of one incident (its timeline), oldest first; at most limit
+ * (the newest kept). Events pruned after delivery are gone. */
+int store_each_event_of(struct store *s, const char *incident_id, int limit,
+			int (*cb)(void *ctx, uint64_t seq, const char *payload), void *ctx);
+/* Committed events with seq > after_seq, delivered or not, in seq order, at
+ * most max. Returns how many were handed to cb, or a negative store_err. */
+int store_each_event_after(struct store *s, uint64_t after_seq, int max,
+			   int (*cb)(void *ctx, uint64_t seq, const char *payload), void *ctx);
+/* Sampled readings of a device (point NULL or "" = all points) with
+ * ts_ms >= since_ms, oldest first; at most limit (the newest kept). */
+int store_each_reading(struct store *s, const char *device, const char *point, int64_t since_ms, int limit,
+		       int (*cb)(void *ctx, const char *point, double value, int quality, int64_t ts_ms), void *ctx);
 
 #endif

@@ -38,6 +38,7 @@ struct outbox {
 	uint64_t *marks;
 	int n_marks, cap_marks;
 	int64_t first_mark_ms;    /* when the oldest pending mark was collected */
+	int64_t mark_retry_ms;    /* after a failed write of the marks: not before */
 	struct outbox_stats stats;
 	struct log_ratelimit rl;
 };
@@ -57,7 +58,7 @@ struct outbox *outbox_create_with(struct store *st, int window, outbox_publish_f
 	o->ctx = ctx;
 	o->window = window < 1 ? 1 : window > WINDOW_MAX ? WINDOW_MAX : window;
 	o->inflight = calloc((size_t)o->window, sizeof *o->inflight);
-	o->cap_marks = 4 * o->window;
+	o->cap_marks = OUTBOX_MARKS_MAX;
 	o->marks = calloc((size_t)o->cap_marks, sizeof *o->marks);
 	struct log_ratelimit rl = LOG_RATELIMIT_INIT(5, 10000);
 	o->rl = rl;
@@ -133,13 +134,14 @@ void outbox_on_acked(struct outbox *o, uint64_t seq)
 	o->stats.acked++;
 	/* A PUBACK is true even from an earlier round: the broker has that event. */
 	inflight_remove(o, seq);
+	/* While the store cannot write, a rewind resends what is already acked:
+	 * its second ack must not be kept twice. Newest first: a repeat is recent. */
+	for (int i = o->n_marks - 1; i >= 0; i--)
+		if (o->marks[i] == seq)
+			return;
 	if (o->n_marks == o->cap_marks) {
-		int cap = o->cap_marks * 2;
-		uint64_t *m = realloc(o->marks, (size_t)cap * sizeof *m);
-		if (!m)
-			return;  /* not marked: it will be sent again, a duplicate and not a loss */
-		o->marks = m;
-		o->cap_marks = cap;
+		o->stats.marks_dropped++;
+		return;  /* not marked: it will be sent again, a duplicate and not a loss */
 	}
 	if (o->n_marks == 0)
 		o->first_mark_ms = -1;  /* stamped by the next pump, on the pump's clock */
@@ -224,8 +226,8 @@ int outbox_pump(struct outbox *o)
  * between only means a duplicate after restart. */
 static bool marks_due(const struct outbox *o, int64_t now)
 {
-	return o->n_marks > 0 && (o->n_marks >= OUTBOX_MARK_BATCH || !o->connected ||
-				  now - o->first_mark_ms >= OUTBOX_MARK_DELAY_MS);
+	return o->n_marks > 0 && now >= o->mark_retry_ms &&
+	       (o->n_marks >= OUTBOX_MARK_BATCH || !o->connected || now - o->first_mark_ms >= OUTBOX_MARK_DELAY_MS);
 }
 
 int outbox_pump_at(struct outbox *o, int64_t now_mono_ms)
@@ -233,6 +235,8 @@ int outbox_pump_at(struct outbox *o, int64_t now_mono_ms)
 	if (o->n_marks > 0 && o->first_mark_ms == -1)
 		o->first_mark_ms = now_mono_ms;
 	int rc = marks_due(o, now_mono_ms) ? outbox_flush(o) : 0;
+	if (rc != 0)
+		o->mark_retry_ms = now_mono_ms + OUTBOX_MARK_RETRY_MS;
 	if (!o->connected)
 		return rc;
 	if (o->paused_until == -1)
@@ -242,7 +246,8 @@ int outbox_pump_at(struct outbox *o, int64_t now_mono_ms)
 	check_ack_timeout(o, now_mono_ms);
 	o->retry_soon = false;
 	int sent = 0;
-	while (o->n_inflight < o->window) {
+	/* Room for every ack of what is sent: see OUTBOX_MARKS_MAX. */
+	while (o->n_inflight < o->window && o->n_marks + o->n_inflight < o->cap_marks) {
 		if (o->pre_pos >= o->pre_n) {
 			int frc = prefetch_fill(o);
 			if (frc != 0)
@@ -275,8 +280,11 @@ int64_t outbox_next_tick_ms(const struct outbox *o, int64_t now_mono_ms)
 	if (!o->connected)
 		return -1;
 	int64_t at = INT64_MAX;   /* monotonic time of the earliest timed work */
-	if (o->n_marks > 0)
+	if (o->n_marks > 0) {
 		at = o->first_mark_ms + OUTBOX_MARK_DELAY_MS;
+		if (at < o->mark_retry_ms)
+			at = o->mark_retry_ms;
+	}
 	int64_t other = INT64_MAX;
 	if (o->paused_until > now_mono_ms)
 		other = o->paused_until;
@@ -295,6 +303,7 @@ void outbox_get_stats(const struct outbox *o, struct outbox_stats *out)
 {
 	*out = o->stats;
 	out->inflight = o->n_inflight;
+	out->pending_marks = o->n_marks;
 	out->connected = o->connected;
 }
 

@@ -34,6 +34,12 @@
 /* Delivered marks are written per this many acks, or after this long. */
 #define OUTBOX_MARK_BATCH 512
 #define OUTBOX_MARK_DELAY_MS 100
+/* Pending marks (acked, not yet written) at most: a batch plus a full
+ * window. While the store cannot write them the outbox sends nothing new
+ * beyond this (so every ack still fits), never keeps a seq twice, and
+ * retries the write every OUTBOX_MARK_RETRY_MS. */
+#define OUTBOX_MARKS_MAX (OUTBOX_MARK_BATCH + 1024)
+#define OUTBOX_MARK_RETRY_MS 1000
 /* After Paho refused to take a message (buffer full), retry this soon. */
 #define OUTBOX_RETRY_MS 20
 
@@ -50,7 +56,9 @@ struct outbox_stats {
 	uint64_t rewinds;         /* restarts from the oldest undelivered */
 	uint64_t refused;         /* publishes the uplink did not take */
 	uint64_t store_errors;
+	uint64_t marks_dropped;   /* acks that found the marks full: resent later (a duplicate, never a loss) */
 	int inflight;
+	int pending_marks;        /* acked, not yet written to the store */
 	bool connected;
 };
 

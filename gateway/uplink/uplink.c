@@ -134,7 +134,9 @@ static void cb_connect_ok(void *ctx, MQTTAsync_successData *r)
 	(void)r;
 	struct uplink *u = ctx;
 	struct core_msg m = { .type = MSG_UPLINK_CONNECTED };
-	queue_push_nowait(u->q, &m);  /* if lost, the core's check in uplink_tick catches up */
+	/* Control reserve: a sensor flood cannot crowd it out; if even that is
+	 * full, the core's connect watchdog in uplink_tick catches up. */
+	(void)queue_push_nowait(u->q, &m);
 }
 
 static void cb_connect_fail(void *ctx, MQTTAsync_failureData *r)
@@ -167,7 +169,8 @@ static void ack_post(struct ack_slot *slot, enum core_msg_type type)
 		return;
 	struct core_msg m = { .type = type };
 	m.u.uplink.seq = seq;
-	/* If the queue is full the ack is lost: the event stays undelivered in the
+	/* Acks use the queue's control reserve, which data never fills; should
+	 * even that be full, the ack is lost: the event stays undelivered in the
 	 * store, and the outbox resends it after its ack timeout (a duplicate, never a gap). */
 	queue_push_nowait(slot->u->q, &m);
 }

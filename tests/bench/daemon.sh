@@ -5,6 +5,9 @@
 # gateway's CPU (% of one core, from /proc utime+stime over a window) and
 # its peak RSS (VmHWM). Targets: CPU <= 1 % of a core, RSS <= 8 MB.
 #   BUILD=build tests/bench/daemon.sh   [DAEMON_BENCH_SECONDS=30]
+# DAEMON_BENCH_CONSOLE=1 adds the web console and, over the measured window,
+# what a browser open on the Alarms page does: one live stream (SSE) plus
+# the incidents list and status every 5 s (tests/bench/console.sh compares).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/common.sh
@@ -36,6 +39,10 @@ nbus=$(( (devices + per_bus - 1) / per_bus ))
 			$d $((d / per_bus)) $((d % per_bus + 1)) "$([ $d = $((devices - 1)) ] || echo ,)"
 	done
 	echo ");"
+	if [ -n "${DAEMON_BENCH_CONSOLE:-}" ]; then
+		WEB=$(free_port)
+		echo "console = { listen = \"127.0.0.1:$WEB\"; users = ( { name = \"screen\"; role = \"viewer\"; password_hash = \"$(echo bench | "$GRIDGW" passwd)\"; } ); };"
+	fi
 	echo "rules = ("
 	for ((r = 0; r < regs; r++)); do
 		printf '  { id = "r%d"; profile = "bench30"; when = "p%d > 65000"; type = "bench.high"; severity = 4; }%s\n' \
@@ -71,6 +78,20 @@ thread_ticks() {
 		END { for (k in s) print k "\t" s[k] }' | sort
 }
 hz=$(getconf CLK_TCK)
+if [ -n "${DAEMON_BENCH_CONSOLE:-}" ]; then
+	wait_port "$WEB" 10
+	curl -s -c "$TMP/jar" -H 'Content-Type: application/json' -d '{"username":"screen","password":"bench"}' \
+		"http://127.0.0.1:$WEB/api/v1/login" >/dev/null
+	curl -s -N -b "$TMP/jar" --max-time $((secs + 30)) "http://127.0.0.1:$WEB/api/v1/stream" >"$TMP/stream.txt" &
+	SPAWNED+=($!)
+	( for ((i = 0; i < (secs + 20) / 5; i++)); do
+		curl -s -b "$TMP/jar" "http://127.0.0.1:$WEB/api/v1/incidents?open=1" >/dev/null
+		curl -s -b "$TMP/jar" "http://127.0.0.1:$WEB/api/v1/status" >/dev/null
+		sleep 5
+	done ) &
+	SPAWNED+=($!)
+	sleep 1
+fi
 t0=$(cpu_ticks $gw); s0=$SECONDS
 thread_ticks $gw >"$TMP/threads0"
 "$GRIDGW" status -c "$TMP/gw.conf" --json >"$TMP/status0" 2>/dev/null
@@ -89,8 +110,9 @@ msgs0=$(grep -o '"messages":[0-9]*' "$TMP/status0" | head -1 | cut -d: -f2)
 msgs1=$(grep -o '"messages":[0-9]*' "$TMP/status1" | head -1 | cut -d: -f2)
 el=$((s1 - s0))
 awk -v t=$((t1 - t0)) -v hz="$hz" -v el="$el" -v hwm="$hwm" -v rss="$rss" -v anon="$anon" -v on="$online" -v req=$((req1 - req0)) \
-    -v msgs=$((msgs1 - msgs0)) -v n="$devices" -v r="$regs" 'BEGIN {
-	printf "  %d devices x %d registers every 1 s, %d rules (one per point), %d online\n", n, r, r, on
+    -v msgs=$((msgs1 - msgs0)) -v n="$devices" -v r="$regs" \
+    -v console="${DAEMON_BENCH_CONSOLE:+, console open (1 live stream, incidents + status every 5 s)}" 'BEGIN {
+	printf "  %d devices x %d registers every 1 s, %d rules (one per point), %d online%s\n", n, r, r, on, console
 	printf "  requests/s %.0f   point updates into the core/s %.0f\n", req / el, msgs / el
 	printf "  gridgw CPU %.2f %% of one core over %d s   (target <= 1 %%)\n", 100 * t / hz / el, el
 	printf "  gridgw RSS %.1f MB now, peak %.1f MB   (target <= 8 MB); of it anonymous (not shared libraries) %.1f MB\n", rss / 1024, hwm / 1024, anon / 1024

@@ -23,3 +23,6 @@ tests/bench/latency.sh
 echo
 echo "== whole daemon: 500 devices x 30 registers every 1 s, a rule on every point =="
 tests/bench/daemon.sh
+echo
+echo "== web console open at the same workload (target: < 0.5 % of a core more) =="
+tests/bench/console.sh 2>/dev/null

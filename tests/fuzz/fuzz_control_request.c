@@ -12,9 +12,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char err[256];
 	if (control_parse_request((const char *)data, size, &r, err, sizeof err) == 0) {
 		/* What the core relies on after a successful parse. */
-		if (r.op < CONTROL_OP_STATUS || r.op > CONTROL_OP_UNSHELVE)
+		if (r.op < CONTROL_OP_STATUS || r.op > CONTROL_OP_LAST)
 			__builtin_trap();
-		if (r.limit < 1 || r.limit > CONTROL_LIMIT_MAX)
+		if (r.limit < 1 || r.limit > (r.op == CONTROL_OP_HISTORY ? CONTROL_HISTORY_MAX : CONTROL_LIMIT_MAX))
 			__builtin_trap();
 		if (memchr(r.device, '\0', sizeof r.device) == NULL || memchr(r.note, '\0', sizeof r.note) == NULL)
 			__builtin_trap();

@@ -96,7 +96,7 @@ if [ -d /run/systemd/system ]; then
 	echo "# systemd runs here: the postinst started the service; stopping it for the test"
 	systemctl stop gridgw
 else
-	check "without systemd as PID 1 nothing was started" bash -c "! pgrep -x gridgw >/dev/null"
+	check "without systemd as PID 1 nothing was started" bash -c "! pgrep -f '^/usr/bin/gridgw ' >/dev/null"
 fi
 check "the shipped profiles are in /usr/share/gridgw/profiles" test -s /usr/share/gridgw/profiles/smoke_detector.conf
 check "man pages installed (gridgw.8, gridgw.conf.5, gridgw-sim.1)" \

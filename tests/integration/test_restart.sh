@@ -26,6 +26,7 @@ B='{ id = "smoke-b"; profile = "smoke_detector"; bus = "lan"; unit = 2; poll = "
 C='{ id = "smoke-c"; profile = "smoke_detector"; bus = "lan"; unit = 3; poll = "200ms"; }'
 write_conf "$TMP/gw.conf" "$A, $B, $C"
 spawn rec mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -c -i rs-platform -v -t "grid/v1/rs/incident"
+wait_subscribed rs-platform "grid/v1/rs/incident"
 spawn sim "$GRIDGW_SIM" -c "$TMP/gw.conf" --control "$TMP/sim.sock" --quiet
 wait_port "$MB" 10 || tap_fail "simulator up"
 sim() { "$GRIDGW_SIM" ctl "$TMP/sim.sock" "$@" >/dev/null; }
@@ -61,14 +62,18 @@ sim set smoke-b alarm 0
 check "smoke-b clears after the reorder (state followed the device)" wait_for "[ \$(n_ev cleared 'smoke-b') = 1 ]" 10
 
 # The uplink goes down long enough for gateway.uplink_down, then a restart.
+# The first recorder is done: left running it would reconnect to the next
+# broker with the same client id and take the session over from rec2.
+kill "$PID_rec"
 kill "$PID_mosquitto"; wait_for "! kill -0 $PID_mosquitto 2>/dev/null" 5
-sleep 3.5
+wait_for "grep -q 'raised [0-9A-Z]* gateway.uplink_down' '$TMP/gw.log'" 20
 stop_gw
 check "gateway.uplink_down was raised while the broker was away" \
 	bash -c "sqlite3 '$TMP/state/gridgw.db' \"SELECT count(*) FROM incidents WHERE type='gateway.uplink_down'\" | grep -qx 1"
 spawn mosquitto2 mosquitto -c "$TMP/mosquitto.conf"
 wait_port "$BROKER_PORT" 10
 spawn rec2 mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -c -i rs-platform -v -t "grid/v1/rs/incident"
+wait_subscribed rs-platform "grid/v1/rs/incident" "$TMP/mosquitto2.log"
 start_gw
 check "gateway.uplink_down cleared after the restart" \
 	wait_for "grep -q '\"event\":\"cleared\",\"type\":\"gateway.uplink_down\"' $TMP/rec2.log" 15

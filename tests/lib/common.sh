@@ -5,6 +5,7 @@
 #   wait_port PORT [secs]        until something accepts on 127.0.0.1:PORT
 #   wait_for "grep -q x file" [secs]   poll a shell condition
 #   spawn NAME cmd...            background process, killed at exit; log in $TMP/NAME.log
+#   record_topic NAME TOPIC      a recorder of TOPIC in $TMP/NAME.log, subscribed on return
 # Everything lives under $TMP (a fresh dir, removed at exit) and only
 # loopback is used. Every wait is bounded.
 set -u
@@ -92,6 +93,7 @@ start_broker() { # [extra config lines]
 			echo "log_dest stderr"
 			echo "log_type error"
 			echo "log_type warning"
+			echo "log_type subscribe"   # wait_subscribed reads it
 			[ $# -gt 0 ] && printf '%s\n' "$@"
 		} >"$TMP/mosquitto.conf"
 		spawn mosquitto mosquitto -c "$TMP/mosquitto.conf"
@@ -103,10 +105,19 @@ start_broker() { # [extra config lines]
 	return 1
 }
 
-# Records every message on the topics to $TMP/NAME.rec as "topic payload" lines.
+# Waits until the broker has logged client CLIENT_ID's subscription to TOPIC
+# (start_broker logs subscriptions): a subscriber started just before the
+# publisher would otherwise miss what is published while it connects.
+wait_subscribed() { # client-id topic [broker-log] [secs]
+	local log=${3:-$TMP/mosquitto.log}
+	wait_for "grep -qF ': $1 ' '$log' && grep -F ': $1 ' '$log' | grep -qF ' $2'" "${4:-10}"
+}
+
+# Records every message on the topic to $TMP/NAME.log as "topic payload"
+# lines; returns once the broker has the subscription.
 record_topic() { # name topic
-	spawn "$1" mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -v -t "$2"
-	sleep 0.3
+	spawn "$1" mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -v -i "rec-$1-$$" -t "$2"
+	wait_subscribed "rec-$1-$$" "$2"
 }
 
 # Prints N smoke detectors "s01".."sNN" on BUS (units 1..N), as the body of

@@ -8,12 +8,19 @@
  * parse, refuse with a reason or accept, replay a stored result for a
  * repeated req. With --telemetry-ms it publishes a snapshot of D fake
  * devices (10 points each) that often, through uplink_publish_telemetry.
+ * With --source-config FILE it also starts every mqtt_sources entry of that
+ * gridgw config on the same queue, and spends --source-cost-us on each
+ * message from them (a core slower than a sensor flood); --queue sets the
+ * queue's data capacity (default 8192) and --uplink-when-full starts the
+ * uplink only once a flood has filled it (printing "FULL"), so the link's
+ * CONNECTED and every PUBACK arrive while the queue is full of data.
  *
  *   uplink_driver --url URL --state DIR [--events N] [--burst B] [--burst-ms MS]
  *       [--incidents K] [--window W] [--mqtt 3|5] [--ca F --cert F --key F]
  *       [--no-verify] [--gateway ID] [--prefix P] [--commands]
  *       [--exit-when-empty] [--deadline SECONDS] [--quiet]
  *       [--telemetry-ms MS --devices D --max-payload BYTES]
+ *       [--source-config FILE [--source-cost-us US] [--uplink-when-full]] [--queue CAP]
  *
  * Exit status: 0 when every event is delivered (--exit-when-empty) or at a
  * clean stop (SIGTERM/SIGINT), 3 when the deadline passed first, 1 on setup
@@ -27,9 +34,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gateway/uplink/command.h"
+#include "sensors/mqtt_source.h"
 #include "gateway/config/config.h"
 #include "common/log.h"
 #include "gateway/uplink/outbox.h"
@@ -39,10 +48,10 @@
 #include "gateway/uplink/uplink.h"
 
 struct driver_opts {
-	const char *url, *state, *gateway, *prefix, *ca, *cert, *key;
-	long events, burst, burst_ms, incidents, window, telemetry_ms, devices, max_payload;
+	const char *url, *state, *gateway, *prefix, *ca, *cert, *key, *source_config;
+	long events, burst, burst_ms, incidents, window, telemetry_ms, devices, max_payload, queue_cap, source_cost_us;
 	int mqtt, deadline_s;
-	bool verify, commands, exit_when_empty, quiet;
+	bool verify, commands, exit_when_empty, quiet, uplink_when_full;
 };
 
 struct driver {
@@ -60,13 +69,21 @@ struct driver {
 	uint64_t appended_now;  /* appended by this run */
 	int connects, losses, commands;
 	bool stop;
+	/* --source-config */
+	struct gw_config *src_cfg;
+	struct mqtt_source **src;
+	int n_src;
+	uint64_t source_msgs;   /* data messages the sources brought */
+	bool uplink_started;
+	int64_t uplink_start_ms;
 };
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: uplink_driver --url URL --state DIR [--events N] [--burst B] [--burst-ms MS]\n"
 		"  [--incidents K] [--window W] [--mqtt 3|5] [--ca F --cert F --key F] [--no-verify]\n"
-		"  [--gateway ID] [--prefix P] [--commands] [--exit-when-empty] [--deadline S] [--quiet]\n");
+		"  [--gateway ID] [--prefix P] [--commands] [--exit-when-empty] [--deadline S] [--quiet]\n"
+		"  [--source-config FILE [--source-cost-us US] [--uplink-when-full]] [--queue CAP]\n");
 }
 
 static int parse_opts(int argc, char **argv, struct driver_opts *o)
@@ -83,11 +100,13 @@ static int parse_opts(int argc, char **argv, struct driver_opts *o)
 		{ "deadline", required_argument, NULL, 'd' }, { "quiet", no_argument, NULL, 'q' },
 		{ "telemetry-ms", required_argument, NULL, 't' }, { "devices", required_argument, NULL, 'D' },
 		{ "max-payload", required_argument, NULL, 'M' },
+		{ "source-config", required_argument, NULL, 'S' }, { "source-cost-us", required_argument, NULL, 'U' },
+		{ "uplink-when-full", no_argument, NULL, 'F' }, { "queue", required_argument, NULL, 'Q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct driver_opts){ .gateway = "gw-test", .prefix = "grid/v1", .burst = 500, .burst_ms = 10,
 				   .incidents = 7, .window = 16, .mqtt = 3, .deadline_s = 120, .verify = true,
-				   .devices = 20, .max_payload = 16384 };
+				   .devices = 20, .max_payload = 16384, .queue_cap = 8192 };
 	int ch;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
@@ -112,11 +131,16 @@ static int parse_opts(int argc, char **argv, struct driver_opts *o)
 		case 't': o->telemetry_ms = atol(optarg); break;
 		case 'D': o->devices = atol(optarg); break;
 		case 'M': o->max_payload = atol(optarg); break;
+		case 'S': o->source_config = optarg; break;
+		case 'U': o->source_cost_us = atol(optarg); break;
+		case 'F': o->uplink_when_full = true; break;
+		case 'Q': o->queue_cap = atol(optarg); break;
 		default: usage(); return -1;
 		}
 	}
 	if (!o->url || !o->state || o->burst < 1 || o->incidents < 1 || o->window < 1 || o->devices < 1 ||
-	    o->devices > 1000) {
+	    o->devices > 1000 || o->queue_cap < 1 || o->source_cost_us < 0 ||
+	    (o->uplink_when_full && !o->source_config)) {
 		usage();
 		return -1;
 	}
@@ -197,13 +221,32 @@ static void handle_command(struct driver *d, const char *payload, size_t len)
 	uplink_publish_result(d->up, cmd.req, false, err);
 }
 
+/* The core's work on a source message, as time: a flood outruns it. */
+static void source_work(struct driver *d, size_t n)
+{
+	d->source_msgs += n;
+	long us = d->opt.source_cost_us * (long)n;
+	if (us > 0)
+		nanosleep(&(struct timespec){ us / 1000000, (us % 1000000) * 1000 }, NULL);
+}
+
+/* At most 16 batches per step, so a flood that keeps the queue full cannot
+ * keep the loop from the uplink's and the outbox's timers. */
 static void handle_messages(struct driver *d, int64_t now)
 {
 	struct core_msg m[256];
 	size_t n;
-	while ((n = queue_pop_many(d->q, m, 256)) > 0) {
+	for (int batch = 0; batch < 16 && (n = queue_pop_many(d->q, m, 256)) > 0; batch++) {
+		size_t from_sources = 0;
 		for (size_t i = 0; i < n; i++) {
 			switch (m[i].type) {
+			case MSG_SOURCE_MESSAGE:
+				free(m[i].u.blob.data);
+				from_sources++;
+				break;
+			case MSG_POINT:
+				from_sources++;
+				break;
 			case MSG_UPLINK_CONNECTED:
 				d->connects++;
 				uplink_on_connected(d->up, now);
@@ -231,6 +274,8 @@ static void handle_messages(struct driver *d, int64_t now)
 				break;
 			}
 		}
+		source_work(d, from_sources);
+		now = time_mono_ms();
 	}
 }
 
@@ -268,6 +313,30 @@ static int64_t min_wait(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
+static int start_sources(struct driver *d)
+{
+	struct config_errors errs = { 0 };
+	if (config_load(d->opt.source_config, &d->src_cfg, &errs) < 0) {
+		for (int i = 0; i < errs.n; i++)
+			fprintf(stderr, "driver: %s\n", errs.msgs[i]);
+		config_errors_clear(&errs);
+		return -1;
+	}
+	config_errors_clear(&errs);
+	d->src = calloc(d->src_cfg->n_sources ? (size_t)d->src_cfg->n_sources : 1, sizeof *d->src);
+	if (!d->src)
+		return -1;
+	char err[512];
+	for (int i = 0; i < d->src_cfg->n_sources; i++, d->n_src++) {
+		d->src[i] = mqtt_source_start(d->src_cfg, i, d->q, err, sizeof err);
+		if (!d->src[i]) {
+			fprintf(stderr, "driver: source: %s\n", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int driver_setup(struct driver *d)
 {
 	char err[512] = "";
@@ -297,8 +366,10 @@ static int driver_setup(struct driver *d)
 		cfg.uplink.tls.key = (char *)d->opt.key;
 		cfg.uplink.tls.verify = d->opt.verify;
 	}
-	d->q = queue_create(8192, 6144);
+	d->q = queue_create((size_t)d->opt.queue_cap, (size_t)d->opt.queue_cap * 3 / 4);
 	if (!d->q)
+		return -1;
+	if (d->opt.source_config && start_sources(d) != 0)
 		return -1;
 	d->up = uplink_create(&cfg, d->q, err, sizeof err);
 	if (!d->up) {
@@ -321,12 +392,25 @@ static int driver_setup(struct driver *d)
 
 static void driver_teardown(struct driver *d)
 {
+	for (int i = 0; i < d->n_src; i++)
+		mqtt_source_stop(d->src[i]);
+	free(d->src);
+	if (d->src_cfg)
+		config_free(d->src_cfg);
 	uplink_destroy(d->up);  /* before the outbox: no callbacks after this */
 	outbox_destroy(d->ob);
 	store_close(d->st);
 	queue_destroy(d->q);
 	if (d->sigfd >= 0)
 		close(d->sigfd);
+}
+
+static void start_uplink(struct driver *d, int64_t now)
+{
+	d->uplink_started = true;
+	d->uplink_start_ms = now;
+	if (uplink_start(d->up, now) != 0)
+		fprintf(stderr, "driver: first connect refused, retrying\n");
 }
 
 /* One loop iteration: wait, handle, append, pump. Returns 1 when done. */
@@ -349,7 +433,14 @@ static int driver_step(struct driver *d, int64_t deadline)
 			d->stop = true;
 	}
 	now = time_mono_ms();
+	if (!d->uplink_started && queue_length(d->q) >= (size_t)d->opt.queue_cap) {
+		printf("FULL queue=%zu after %" PRIu64 " source messages\n", queue_length(d->q), d->source_msgs);
+		fflush(stdout);
+		start_uplink(d, now);
+	}
 	handle_messages(d, now);
+	if (!d->uplink_started)
+		return now >= deadline ? 3 : 0;
 	uplink_tick(d->up, now);
 	if (appending && now >= d->next_burst_ms) {
 		if (append_burst(d) < 0)
@@ -390,8 +481,8 @@ int main(int argc, char **argv)
 	int64_t t0 = time_mono_ms();
 	int64_t deadline = t0 + (int64_t)d.opt.deadline_s * 1000;
 	d.backlog = store_backlog(d.st);
-	if (uplink_start(d.up, t0) != 0)
-		fprintf(stderr, "driver: first connect refused, retrying\n");
+	if (!d.opt.uplink_when_full)
+		start_uplink(&d, t0);
 	int rc;
 	while ((rc = driver_step(&d, deadline)) == 0)
 		;
@@ -403,10 +494,12 @@ int main(int argc, char **argv)
 	outbox_get_stats(d.ob, &s);
 	printf("driver: appended=%" PRIu64 " last_seq=%" PRIu64 " backlog=%" PRId64 " published=%" PRIu64
 	       " acked=%" PRIu64 " marked=%" PRIu64 " rewinds=%" PRIu64 " failed=%" PRIu64 " refused=%" PRIu64
-	       " connects=%d losses=%d commands=%d telemetry=%d elapsed_ms=%" PRId64 " state=%s\n",
+	       " connects=%d losses=%d commands=%d telemetry=%d elapsed_ms=%" PRId64 " state=%s"
+	       " source_msgs=%" PRIu64 " queue_dropped=%" PRIu64 " uplink_ms=%" PRId64 "\n",
 	       d.appended_now, store_next_seq(d.st) - 1, d.backlog, s.published, s.acked, s.marked, s.rewinds,
 	       s.failed, s.refused, d.connects, d.losses, d.commands, d.telemetry_sent, time_mono_ms() - t0,
-	       uplink_state_name(uplink_state(d.up)));
+	       uplink_state_name(uplink_state(d.up)), d.source_msgs, queue_dropped(d.q),
+	       d.uplink_started ? time_mono_ms() - d.uplink_start_ms : -1);
 	fflush(stdout);
 out:
 	driver_teardown(&d);

@@ -648,6 +648,59 @@ static void test_correlation_by_building_and_missing_location(void **state)
 	h_done(&h);
 }
 
+/* The issue-9 two-rule style: a per-device rule typed fire.smoke, and a
+ * correlation rule whose own type is the confirmed type. One detector must
+ * never produce an incident typed fire.confirmed; two on a floor give one. */
+static void test_correlation_rule_typed_confirmed_raises_only_the_group(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h);
+	struct rule_config *r = h_rule(&h, "smoke", PROF_SMOKE, "alarm", "fire.smoke");
+	r->latch = true;
+	r = h_rule(&h, "confirmed", PROF_SMOKE, "alarm", "fire.confirmed");
+	r->group = GROUP_FLOOR;
+	r->min_devices = 2;
+	r->within_ms = 60000;
+	r->severity = 1;
+	r->confirmed_severity = 1;
+	h_start(&h);
+	put(&h, D_S1, SP_ALARM, 1, 1000);
+	h_drain(&h);
+	assert_int_equal(h.n, 1);
+	assert_non_null(find(&h, OUT_RAISED, KEY_S1));
+	for (size_t i = 0; i < h.n; i++)
+		assert_string_not_equal(h.out[i].type, "fire.confirmed");
+	assert_int_equal(engine_alarm_state(h.e, "confirmed/smoke-5-2-0701"), ALARM_NORMAL);
+	put(&h, D_S2, SP_ALARM, 1, 30000);
+	h_drain(&h);
+	assert_non_null(find(&h, OUT_RAISED, KEY_S2));
+	const struct engine_output *o = find(&h, OUT_RAISED, "confirmed/b5-e2-f7");
+	assert_non_null(o);
+	assert_string_equal(o->type, "fire.confirmed");
+	int confirmed = 0;
+	for (size_t i = 0; i < h.n; i++)
+		confirmed += strcmp(h.out[i].type, "fire.confirmed") == 0;
+	assert_int_equal(confirmed, 1);
+	assert_int_equal(h.n, 2);
+	/* the silent per-device alarms of the correlation rule still drive the
+	 * group: it clears when both detectors are quiet */
+	put(&h, D_S1, SP_ALARM, 0, 40000);
+	put(&h, D_S2, SP_ALARM, 0, 41000);
+	h_drain(&h);
+	assert_non_null(find(&h, OUT_CLEARED, "confirmed/b5-e2-f7"));
+	assert_null(find(&h, OUT_CLEARED, "confirmed/smoke-5-2-0701"));
+	/* shelving and unshelving a detector brings no per-device confirmed alarm back */
+	put(&h, D_S1, SP_ALARM, 1, 50000);
+	assert_int_equal(engine_shelve_device(h.e, D_S1, 60000, 50000), 0);
+	engine_tick(h.e, 60000);
+	h_drain(&h);
+	for (size_t i = 0; i < h.n; i++)
+		assert_string_not_equal(h.out[i].key, "confirmed/smoke-5-2-0701");
+	assert_int_equal(engine_ack(h.e, "confirmed/smoke-5-2-0701", 61000), -EINVAL);
+	h_done(&h);
+}
+
 static void test_message_values_enum_and_unknown(void **state)
 {
 	(void)state;
@@ -991,6 +1044,7 @@ int main(void)
 		cmocka_unit_test(test_correlation_window),
 		cmocka_unit_test(test_correlation_skips_shelved_device),
 		cmocka_unit_test(test_correlation_by_building_and_missing_location),
+		cmocka_unit_test(test_correlation_rule_typed_confirmed_raises_only_the_group),
 		cmocka_unit_test(test_message_values_enum_and_unknown),
 		cmocka_unit_test(test_shelve_during_active_alarm),
 		cmocka_unit_test(test_shelve_manual_unshelve_condition_gone),

@@ -211,6 +211,78 @@ static void test_drains_a_backlog_and_follows_new_events(void **state)
 	assert_true(fx->pub.seqs[3000] == 3001);
 }
 
+/* Acks everything published since the last call. */
+static void ack_published(struct fixture *fx)
+{
+	for (int i = 0; i < fx->pub.n; i++)
+		outbox_on_acked(fx->ob, fx->pub.seqs[i]);
+	fx->pub.n = 0;
+}
+
+/* A store that cannot write the marks (PRAGMA query_only on the real
+ * store): every reconnect resends and re-acks the same events. The pending
+ * marks must not hold a seq twice, and the write is retried until it works. */
+static void test_unwritable_marks_are_not_duplicated_and_retried(void **state)
+{
+	struct fixture *fx = *state;
+	append(fx, 10);
+	assert_int_equal(store_set_query_only(fx->st, true), STORE_OK);
+	int64_t t = 0;
+	for (int round = 0; round < 30; round++) {
+		outbox_on_connected(fx->ob);
+		outbox_pump_at(fx->ob, t);
+		ack_published(fx);
+		t += OUTBOX_MARK_DELAY_MS + 1;
+		outbox_pump_at(fx->ob, t);   /* the write fails */
+		outbox_on_lost(fx->ob);
+		t += OUTBOX_MARK_RETRY_MS + 1;
+	}
+	struct outbox_stats st;
+	outbox_get_stats(fx->ob, &st);
+	assert_true(st.store_errors > 0);
+	assert_int_equal(st.pending_marks, 10);
+	assert_int_equal(store_backlog(fx->st), 10);
+	assert_int_equal(store_set_query_only(fx->st, false), STORE_OK);
+	outbox_pump_at(fx->ob, t);
+	outbox_get_stats(fx->ob, &st);
+	assert_int_equal(st.pending_marks, 0);
+	assert_int_equal(st.marked, 10);    /* each seq written once */
+	assert_int_equal(store_backlog(fx->st), 0);
+}
+
+/* While the marks cannot be written the outbox sends no more than the
+ * marks can hold: memory stays bounded, and nothing is lost once the store
+ * writes again. */
+static void test_marks_bounded_while_store_cannot_write(void **state)
+{
+	struct fixture *fx = *state;
+	enum { N = 3000 };
+	append(fx, N);
+	assert_int_equal(store_set_query_only(fx->st, true), STORE_OK);
+	outbox_on_connected(fx->ob);
+	int64_t t = 0;
+	uint64_t published = 0;
+	for (int i = 0; i < 600; i++, t += 5) {
+		int n = outbox_pump_at(fx->ob, t);
+		published += n > 0 ? (uint64_t)n : 0;
+		ack_published(fx);
+	}
+	struct outbox_stats st;
+	outbox_get_stats(fx->ob, &st);
+	assert_true(st.pending_marks <= OUTBOX_MARKS_MAX);
+	assert_true(published <= OUTBOX_MARKS_MAX);
+	assert_int_equal(st.marks_dropped, 0);
+	assert_int_equal(store_set_query_only(fx->st, false), STORE_OK);
+	for (int i = 0; i < 2000 && store_backlog(fx->st) > 0; i++, t += 5) {
+		outbox_pump_at(fx->ob, t);
+		ack_published(fx);
+	}
+	outbox_pump_at(fx->ob, t + OUTBOX_MARK_RETRY_MS);
+	outbox_get_stats(fx->ob, &st);
+	assert_int_equal(store_backlog(fx->st), 0);
+	assert_int_equal(st.marked, N);
+}
+
 static void test_backoff_grows_caps_and_jitters(void **state)
 {
 	(void)state;
@@ -243,6 +315,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconnect_resends_from_oldest_undelivered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_publish_is_retried_without_skipping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_pauses_then_rewinds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unwritable_marks_are_not_duplicated_and_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_marks_bounded_while_store_cannot_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ack_timeout_resends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drains_a_backlog_and_follows_new_events, setup, teardown),
 		cmocka_unit_test(test_backoff_grows_caps_and_jitters),

@@ -1,4 +1,4 @@
-/* Unit tests for duration parsing/formatting and the queue. */
+/* Unit tests for duration parsing and formatting. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,6 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "common/queue.h"
 #include "common/timeutil.h"
 
 static void test_duration_units(void **state)
@@ -53,28 +52,6 @@ static void test_iso_time_format(void **state)
 	assert_string_equal(buf, "2026-11-22T08:00:00.123Z");
 }
 
-static void test_queue_fifo_and_bounds(void **state)
-{
-	(void)state;
-	struct queue *q = queue_create(4, 2);
-	assert_non_null(q);
-	struct core_msg m = { .type = MSG_UPLINK_ACKED };
-	for (int i = 0; i < 4; i++) {
-		m.u.uplink.seq = (uint64_t)i;
-		assert_int_equal(queue_push_nowait(q, &m), 0);
-	}
-	assert_int_equal(queue_push_nowait(q, &m), -1);
-	assert_int_equal(queue_dropped(q), 1);
-	struct core_msg out[8];
-	assert_int_equal(queue_pop_many(q, out, 8), 4);
-	for (int i = 0; i < 4; i++)
-		assert_int_equal(out[i].u.uplink.seq, (uint64_t)i);
-	assert_int_equal(queue_pop_many(q, out, 8), 0);
-	queue_close(q);
-	assert_int_equal(queue_push_wait(q, &m), -1);
-	queue_destroy(q);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -82,7 +59,6 @@ int main(void)
 		cmocka_unit_test(test_duration_rejects_garbage),
 		cmocka_unit_test(test_duration_format_roundtrip),
 		cmocka_unit_test(test_iso_time_format),
-		cmocka_unit_test(test_queue_fifo_and_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

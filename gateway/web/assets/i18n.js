@@ -1,0 +1,582 @@
+/* i18n — every text the console shows, in zh-CN (the default: people on site
+ * read Chinese first) and English. The language is the one the user picked
+ * (remembered in localStorage), else the browser's first Chinese or English
+ * preference (navigator.languages), else zh-CN. Labels for incident types,
+ * kinds, points, qualities and workflow states fall back to the raw name, so
+ * a user-defined type still shows. */
+(function (GW) {
+	'use strict';
+
+	var STORE_KEY = 'gridgw.lang';
+
+	var S = {
+		zh: {
+			'app.name': 'gridgw 控制台',
+			'nav.alarms': '告警',
+			'nav.devices': '设备',
+			'nav.system': '系统',
+			'lang.other': 'English',
+			'lang.other.short': 'EN',
+			'logout': '退出',
+			'role.viewer': '只读',
+			'role.operator': '值班员',
+			'role.installer': '安装调试',
+			'conn.live': '实时',
+			'conn.connecting': '连接中…',
+			'conn.lost': '连接中断，正在重连…',
+			'loading': '加载中…',
+			'load.failed': '加载失败：{msg}',
+			'retry': '重试',
+			'back': '返回',
+			'cancel': '取消',
+			'close': '关闭',
+			'yes': '是',
+			'no': '否',
+			'none': '无',
+			'dash': '—',
+
+			'login.title': '登录',
+			'login.sub': '本地控制台 · 网关 {gw}',
+			'login.sub.nogw': '本地控制台',
+			'login.username': '用户名',
+			'login.password': '密码',
+			'login.submit': '登录',
+			'login.busy': '正在登录…',
+			'login.bad': '用户名或密码错误',
+			'login.throttled': '失败次数过多，请一分钟后再试',
+			'login.expired': '会话已过期，请重新登录',
+			'login.failed': '无法登录：{msg}',
+
+			'sev.1': '紧急',
+			'sev.2': '重要',
+			'sev.3': '一般',
+			'sev.4': '提示',
+
+			'alarms.title': '当前告警',
+			'alarms.none': '当前没有未关闭的告警',
+			'alarms.none.sub': '新的告警会立即出现在这里',
+			'alarms.count': '共 {n} 条未关闭',
+			'alarms.updated': '更新于 {t}',
+			'state.active': '告警中',
+			'state.cleared': '已恢复',
+			'state.acked': '已确认',
+			'state.acked.by': '已确认 · {by}',
+			'state.unacked': '未确认',
+			'state.shelved': '设备已屏蔽',
+			'since': '{t} 起',
+			'count.times': '第 {n} 次',
+			'notified': '通知',
+			'notified.ok': '已送达',
+			'notified.failed': '失败',
+			'notified.pending': '发送中',
+			'assignee': '处置人',
+
+			'action.ack': '确认',
+			'action.shelve': '屏蔽',
+			'action.unshelve': '解除屏蔽',
+			'action.read': '实时读取',
+			'action.test': '发送测试',
+			'ack.title': '确认告警',
+			'ack.note': '备注（可选）',
+			'ack.note.ph': '例如：已到现场，误报，保安已前往',
+			'ack.ok': '确认告警',
+			'shelve.title': '屏蔽设备 {id}',
+			'shelve.for': '屏蔽时长',
+			'shelve.hint': '屏蔽期间该设备的规则不产生告警（例如烟感测试、维修）。到时自动恢复。',
+			'shelve.ok': '屏蔽',
+			'unshelve.title': '解除屏蔽 {id}',
+			'unshelve.hint': '恢复该设备的告警规则。',
+			'dur.30m': '30 分钟',
+			'dur.1h': '1 小时',
+			'dur.2h': '2 小时',
+			'dur.4h': '4 小时',
+			'dur.8h': '8 小时',
+			'dur.1d': '1 天',
+			'done.ack': '已确认',
+			'done.shelve': '已屏蔽 {id}',
+			'done.unshelve': '已解除屏蔽 {id}',
+			'err.forbidden': '无权限执行此操作',
+			'err.network': '网络错误，无法连接网关',
+			'err.notfound': '未找到',
+			'err.generic': '操作失败：{msg}',
+
+			'banner.title': '紧急告警',
+			'banner.more': '另有 {n} 条紧急告警未确认',
+			'banner.view': '查看',
+			'banner.silence': '静音',
+			'banner.silenced': '已静音',
+			'banner.sound.locked': '点击页面任意处以启用警报声',
+
+			'devices.title': '设备',
+			'devices.none': '没有符合条件的设备',
+			'devices.summary': '{n} 台 · 在线 {on} · 离线 {off}',
+			'filter.text': '搜索：编号、房间、位置',
+			'filter.building': '楼栋',
+			'filter.state': '状态',
+			'filter.all': '全部',
+			'st.online': '在线',
+			'st.offline': '离线',
+			'st.unknown': '未知',
+			'st.shelved': '已屏蔽',
+			'st.alarm': '告警中',
+			'loc.building': '{v}栋',
+			'loc.entrance': '{v}单元',
+			'loc.floor': '{v}层',
+			'loc.room': '{v}室',
+			'loc.common': '公共区域',
+			'loc.nofloor': '其他',
+			'group.counts': '{n} 台 · 离线 {off}',
+			'battery': '电量',
+			'shelved.until': '屏蔽至 {t}',
+
+			'device.points': '测点',
+			'device.profile': '型号',
+			'device.kind': '类型',
+			'device.location': '位置',
+			'device.state': '状态',
+			'col.point': '测点',
+			'col.value': '当前值',
+			'col.quality': '质量',
+			'col.updated': '更新时间',
+			'col.raw': '原始值',
+			'device.history': '历史曲线',
+			'device.history.of': '{p} 的历史',
+			'range.1h': '1小时',
+			'range.6h': '6小时',
+			'range.24h': '24小时',
+			'range.7d': '7天',
+			'chart.nodata': '该时段没有数据',
+			'chart.samples': '{n} 个采样',
+			'device.incidents': '该设备的告警',
+			'device.incidents.none': '该设备没有告警记录',
+			'device.read.title': '实时读取（原始寄存器）',
+			'device.reading': '读取中…',
+			'device.notfound': '没有编号为 {id} 的设备',
+
+			'incident.title': '告警详情',
+			'incident.device': '设备',
+			'incident.raised': '发生时间',
+			'incident.updated': '最后更新',
+			'incident.duration': '持续时间',
+			'incident.workflow': '工单状态',
+			'incident.message': '描述',
+			'incident.evidence': '触发数据',
+			'incident.timeline': '处置记录',
+			'incident.timeline.none': '暂无记录',
+			'incident.notfound': '没有编号为 {id} 的告警',
+			'incident.tz': '时间为本机时区（{tz}）',
+
+			'ev.raised': '告警产生',
+			'ev.updated': '告警更新',
+			'ev.cleared': '告警恢复',
+			'ev.acked': '已确认',
+			'ev.workflow': '工单：{wf}',
+			'ev.escalated': '告警升级',
+			'ev.closed': '已关闭',
+			'ev.notified': '已通知',
+			'ev.notify_failed': '通知失败',
+			'ev.by': '操作人：{by}',
+			'ev.via': '通过 {ch}',
+			'ev.to': '接收：{to}',
+			'ev.note': '备注：{note}',
+			'ev.severity': '级别：{sev}',
+
+			'wf.raised': '待处置',
+			'wf.dispatched': '已派单',
+			'wf.accepted': '已接单',
+			'wf.resolved': '已处置',
+			'wf.closed': '已关闭',
+			'wf.false_alarm': '误报',
+
+			'system.title': '系统状态',
+			'system.gateway': '网关',
+			'system.version': '版本',
+			'system.uptime': '运行时间',
+			'system.uplink': '上级平台链路',
+			'system.uplink.up': '已连接',
+			'system.uplink.down': '已断开',
+			'system.uplink.local': '仅本地（未配置上级平台）',
+			'system.uplink.down_for': '已断开 {d}',
+			'system.devices': '设备',
+			'system.devices.val': '在线 {on} · 离线 {off} · 屏蔽 {sh}',
+			'system.offline': '离线设备',
+			'system.incidents': '未关闭告警',
+			'system.backlog': '待发送事件',
+			'system.backlog.val': '{n} 条（下一个序号 {seq}）',
+			'system.store': '本地存储',
+			'system.buses': 'Modbus 总线',
+			'system.sources': 'MQTT 接入',
+			'system.notify': '通知渠道',
+			'system.notify.none': '未配置通知渠道',
+			'col.name': '名称',
+			'col.link': '链路',
+			'col.devices': '设备 在线/总数',
+			'col.requests': '请求',
+			'col.errors': '错误',
+			'col.timeouts': '超时',
+			'col.late': 'p99 延迟',
+			'col.connected': '连接',
+			'col.received': '收到消息',
+			'col.lost': '断线次数',
+			'col.type': '类型',
+			'col.state': '状态',
+			'col.sent': '已发送',
+			'col.failed': '失败',
+			'col.last': '最近',
+			'link.up': '正常',
+			'link.down': '中断',
+			'mqtt.counters': '消息 {m} · 测点 {p} · 格式错误 {bad} · 未知设备 {unk}',
+
+			'dur.s': '{s}秒',
+			'dur.ms': '{m}分{s}秒',
+			'dur.hm': '{h}小时{m}分',
+			'dur.dh': '{d}天{h}小时'
+		},
+		en: {
+			'app.name': 'gridgw console',
+			'nav.alarms': 'Alarms',
+			'nav.devices': 'Devices',
+			'nav.system': 'System',
+			'lang.other': '中文',
+			'lang.other.short': '中文',
+			'logout': 'Log out',
+			'role.viewer': 'Viewer',
+			'role.operator': 'Operator',
+			'role.installer': 'Installer',
+			'conn.live': 'Live',
+			'conn.connecting': 'Connecting…',
+			'conn.lost': 'Connection lost — reconnecting…',
+			'loading': 'Loading…',
+			'load.failed': 'Could not load: {msg}',
+			'retry': 'Retry',
+			'back': 'Back',
+			'cancel': 'Cancel',
+			'close': 'Close',
+			'yes': 'yes',
+			'no': 'no',
+			'none': 'none',
+			'dash': '—',
+
+			'login.title': 'Sign in',
+			'login.sub': 'Local console · gateway {gw}',
+			'login.sub.nogw': 'Local console',
+			'login.username': 'Username',
+			'login.password': 'Password',
+			'login.submit': 'Sign in',
+			'login.busy': 'Signing in…',
+			'login.bad': 'Wrong username or password',
+			'login.throttled': 'Too many failed attempts; try again in a minute',
+			'login.expired': 'Your session has expired; please sign in again',
+			'login.failed': 'Cannot sign in: {msg}',
+
+			'sev.1': 'Urgent',
+			'sev.2': 'Major',
+			'sev.3': 'Minor',
+			'sev.4': 'Info',
+
+			'alarms.title': 'Open alarms',
+			'alarms.none': 'No open alarms',
+			'alarms.none.sub': 'New alarms appear here at once',
+			'alarms.count': '{n} open',
+			'alarms.updated': 'updated {t}',
+			'state.active': 'Active',
+			'state.cleared': 'Cleared',
+			'state.acked': 'Acked',
+			'state.acked.by': 'Acked · {by}',
+			'state.unacked': 'Not acked',
+			'state.shelved': 'Device shelved',
+			'since': 'since {t}',
+			'count.times': '{n} times',
+			'notified': 'Notified',
+			'notified.ok': 'delivered',
+			'notified.failed': 'failed',
+			'notified.pending': 'sending',
+			'assignee': 'Assignee',
+
+			'action.ack': 'Ack',
+			'action.shelve': 'Shelve',
+			'action.unshelve': 'Unshelve',
+			'action.read': 'Live read',
+			'action.test': 'Send test',
+			'ack.title': 'Acknowledge alarm',
+			'ack.note': 'Note (optional)',
+			'ack.note.ph': 'e.g. on site, false alarm, guard on the way',
+			'ack.ok': 'Acknowledge',
+			'shelve.title': 'Shelve device {id}',
+			'shelve.for': 'Shelve for',
+			'shelve.hint': 'While shelved the device\'s rules raise no alarms (smoke detector tests, repairs). Ends by itself.',
+			'shelve.ok': 'Shelve',
+			'unshelve.title': 'Unshelve {id}',
+			'unshelve.hint': 'Turns the device\'s alarm rules back on.',
+			'dur.30m': '30 minutes',
+			'dur.1h': '1 hour',
+			'dur.2h': '2 hours',
+			'dur.4h': '4 hours',
+			'dur.8h': '8 hours',
+			'dur.1d': '1 day',
+			'done.ack': 'Acknowledged',
+			'done.shelve': '{id} shelved',
+			'done.unshelve': '{id} unshelved',
+			'err.forbidden': 'You are not allowed to do this',
+			'err.network': 'Network error: cannot reach the gateway',
+			'err.notfound': 'Not found',
+			'err.generic': 'Failed: {msg}',
+
+			'banner.title': 'URGENT ALARM',
+			'banner.more': '{n} more urgent alarms not acknowledged',
+			'banner.view': 'View',
+			'banner.silence': 'Silence',
+			'banner.silenced': 'Silenced',
+			'banner.sound.locked': 'Click anywhere on the page to enable the alarm sound',
+
+			'devices.title': 'Devices',
+			'devices.none': 'No device matches',
+			'devices.summary': '{n} devices · {on} online · {off} offline',
+			'filter.text': 'Search: id, room, place',
+			'filter.building': 'Building',
+			'filter.state': 'State',
+			'filter.all': 'All',
+			'st.online': 'Online',
+			'st.offline': 'Offline',
+			'st.unknown': 'Unknown',
+			'st.shelved': 'Shelved',
+			'st.alarm': 'In alarm',
+			'loc.building': 'Bldg {v}',
+			'loc.entrance': 'Ent. {v}',
+			'loc.floor': 'Fl. {v}',
+			'loc.room': 'Rm {v}',
+			'loc.common': 'Common areas',
+			'loc.nofloor': 'Other',
+			'group.counts': '{n} devices · {off} offline',
+			'battery': 'Battery',
+			'shelved.until': 'Shelved until {t}',
+
+			'device.points': 'Points',
+			'device.profile': 'Profile',
+			'device.kind': 'Kind',
+			'device.location': 'Location',
+			'device.state': 'State',
+			'col.point': 'Point',
+			'col.value': 'Value',
+			'col.quality': 'Quality',
+			'col.updated': 'Updated',
+			'col.raw': 'Raw',
+			'device.history': 'History',
+			'device.history.of': 'History of {p}',
+			'range.1h': '1 h',
+			'range.6h': '6 h',
+			'range.24h': '24 h',
+			'range.7d': '7 d',
+			'chart.nodata': 'No data in this period',
+			'chart.samples': '{n} samples',
+			'device.incidents': 'Incidents of this device',
+			'device.incidents.none': 'No incidents recorded for this device',
+			'device.read.title': 'Live read (raw registers)',
+			'device.reading': 'Reading…',
+			'device.notfound': 'No device with id {id}',
+
+			'incident.title': 'Incident',
+			'incident.device': 'Device',
+			'incident.raised': 'Raised',
+			'incident.updated': 'Last change',
+			'incident.duration': 'Duration',
+			'incident.workflow': 'Workflow',
+			'incident.message': 'Message',
+			'incident.evidence': 'Evidence',
+			'incident.timeline': 'Timeline',
+			'incident.timeline.none': 'No events yet',
+			'incident.notfound': 'No incident with id {id}',
+			'incident.tz': 'Times in this computer\'s time zone ({tz})',
+
+			'ev.raised': 'Raised',
+			'ev.updated': 'Updated',
+			'ev.cleared': 'Cleared',
+			'ev.acked': 'Acknowledged',
+			'ev.workflow': 'Workflow: {wf}',
+			'ev.escalated': 'Escalated',
+			'ev.closed': 'Closed',
+			'ev.notified': 'Notified',
+			'ev.notify_failed': 'Notification failed',
+			'ev.by': 'by {by}',
+			'ev.via': 'via {ch}',
+			'ev.to': 'to {to}',
+			'ev.note': 'Note: {note}',
+			'ev.severity': 'Severity: {sev}',
+
+			'wf.raised': 'Raised',
+			'wf.dispatched': 'Dispatched',
+			'wf.accepted': 'Accepted',
+			'wf.resolved': 'Resolved',
+			'wf.closed': 'Closed',
+			'wf.false_alarm': 'False alarm',
+
+			'system.title': 'System',
+			'system.gateway': 'Gateway',
+			'system.version': 'Version',
+			'system.uptime': 'Uptime',
+			'system.uplink': 'Uplink to the grid platform',
+			'system.uplink.up': 'Connected',
+			'system.uplink.down': 'Disconnected',
+			'system.uplink.local': 'Local only (no uplink configured)',
+			'system.uplink.down_for': 'Down for {d}',
+			'system.devices': 'Devices',
+			'system.devices.val': '{on} online · {off} offline · {sh} shelved',
+			'system.offline': 'Offline devices',
+			'system.incidents': 'Open incidents',
+			'system.backlog': 'Outbox backlog',
+			'system.backlog.val': '{n} events (next seq {seq})',
+			'system.store': 'Local store',
+			'system.buses': 'Modbus buses',
+			'system.sources': 'MQTT sources',
+			'system.notify': 'Notification channels',
+			'system.notify.none': 'No notification channel configured',
+			'col.name': 'Name',
+			'col.link': 'Link',
+			'col.devices': 'Devices online/total',
+			'col.requests': 'Requests',
+			'col.errors': 'Errors',
+			'col.timeouts': 'Timeouts',
+			'col.late': 'p99 late',
+			'col.connected': 'Connection',
+			'col.received': 'Messages',
+			'col.lost': 'Connections lost',
+			'col.type': 'Type',
+			'col.state': 'State',
+			'col.sent': 'Sent',
+			'col.failed': 'Failed',
+			'col.last': 'Last',
+			'link.up': 'up',
+			'link.down': 'down',
+			'mqtt.counters': '{m} messages · {p} points · {bad} malformed · {unk} unknown device',
+
+			'dur.s': '{s}s',
+			'dur.ms': '{m}m {s}s',
+			'dur.hm': '{h}h {m}m',
+			'dur.dh': '{d}d {h}h'
+		}
+	};
+
+	/* Incident types: contract §4 plus the built-ins of rules/engine_build.c. */
+	var TYPES = {
+		zh: {
+			'fire.smoke': '烟感报警',
+			'fire.heat': '温感报警',
+			'fire.confirmed': '确认火警',
+			'manhole.open': '井盖开启',
+			'manhole.tilt': '井盖倾斜',
+			'manhole.water': '井下积水',
+			'manhole.gas': '可燃气体',
+			'elevator.ebike': '电动车进电梯',
+			'device.offline': '设备离线',
+			'device.battery_low': '电量低',
+			'device.fault': '设备故障',
+			'device.tamper': '设备被拆',
+			'gateway.uplink_down': '上级平台链路中断',
+			'gateway.storage': '网关存储故障'
+		},
+		en: {
+			'fire.smoke': 'Smoke alarm',
+			'fire.heat': 'Heat alarm',
+			'fire.confirmed': 'Confirmed fire',
+			'manhole.open': 'Manhole cover open',
+			'manhole.tilt': 'Manhole cover tilted',
+			'manhole.water': 'Water in manhole',
+			'manhole.gas': 'Combustible gas',
+			'elevator.ebike': 'E-bike in elevator',
+			'device.offline': 'Device offline',
+			'device.battery_low': 'Battery low',
+			'device.fault': 'Device fault',
+			'device.tamper': 'Device tampered',
+			'gateway.uplink_down': 'Uplink down',
+			'gateway.storage': 'Gateway storage failure'
+		}
+	};
+
+	var KINDS = {
+		zh: { smoke: '烟感探测器', manhole: '智能井盖', elevator: '电梯电动车识别', generic: '通用设备', gateway: '网关' },
+		en: { smoke: 'Smoke detector', manhole: 'Manhole cover', elevator: 'Elevator e-bike camera', generic: 'Generic device', gateway: 'Gateway' }
+	};
+
+	var POINTS = {
+		zh: {
+			alarm: '报警', smoke: '烟雾浓度', temperature: '温度', temp: '温度', battery: '电量',
+			fault: '故障', tamper: '防拆', self_test: '自检', open: '开启', tilt: '倾斜角',
+			water_level: '水位', gas: '可燃气体浓度', status: '状态', ebike: '电动车',
+			confidence: '识别置信度', person_count: '人数', door_state: '门状态',
+			door_hold: '保持开门', event_count: '事件计数'
+		},
+		en: {
+			alarm: 'Alarm', smoke: 'Smoke density', temperature: 'Temperature', temp: 'Temperature',
+			battery: 'Battery', fault: 'Fault', tamper: 'Tamper', self_test: 'Self test', open: 'Open',
+			tilt: 'Tilt', water_level: 'Water level', gas: 'Combustible gas', status: 'Status',
+			ebike: 'E-bike', confidence: 'Confidence', person_count: 'Persons', door_state: 'Door state',
+			door_hold: 'Door hold', event_count: 'Event count'
+		}
+	};
+
+	var QUALITY = {
+		zh: { good: '正常', never_read: '未读取', comm_error: '通信故障', decode_error: '解析错误', stale: '过期' },
+		en: { good: 'good', never_read: 'never read', comm_error: 'comm error', decode_error: 'decode error', stale: 'stale' }
+	};
+
+	var CHANNELS = {
+		zh: { wecom: '企业微信', dingtalk: '钉钉', feishu: '飞书', webhook: 'Webhook', email: '邮件', sms: '短信' },
+		en: { wecom: 'WeCom', dingtalk: 'DingTalk', feishu: 'Feishu', webhook: 'Webhook', email: 'Email', sms: 'SMS' }
+	};
+
+	function pick(list) {
+		for (var i = 0; i < list.length; i++) {
+			var l = String(list[i] || '').toLowerCase();
+			if (l.indexOf('zh') === 0) return 'zh';
+			if (l.indexOf('en') === 0) return 'en';
+		}
+		return 'zh';
+	}
+
+	function initial() {
+		var saved = null;
+		try { saved = window.localStorage.getItem(STORE_KEY); } catch (e) { saved = null; }
+		if (saved === 'zh' || saved === 'en') return saved;
+		var langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
+		return pick(langs);
+	}
+
+	var i18n = {
+		lang: initial(),
+		t: function (key, vars) {
+			var s = S[i18n.lang][key];
+			if (s === undefined) s = S.zh[key];
+			if (s === undefined) return key;
+			if (vars) {
+				s = s.replace(/\{(\w+)\}/g, function (m, k) {
+					return vars[k] === undefined || vars[k] === null ? '' : String(vars[k]);
+				});
+			}
+			return s;
+		},
+		setLang: function (l) {
+			i18n.lang = l === 'en' ? 'en' : 'zh';
+			try { window.localStorage.setItem(STORE_KEY, i18n.lang); } catch (e) { /* private mode: not remembered */ }
+			i18n.apply();
+		},
+		apply: function () {
+			document.documentElement.lang = i18n.lang === 'zh' ? 'zh-CN' : 'en';
+		},
+		locale: function () { return i18n.lang === 'zh' ? 'zh-CN' : 'en-GB'; },
+		typeLabel: function (type) { return TYPES[i18n.lang][type] || String(type || ''); },
+		sevLabel: function (sev) { return S[i18n.lang]['sev.' + sev] || String(sev); },
+		kindLabel: function (kind) { return KINDS[i18n.lang][kind] || String(kind || ''); },
+		pointLabel: function (p) { return POINTS[i18n.lang][p] || p; },
+		qualityLabel: function (q) { return QUALITY[i18n.lang][q] || String(q || ''); },
+		workflowLabel: function (w) { return S[i18n.lang]['wf.' + w] || String(w || ''); },
+		channelLabel: function (c) { return CHANNELS[i18n.lang][c] || String(c || ''); },
+		eventLabel: function (ev, wf) {
+			if (ev === 'workflow') return i18n.t('ev.workflow', { wf: i18n.workflowLabel(wf) });
+			var s = S[i18n.lang]['ev.' + ev];
+			return s === undefined ? String(ev || '') : s;
+		}
+	};
+	i18n.apply();
+	GW.i18n = i18n;
+	GW.t = i18n.t;
+})(window.GW = window.GW || {});

@@ -1,0 +1,418 @@
+#!/usr/bin/python3
+"""Browser tests of the local web console, through the real daemon.
+
+Driven by tests/integration/test_console_browser.sh, which starts mosquitto,
+gridgw-sim and `gridgw run` with a console and three users, and records the
+platform's incident topic. This script drives Debian's headless chromium
+through chromium-driver and prints one line per check:
+    PASS description | FAIL description | INFO text
+which the wrapper turns into TAP. Every wait is an explicit condition with a
+bound (WebDriverWait), never a fixed sleep. If chromium cannot start, that is
+a FAIL: the test is required, not optional.
+
+Environment (set by the wrapper):
+  CONSOLE_URL      http://127.0.0.1:PORT
+  SIM_CTL          command prefix that sends one simulator control command
+  INCIDENT_LOG     file the platform subscriber writes ("topic payload" lines)
+  SHOT_DIR         where screenshots go (build/screenshots)
+  USERS            "op:PASS:operator viewer:PASS:viewer inst:PASS:installer"
+  ALARM_DEVICE     a smoke detector the test raises (and acks)
+  XSS_DEVICE       a device whose room is <script>alert(1)</script>
+"""
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+from selenium import webdriver
+from selenium.common.exceptions import (NoAlertPresentException, StaleElementReferenceException, TimeoutException,
+                                        WebDriverException)
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+URL = os.environ["CONSOLE_URL"].rstrip("/")
+SIM_CTL = shlex.split(os.environ["SIM_CTL"])
+INCIDENT_LOG = os.environ["INCIDENT_LOG"]
+SHOT_DIR = os.environ.get("SHOT_DIR", "build/screenshots")
+ALARM_DEVICE = os.environ.get("ALARM_DEVICE", "smoke-a")
+XSS_DEVICE = os.environ.get("XSS_DEVICE", "smoke-x")
+USERS = {}
+for spec in os.environ["USERS"].split():
+    name, pw, role = spec.split(":")
+    USERS[role] = (name, pw)
+
+failures = 0
+
+
+def say(kind, text):
+    print("%s %s" % (kind, text.replace("\n", " ")), flush=True)
+
+
+def check(ok, desc, detail=None):
+    global failures
+    if ok:
+        say("PASS", desc)
+    else:
+        failures += 1
+        say("FAIL", desc)
+        if detail:
+            say("INFO", str(detail)[:400])
+    return ok
+
+
+def sim(*args):
+    r = subprocess.run(SIM_CTL + list(args), capture_output=True, text=True, timeout=10)
+    if r.returncode != 0:
+        raise RuntimeError("sim %s: %s %s" % (" ".join(args), r.stdout, r.stderr))
+    return r.stdout.strip()
+
+
+def start_browser(lang, size=(1366, 900)):
+    opts = webdriver.ChromeOptions()
+    profile = tempfile.mkdtemp(prefix="gridgw-chromium-")
+    for a in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--user-data-dir=" + profile, "--lang=" + lang, "--window-size=%d,%d" % size,
+              "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--metrics-recording-only", "--no-proxy-server"]:
+        opts.add_argument(a)
+    opts.add_experimental_option("prefs", {"intl.accept_languages": lang})
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    opts.binary_location = "/usr/bin/chromium"
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    d.set_script_timeout(10)
+    return d
+
+
+def wait(d, cond, secs=10, what="condition"):
+    # Live updates replace elements: a stale one just means "look again".
+    return WebDriverWait(d, secs, poll_frequency=0.05,
+                         ignored_exceptions=[StaleElementReferenceException]).until(cond, what)
+
+
+def css(d, sel):
+    return d.find_elements(By.CSS_SELECTOR, sel)
+
+
+def shot(d, name):
+    os.makedirs(SHOT_DIR, exist_ok=True)
+    path = os.path.join(SHOT_DIR, name + ".png")
+    d.save_screenshot(path)
+    say("INFO", "screenshot " + path)
+
+
+def platform_events():
+    out = []
+    try:
+        with open(INCIDENT_LOG, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split(" ", 1)
+                if len(parts) == 2:
+                    try:
+                        out.append(json.loads(parts[1]))
+                    except ValueError:
+                        pass
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def poll(cond, secs):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    return cond()
+
+
+def fetch_post(d, path, body, with_csrf):
+    """POST from inside the page with its session cookie; returns the status."""
+    return d.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        var h = {'Content-Type': 'application/json'};
+        if (arguments[2] && window.GW && GW.api.session) h['X-CSRF-Token'] = GW.api.session.csrf;
+        fetch(arguments[0], {method: 'POST', credentials: 'same-origin', headers: h, body: JSON.stringify(arguments[1])})
+            .then(function (r) { done(r.status); }, function (e) { done('error ' + e); });
+    """, path, body, with_csrf)
+
+
+def login(d, role, password=None):
+    name, pw = USERS[role]
+    wait(d, lambda d: css(d, "form#login-form input[name=username]"), 10, "login form")
+    u = css(d, "input[name=username]")[0]
+    p = css(d, "input[name=password]")[0]
+    u.clear()
+    u.send_keys(name)
+    p.clear()
+    p.send_keys(password if password is not None else pw)
+    css(d, "#login-submit")[0].click()
+    return name
+
+
+def click_fresh(d, sel, secs=5):
+    """Clicks the element matching sel, finding it again if a live update
+    replaced it between the lookup and the click."""
+    def attempt(d):
+        try:
+            els = css(d, sel)
+            if not els:
+                return False
+            els[0].click()
+            return True
+        except StaleElementReferenceException:
+            return False
+    return wait(d, attempt, secs, "click " + sel)
+
+
+def no_alert(d):
+    try:
+        d.switch_to.alert
+        return False
+    except NoAlertPresentException:
+        return True
+
+
+def browser_errors(d):
+    try:
+        logs = d.get_log("browser")
+    except WebDriverException:
+        return []
+    bad = []
+    for e in logs:
+        msg = e.get("message", "")
+        if e.get("level") != "SEVERE":
+            continue
+        # Expected: the 401 of the first session probe, the 401 of the wrong
+        # password and the 403s this test provokes on purpose.
+        if "status of 401" in msg or "status of 403" in msg:
+            continue
+        bad.append(msg)
+    return bad
+
+
+def main():
+    t_start = time.monotonic()
+    try:
+        d = start_browser("zh-CN")
+    except Exception as e:  # the test is required: no browser is a failure
+        check(False, "headless chromium starts", e)
+        return
+    check(True, "headless chromium starts")
+    try:
+        run(d)
+    except Exception:
+        check(False, "browser test ran to the end", traceback.format_exc())
+        try:
+            shot(d, "failure")
+        except Exception:
+            pass
+    finally:
+        errs = browser_errors(d)
+        check(not errs, "no JavaScript errors or CSP violations in the browser console", errs)
+        d.quit()
+    try:
+        english_browser()
+    except Exception:
+        check(False, "an English browser gets English", traceback.format_exc())
+    say("INFO", "browser tests took %.1f s" % (time.monotonic() - t_start))
+
+
+def run(d):
+    # ---- login page, Chinese by default ------------------------------------
+    d.get(URL + "/")
+    wait(d, lambda d: css(d, "input[name=username]") and css(d, "input[name=password]"), 15, "login form")
+    check(d.execute_script("return document.documentElement.lang") == "zh-CN" and
+          "登录" in css(d, "#login-submit")[0].text, "login page is in Chinese by default (zh-CN)")
+    shot(d, "login")
+
+    login(d, "operator", password="wrong-password")
+    try:
+        wait(d, lambda d: css(d, ".login-error") and css(d, ".login-error")[0].is_displayed(), 10, "login error")
+        check("用户名或密码错误" in css(d, ".login-error")[0].text, "a wrong password is refused with a Chinese message")
+    except TimeoutException:
+        check(False, "a wrong password is refused with a Chinese message")
+
+    op = login(d, "operator")
+    wait(d, lambda d: css(d, "#incident-list"), 10, "alarms page")
+    check("#/alarms" in d.current_url, "operator logged in lands on the Alarms page")
+    wait(d, lambda d: css(d, "#conn.conn-live"), 10, "event stream live")
+    check(True, "event stream connected (live indicator)")
+    d.execute_script("window.__gridgwNoReload = 42;")
+
+    # ---- an alarm from the simulator appears within 2 s, no reload ----------
+    before = set(e.get("id") for e in platform_events())
+    sim("set", ALARM_DEVICE, "alarm", "1")
+    t0 = time.monotonic()
+    sel = "[data-incident-id][data-severity='1']"
+
+    def new_row(d):
+        for el in css(d, sel):
+            txt = el.text
+            if ALARM_DEVICE in txt:
+                return (el.get_attribute("data-incident-id"), txt)
+        return False
+    try:
+        row = wait(d, new_row, 2.0, "alarm row")
+        took = time.monotonic() - t0
+        check(True, "alarm from the simulator shown on the Alarms page within 2 s (%.2f s)" % took)
+    except TimeoutException:
+        check(False, "alarm from the simulator shown on the Alarms page within 2 s")
+        row = wait(d, new_row, 10, "alarm row (late)")
+    check(d.execute_script("return window.__gridgwNoReload") == 42, "…without a page reload")
+    inc_id, row_text = row
+    check("烟感报警" in row_text and "紧急" in row_text, "the row shows the type label 烟感报警 and severity 紧急", row_text)
+    check(inc_id not in before, "the row is a new incident")
+
+    banner = wait(d, lambda d: css(d, "#alarm-banner.flash"), 5, "flashing banner")[0]
+    check(banner.is_displayed() and "紧急告警" in banner.text, "severity-1 alarm shows the flashing full-width red banner")
+    check(banner.size["width"] >= d.execute_script("return document.documentElement.clientWidth") - 2, "…across the full width")
+    try:
+        wait(d, lambda d: int(css(d, "#alarm-banner")[0].get_attribute("data-sounds") or 0) >= 1, 5, "alarm tone")
+        check(True, "the alarm tone sounded (WebAudio, after the login click)")
+    except TimeoutException:
+        check(False, "the alarm tone sounded (WebAudio, after the login click)")
+    shot(d, "alarms")
+
+    # ---- CSRF: a POST without the token is refused ---------------------------
+    status = fetch_post(d, "/api/v1/incidents/%s/ack" % inc_id, {"note": "no token"}, False)
+    check(status == 403, "a POST without the CSRF token gets 403", status)
+
+    # ---- Ack as operator -> platform receives acked by = the user ------------
+    # Rows are rebuilt when the full record arrives: find the button afresh.
+    ack_sel = "[data-incident-id='%s'] [data-action=ack]" % inc_id
+    wait(d, lambda d: css(d, ack_sel), 5, "ack button")
+    check(len(css(d, ack_sel)) == 1, "the operator sees an Ack button on the row")
+    click_fresh(d, ack_sel)
+    dlg = wait(d, lambda d: css(d, "dialog[open]"), 5, "ack dialog")[0]
+    dlg.find_element(By.NAME, "note").send_keys("到现场查看 on site")
+    dlg.find_element(By.CSS_SELECTOR, "[data-role=confirm]").click()
+
+    def acked_row(d):
+        for el in css(d, "[data-incident-id='%s']" % inc_id):
+            if not el.find_elements(By.CSS_SELECTOR, "[data-action=ack]") and "已确认" in el.text:
+                return el
+        return False
+    wait(d, acked_row, 10, "row shows acked")
+    check(True, "after Ack the row shows 已确认 and no Ack button")
+    ev = poll(lambda: [e for e in platform_events() if e.get("id") == inc_id and e.get("event") == "acked"], 10)
+    check(bool(ev) and ev[0].get("by") == op, "the platform subscriber received an acked event with by = %s" % op,
+          ev[0] if ev else "no acked event")
+    check(bool(ev) and ev[0].get("acked") is True, "…and acked = true")
+    check(not css(d, "#alarm-banner.flash") or not css(d, "#alarm-banner")[0].is_displayed(),
+          "the banner goes away once the urgent alarm is acked")
+
+    # ---- incident page: timeline ---------------------------------------------
+    d.get(URL + "/#/incident/" + inc_id)
+    wait(d, lambda d: css(d, "#timeline .tl-item[data-event=acked]"), 10, "timeline with acked")
+    items = d.execute_script("""return Array.prototype.map.call(document.querySelectorAll('#timeline .tl-item'),
+        function (li) { return [li.dataset.event, li.textContent, li.querySelector('time').textContent]; });""")
+    kinds = [i[0] for i in items]
+    acked = [i for i in items if i[0] == "acked"]
+    check(kinds[:1] == ["raised"] and "acked" in kinds, "incident timeline lists raised then acked", kinds)
+    check(bool(acked) and op in acked[0][1] and "到现场查看" in acked[0][1], "…with who acked and the note", acked)
+    check(any(ch.isdigit() for ch in items[0][2]) and "/" in items[0][2], "…with date and time", items[0])
+    shot(d, "incident")
+
+    # ---- device page: points and an SVG history chart ------------------------
+    d.get(URL + "/#/device/" + ALARM_DEVICE)
+    wait(d, lambda d: css(d, "table.points tr[data-point=alarm]"), 10, "points table")
+    check(True, "device page lists the device's points")
+    try:
+        wait(d, lambda d: css(d, "#chart svg.chart path.chart-line") and
+             int(css(d, "#chart")[0].get_attribute("data-samples") or 0) >= 2, 10, "history chart")
+        check(True, "device page draws an SVG history chart from /history")
+    except TimeoutException:
+        check(False, "device page draws an SVG history chart from /history",
+              css(d, "#chart")[0].text if css(d, "#chart") else "no chart box")
+    wait(d, lambda d: css(d, "[data-incident-id='%s']" % inc_id), 10, "device incidents")
+    check(True, "device page lists the device's incidents")
+    shot(d, "device")
+
+    # ---- devices page: text stays text ---------------------------------------
+    d.get(URL + "/#/devices")
+    row_text = wait(d, lambda d: css(d, "[data-device-id='%s']" % XSS_DEVICE) and
+                    css(d, "[data-device-id='%s']" % XSS_DEVICE)[0].text, 10, "xss device row")
+    check("<script>alert(1)</script>" in row_text, "a room named <script>alert(1)</script> is shown as text", row_text)
+    check(no_alert(d) and not css(d, "#device-list script"), "…and runs nothing (no alert, no script element)")
+    check(len(css(d, "[data-device-id]")) >= 3 and css(d, "section.bldg"), "devices are grouped by building")
+    shot(d, "devices")
+    flt = css(d, "#filter-text")[0]
+    flt.send_keys(XSS_DEVICE)
+    wait(d, lambda d: len(css(d, "[data-device-id]")) == 1, 5, "text filter")
+    check(True, "the text filter narrows the list")
+    flt.clear()
+    flt.send_keys(" ")  # clear() fires no input event
+    wait(d, lambda d: len(css(d, "[data-device-id]")) > 1, 5, "filter cleared")
+
+    # ---- system page ----------------------------------------------------------
+    d.get(URL + "/#/system")
+    wait(d, lambda d: css(d, "#system .card"), 10, "system cards")
+    txt = css(d, "#system")[0].text
+    check("上级平台链路" in txt and "已连接" in txt, "system page shows the uplink connected", txt[:200])
+    shot(d, "system")
+
+    # ---- language switch --------------------------------------------------------
+    d.get(URL + "/#/alarms")
+    wait(d, lambda d: css(d, "#lang-switch"), 10, "lang switch")
+    css(d, "#lang-switch")[0].click()
+    wait(d, lambda d: css(d, "a[data-nav=alarms]") and css(d, "a[data-nav=alarms]")[0].text.startswith("Alarms"), 5, "English nav")
+    check(d.execute_script("return document.documentElement.lang") == "en", "language switch turns the console English")
+    d.refresh()
+    wait(d, lambda d: css(d, "a[data-nav=alarms]"), 10, "nav after reload")
+    wait(d, lambda d: css(d, "[data-incident-id='%s']" % inc_id), 10, "rows after reload")
+    check(css(d, "a[data-nav=alarms]")[0].text.startswith("Alarms") and
+          "Smoke alarm" in css(d, "[data-incident-id='%s']" % inc_id)[0].text, "…and the choice is remembered after a reload")
+    shot(d, "alarms-en")
+    css(d, "#lang-switch")[0].click()
+    wait(d, lambda d: css(d, "a[data-nav=alarms]")[0].text.startswith("告警"), 5, "Chinese nav")
+    check(True, "switching back gives Chinese")
+
+    # ---- phone size -------------------------------------------------------------
+    d.set_window_size(390, 844)
+    wait(d, lambda d: css(d, "[data-incident-id]"), 10, "rows on phone")
+    w = d.execute_script("return document.documentElement.scrollWidth")
+    check(w <= 392, "the Alarms page fits a phone's width (no sideways scrolling)", w)
+    shot(d, "phone-alarms")
+    d.set_window_size(1366, 900)
+
+    # ---- viewer: no buttons, forged POST refused ---------------------------------
+    css(d, "#logout")[0].click()
+    login(d, "viewer")
+    wait(d, lambda d: css(d, "[data-incident-id]"), 10, "viewer alarms")
+    check(not css(d, "[data-action]"), "a viewer sees no Ack/Shelve buttons on the Alarms page")
+    d.get(URL + "/#/devices")
+    wait(d, lambda d: css(d, "[data-device-id]"), 10, "viewer devices")
+    check(not css(d, "[data-action]"), "…nor on the Devices page")
+    d.get(URL + "/#/device/" + ALARM_DEVICE)
+    wait(d, lambda d: css(d, "table.points"), 10, "viewer device")
+    check(not css(d, "[data-action]"), "…nor on a Device page")
+    status = fetch_post(d, "/api/v1/incidents/%s/ack" % inc_id, {"note": "forged"}, True)
+    check(status == 403, "a forged Ack POST with the viewer's session and CSRF token gets 403", status)
+    status = fetch_post(d, "/api/v1/devices/%s/shelve" % ALARM_DEVICE, {"for": "1h"}, True)
+    check(status == 403, "a forged Shelve POST by the viewer gets 403", status)
+    n_acked = len([e for e in platform_events() if e.get("id") == inc_id and e.get("event") == "acked"])
+    check(n_acked == 1, "the forged POSTs changed nothing (still one acked event)", n_acked)
+
+
+def english_browser():
+    d = start_browser("en-US", size=(1366, 900))
+    try:
+        d.get(URL + "/")
+        wait(d, lambda d: css(d, "#login-submit"), 15, "login form")
+        check(d.execute_script("return document.documentElement.lang") == "en" and
+              "Sign in" in css(d, "#login-submit")[0].text, "a browser that prefers English gets English")
+    finally:
+        d.quit()
+
+
+if __name__ == "__main__":
+    main()
+    # Failures are FAIL lines; a non-zero status means the script itself broke.
+    sys.exit(0)
