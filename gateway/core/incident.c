@@ -1038,31 +1038,37 @@ int incidents_gateway(struct incidents *inc, const char *type, int severity, boo
 	return rc;
 }
 
-int incidents_note_action(struct incidents *inc, const char *alarm_key, const char *action, bool ok,
-			  const char *error, int64_t wall_ms)
+/* A record appended to the evidence list `key` ("_actions", "_notified") of
+ * an open incident, newest last, at most max (0 = no bound). Returns the new
+ * item, owned by *ev_out (the parsed evidence, to pass to evidence_save), or
+ * NULL when out of memory. */
+static cJSON *evidence_append(const struct incident *x, const char *key, int max, cJSON **ev_out)
 {
-	struct incident *x = alarm_key ? find_key(inc, alarm_key) : NULL;
-	if (!x)
-		return -ENOENT;
-	cJSON *ev = x->row.evidence_json ? cJSON_Parse(x->row.evidence_json) : NULL;
+	const char *end = NULL;
+	const char *old = x->row.evidence_json;
+	cJSON *ev = old ? cJSON_ParseWithLengthOpts(old, strlen(old), &end, 0) : NULL;
 	if (!ev)
 		ev = cJSON_CreateObject();
-	cJSON *list = ev ? cJSON_GetObjectItemCaseSensitive(ev, "_actions") : NULL;
+	cJSON *list = ev ? cJSON_GetObjectItemCaseSensitive(ev, key) : NULL;
 	if (ev && !cJSON_IsArray(list)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(ev, "_actions");
-		list = cJSON_AddArrayToObject(ev, "_actions");
+		cJSON_DeleteItemFromObjectCaseSensitive(ev, key);
+		list = cJSON_AddArrayToObject(ev, key);
 	}
 	cJSON *item = list ? cJSON_CreateObject() : NULL;
 	if (!item) {
 		cJSON_Delete(ev);
-		return -ENOMEM;
+		return NULL;
 	}
+	while (max > 0 && cJSON_GetArraySize(list) >= max)
+		cJSON_DeleteItemFromArray(list, 0);
 	cJSON_AddItemToArray(list, item);
-	add_str(item, "action", action);
-	cJSON_AddBoolToObject(item, "ok", ok);
-	if (!ok)
-		add_str(item, "error", error ? error : "failed");
-	add_ts(item, "ts", wall_ms);
+	*ev_out = ev;
+	return item;
+}
+
+/* Stores the changed evidence (ev is consumed) and sends it as `updated`. */
+static int evidence_save(struct incidents *inc, struct incident *x, cJSON *ev, int64_t wall_ms)
+{
 	char *text = cJSON_PrintUnformatted(ev);
 	cJSON_Delete(ev);
 	if (!text)
@@ -1073,6 +1079,23 @@ int incidents_note_action(struct incidents *inc, const char *alarm_key, const ch
 	int rc = emit(inc, x, EV_UPDATED, NULL, wall_ms);
 	write_out(inc, wall_ms);
 	return rc;
+}
+
+int incidents_note_action(struct incidents *inc, const char *alarm_key, const char *action, bool ok,
+			  const char *error, int64_t wall_ms)
+{
+	struct incident *x = alarm_key ? find_key(inc, alarm_key) : NULL;
+	if (!x)
+		return -ENOENT;
+	cJSON *ev = NULL, *item = evidence_append(x, "_actions", 0, &ev);
+	if (!item)
+		return -ENOMEM;
+	add_str(item, "action", action);
+	cJSON_AddBoolToObject(item, "ok", ok);
+	if (!ok)
+		add_str(item, "error", error ? error : "failed");
+	add_ts(item, "ts", wall_ms);
+	return evidence_save(inc, x, ev, wall_ms);
 }
 
 void incidents_set_notify(struct incidents *inc, struct notify *n)
@@ -1086,24 +1109,9 @@ int incidents_note_notify(struct incidents *inc, const char *id, const char *cha
 	struct incident *x = id ? find_id(inc, id) : NULL;
 	if (!x)
 		return -ENOENT;
-	const char *end = NULL;
-	cJSON *ev = x->row.evidence_json ? cJSON_ParseWithLengthOpts(x->row.evidence_json, strlen(x->row.evidence_json),
-								      &end, 0) : NULL;
-	if (!ev)
-		ev = cJSON_CreateObject();
-	cJSON *list = ev ? cJSON_GetObjectItemCaseSensitive(ev, "_notified") : NULL;
-	if (ev && !cJSON_IsArray(list)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(ev, "_notified");
-		list = cJSON_AddArrayToObject(ev, "_notified");
-	}
-	cJSON *item = list ? cJSON_CreateObject() : NULL;
-	if (!item) {
-		cJSON_Delete(ev);
+	cJSON *ev = NULL, *item = evidence_append(x, "_notified", INCIDENTS_NOTIFIED_MAX, &ev);
+	if (!item)
 		return -ENOMEM;
-	}
-	while (cJSON_GetArraySize(list) >= INCIDENTS_NOTIFIED_MAX)
-		cJSON_DeleteItemFromArray(list, 0);
-	cJSON_AddItemToArray(list, item);
 	add_str(item, "channel", channel);
 	cJSON_AddNumberToObject(item, "route", route);
 	cJSON_AddNumberToObject(item, "step", step);
@@ -1111,16 +1119,7 @@ int incidents_note_notify(struct incidents *inc, const char *id, const char *cha
 	cJSON_AddBoolToObject(item, "ok", ok);
 	if (!ok)
 		add_str(item, "error", error && *error ? error : "failed");
-	char *text = cJSON_PrintUnformatted(ev);
-	cJSON_Delete(ev);
-	if (!text)
-		return -ENOMEM;
-	free(x->row.evidence_json);
-	x->row.evidence_json = text;
-	x->row.last_ms = wall_ms;
-	int rc = emit(inc, x, EV_UPDATED, NULL, wall_ms);
-	write_out(inc, wall_ms);
-	return rc;
+	return evidence_save(inc, x, ev, wall_ms);
 }
 
 int incidents_resync(struct incidents *inc, int64_t wall_ms)
