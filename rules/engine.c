@@ -306,12 +306,13 @@ static void alarm_key(const struct engine *e, const struct alarm *a, char *buf, 
 		snprintf(buf, len, "%s/%s", r->id, e->cfg->devices[a->device].id);
 }
 
-static void emit_alarm(struct engine *e, const struct alarm *a, enum engine_output_kind kind, int64_t now)
+static struct engine_output *emit_alarm(struct engine *e, const struct alarm *a, enum engine_output_kind kind,
+				       int64_t now)
 {
 	const struct erule *r = &e->rules[a->rule];
 	struct engine_output *o = out_push(e);
 	if (!o)
-		return;
+		return NULL;
 	o->kind = kind;
 	alarm_key(e, a, o->key, sizeof o->key);
 	o->rule = a->rule;
@@ -329,6 +330,7 @@ static void emit_alarm(struct engine *e, const struct alarm *a, enum engine_outp
 		o->evidence[i].pv = vals[r->ev_points[i]];
 	}
 	o->n_evidence = r->n_ev;
+	return o;
 }
 
 static void emit_actions(struct engine *e, const struct alarm *a, bool raise, int64_t now)
@@ -447,6 +449,19 @@ static void isa_clear(struct engine *e, struct alarm *a, int64_t now)
 static void group_on_raise(struct engine *e, const struct erule *r, int d, int64_t now);
 static void group_on_clear(struct engine *e, const struct erule *r, int d, int64_t now);
 
+/* A raise or its clear while the device is shelved: said (log, views), never
+ * an incident. `active` is the condition, not the alarm state. */
+static void emit_suppressed(struct engine *e, const struct alarm *a, bool active, int64_t now)
+{
+	if (alarm_silent(e, a))
+		return;
+	struct engine_output *o = emit_alarm(e, a, OUT_SUPPRESSED, now);
+	if (o) {
+		o->active = active;
+		o->until_ms = e->devs[a->device].shelve_until;
+	}
+}
+
 /* The debounced condition rose. */
 static void cond_raise(struct engine *e, int id, int64_t now)
 {
@@ -454,11 +469,19 @@ static void cond_raise(struct engine *e, int id, int64_t now)
 	a->cond = true;
 	a->last_raise = now;
 	a->n_edges = 0;
+	if (alarm_shelved(e, a)) {
+		/* A detector under test: shown as suppressed, but it raises
+		 * nothing, counts towards no correlation (not even after the
+		 * unshelve) and is dropped when the shelve ends (§2.5). */
+		a->shelved_cond = true;
+		a->suppressed_at = now;
+		a->n_suppressed++;
+		emit_suppressed(e, a, true, now);
+		return;
+	}
+	a->corr_raise = now;
 	if (a->group < 0 && e->rules[a->rule].group != GROUP_NONE)
 		group_on_raise(e, &e->rules[a->rule], a->device, now);
-	a = &e->alarms[id];
-	if (alarm_shelved(e, a))
-		return;  /* reconciled at unshelve */
 	isa_raise(e, id, now);
 }
 
@@ -466,6 +489,10 @@ static void cond_clear(struct engine *e, int id, int64_t now)
 {
 	struct alarm *a = &e->alarms[id];
 	a->cond = false;
+	if (a->shelved_cond) {
+		a->shelved_cond = false;
+		emit_suppressed(e, a, false, now);
+	}
 	if (a->group < 0 && e->rules[a->rule].group != GROUP_NONE)
 		group_on_clear(e, &e->rules[a->rule], a->device, now);
 	a = &e->alarms[id];
@@ -489,9 +516,9 @@ static void group_on_raise(struct engine *e, const struct erule *r, int d, int64
 		if (r->slot_group[s] != g)
 			continue;
 		const struct alarm *m = &e->alarms[r->first_alarm + s];
-		if (e->devs[m->device].shelved)
+		if (e->devs[m->device].shelved || m->shelved_cond)
 			continue;
-		if (m->cond || (m->last_raise != NEVER && now - m->last_raise <= r->within_ms))
+		if (m->cond || (m->corr_raise != NEVER && now - m->corr_raise <= r->within_ms))
 			n++;
 	}
 	if (n >= r->min_devices) {
@@ -509,9 +536,12 @@ static void group_on_clear(struct engine *e, const struct erule *r, int d, int64
 	int gid = r->first_group_alarm + g;
 	if (!e->alarms[gid].cond)
 		return;
-	for (int s = 0; s < r->n_slots; s++)
-		if (r->slot_group[s] == g && e->alarms[r->first_alarm + s].cond)
+	/* a condition that rose while shelved holds no group open */
+	for (int s = 0; s < r->n_slots; s++) {
+		const struct alarm *m = &e->alarms[r->first_alarm + s];
+		if (r->slot_group[s] == g && m->cond && !m->shelved_cond)
 			return;
+	}
 	cond_clear(e, gid, now);
 	alarm_reschedule(e, gid);
 }
@@ -905,6 +935,7 @@ int engine_restore_alarm(struct engine *e, const char *key, bool active, bool ac
 		a->cond = true;
 		a->last_w = true;
 		a->last_raise = now_ms;
+		a->corr_raise = now_ms;
 		a->unacked_since = now_ms;
 		if (r->kind == RK_OFFLINE && a->group < 0)
 			e->devs[a->device].online = false; /* cleared by the first good read */
@@ -928,6 +959,8 @@ int engine_shelve_device(struct engine *e, int device, int64_t until_ms, int64_t
 		for (int i = 0; i < dv->n_alarms; i++) {
 			int id = dv->alarms[i];
 			struct alarm *a = &e->alarms[id];
+			a->suppressed_at = NEVER;  /* what this shelve suppresses, from now */
+			a->n_suppressed = 0;
 			if (a->state != ALARM_NORMAL) {
 				a->shelved_out = true;
 				emit_alarm(e, a, OUT_SHELVED, now_ms);
@@ -938,6 +971,31 @@ int engine_shelve_device(struct engine *e, int device, int64_t until_ms, int64_t
 	dv->shelve_until = until_ms;
 	heap_set(&e->heap, e->n_alarms + device, until_ms);
 	return 0;
+}
+
+/* The end of a shelve for a condition that rose during it. That raise is
+ * dropped: a detector that was tested and is clearing (clear_for still
+ * running) or has cleared raises nothing. One still in alarm starts over as
+ * a condition that has just become true, so it is a new raise once the
+ * rule's on-delay has run from now. device.offline has no on-delay of its
+ * own here (the bus already waited before calling the device offline): a
+ * device still offline is raised now. */
+static void unshelve_shelved_cond(struct engine *e, int id, int64_t now)
+{
+	struct alarm *a = &e->alarms[id];
+	const struct erule *r = &e->rules[a->rule];
+	a->shelved_cond = false;
+	if (r->kind == RK_OFFLINE) {
+		if (!is_active(a))
+			isa_raise(e, id, now);
+		return;
+	}
+	bool still = e->devs[a->device].online && a->last_w && a->off_since == NEVER;
+	a->cond = false;
+	a->off_since = NEVER;
+	a->on_since = still ? now : NEVER;
+	if (is_active(a) && !a->held)
+		isa_clear(e, a, now);  /* shown active from before the shelve, its condition gone meanwhile */
 }
 
 static void engine_unshelve_at(struct engine *e, int device, int64_t now)
@@ -951,15 +1009,22 @@ static void engine_unshelve_at(struct engine *e, int device, int64_t now)
 	for (int i = 0; i < dv->n_alarms; i++) {
 		int id = dv->alarms[i];
 		struct alarm *a = &e->alarms[id];
+		a->suppressed_at = NEVER;
+		a->n_suppressed = 0;
 		if (a->shelved_out) {
 			a->shelved_out = false;
 			emit_alarm(e, a, OUT_UNSHELVED, now);
 		}
-		/* a condition that rose while shelved is raised now */
-		if (a->cond && !is_active(a))
-			isa_raise(e, id, now);
-		else if (!a->cond && is_active(a) && !a->held)
+		if (a->shelved_cond) {
+			unshelve_shelved_cond(e, id, now);
+		} else if (a->on_since != NEVER) {
+			/* rising while shelved: the whole on-delay runs from the unshelve */
+			a->on_since = now;
+		} else if (a->cond && !is_active(a)) {
+			isa_raise(e, id, now);  /* silent alarms only: nothing to show */
+		} else if (!a->cond && is_active(a) && !a->held) {
 			isa_clear(e, a, now);
+		}
 		alarm_reschedule(e, id);
 	}
 }
@@ -1006,6 +1071,41 @@ bool engine_device_is_shelved(const struct engine *e, int device, int64_t now_ms
 int64_t engine_device_shelved_until(const struct engine *e, int device, int64_t now_ms)
 {
 	return engine_device_is_shelved(e, device, now_ms) ? e->devs[device].shelve_until : 0;
+}
+
+int engine_device_suppressed(const struct engine *e, int device, struct engine_suppressed *out, int max)
+{
+	if (device < 0 || device >= e->n_devs || !e->devs[device].shelved)
+		return 0;
+	const struct edev *dv = &e->devs[device];
+	int n = 0;
+	for (int i = 0; i < dv->n_alarms && n < max; i++) {
+		const struct alarm *a = &e->alarms[dv->alarms[i]];
+		if (a->n_suppressed == 0 || alarm_silent(e, a))
+			continue;
+		out[n++] = (struct engine_suppressed){ .rule = a->rule, .type = e->rules[a->rule].type,
+						       .at_ms = a->suppressed_at, .count = a->n_suppressed,
+						       .active = a->shelved_cond,
+						       .clearing = a->shelved_cond && a->off_since != NEVER };
+	}
+	return n;
+}
+
+int engine_device_pending(const struct engine *e, int device, struct engine_pending *out, int max)
+{
+	if (device < 0 || device >= e->n_devs || e->devs[device].shelved)
+		return 0;
+	const struct edev *dv = &e->devs[device];
+	int n = 0;
+	for (int i = 0; i < dv->n_alarms && n < max; i++) {
+		const struct alarm *a = &e->alarms[dv->alarms[i]];
+		if (a->cond || a->on_since == NEVER || alarm_silent(e, a))
+			continue;
+		const struct erule *r = &e->rules[a->rule];
+		out[n++] = (struct engine_pending){ .rule = a->rule, .type = r->type,
+						    .due_ms = add_sat(a->on_since, r->for_ms) };
+	}
+	return n;
 }
 
 enum alarm_state engine_alarm_state(const struct engine *e, const char *key)

@@ -116,6 +116,8 @@ void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t
 void core_answer_platform(struct core *c, const char *req, bool ok, const char *error);
 void core_publish_results(struct core *c);
 void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
+/* Logs an alarm raised (or cleared) while its device is shelved (core_commands.c). */
+void core_note_suppressed(struct core *c, const struct engine_output *o);
 void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req);
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now);
 void core_notify_result(struct core *c, const struct notify_result *r);

@@ -130,6 +130,25 @@ static int do_unshelve(struct core *c, const char *device, int64_t now, char *er
 	return 0;
 }
 
+/* Wall-clock time of a monotonic instant of the engine's. */
+static int64_t wall_of(int64_t mono_ms, int64_t now_mono)
+{
+	return time_wall_ms() + (mono_ms - now_mono);
+}
+
+void core_note_suppressed(struct core *c, const struct engine_output *o)
+{
+	char until[32];
+	time_format_iso(wall_of(o->until_ms, time_mono_ms()), until, sizeof until);
+	const char *dev = o->device >= 0 && o->device < c->cfg->n_devices ? c->cfg->devices[o->device].id : "?";
+	/* What a technician testing a detector watches for: the test worked. */
+	if (o->active)
+		log_info("shelve", "%s on %s (%s) suppressed: shelved until %s", o->type, dev, o->key, until);
+	else
+		log_info("shelve", "%s on %s (%s) cleared (was suppressed: shelved until %s)", o->type, dev, o->key,
+			 until);
+}
+
 /* incident.workflow moves one legal step at a time; incident.close
  * (any_state) closes from any open state — the platform's verdict. When
  * the incident ends, the engine learns that the next raise is a new one. */
@@ -290,6 +309,87 @@ static int count_severity(void *ctx, const struct incident_row *r)
 	return 0;
 }
 
+/* --- shelve views: what a technician testing a detector looks at ------- */
+
+#define SHELVE_LIST_MAX 200     /* shelved devices listed by status */
+#define SUPPRESSED_MAX 16       /* suppressed alarms listed per device */
+
+/* The alarms device d raised while shelved this time, as [{rule, type, at,
+ * count, active, clearing}]: the test worked, and whether it has reset. */
+static cJSON *suppressed_array(struct core *c, int d, int64_t now)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct engine_suppressed sup[SUPPRESSED_MAX];
+	int n = engine_device_suppressed(c->engine, d, sup, SUPPRESSED_MAX);
+	for (int i = 0; arr && i < n; i++) {
+		cJSON *so = cJSON_CreateObject();
+		cJSON_AddStringToObject(so, "rule", engine_rule_id(c->engine, sup[i].rule));
+		cJSON_AddStringToObject(so, "type", sup[i].type);
+		add_iso(so, "at", wall_of(sup[i].at_ms, now));
+		cJSON_AddNumberToObject(so, "count", sup[i].count);
+		cJSON_AddBoolToObject(so, "active", sup[i].active);
+		cJSON_AddBoolToObject(so, "clearing", sup[i].clearing);
+		cJSON_AddItemToArray(arr, so);
+	}
+	return arr;
+}
+
+/* status: every shelved device with its expiry and what it suppressed. */
+static void add_shelved_devices(struct core *c, cJSON *devs, int64_t now)
+{
+	cJSON *arr = cJSON_AddArrayToObject(devs, "shelved_devices");
+	for (int d = 0; d < c->cfg->n_devices && cJSON_GetArraySize(arr) < SHELVE_LIST_MAX; d++) {
+		int64_t until = engine_device_shelved_until(c->engine, d, now);
+		if (until <= 0)
+			continue;
+		cJSON *so = cJSON_CreateObject();
+		cJSON_AddStringToObject(so, "id", c->cfg->devices[d].id);
+		add_iso(so, "until", wall_of(until, now));
+		cJSON_AddNumberToObject(so, "left_s", (double)((until - now + 999) / 1000));
+		cJSON_AddItemToObject(so, "suppressed", suppressed_array(c, d, now));
+		cJSON_AddItemToArray(arr, so);
+	}
+}
+
+/* The answer to a shelve: the device and when its shelve ends. */
+static cJSON *shelve_answer(struct core *c, const char *device, int64_t now)
+{
+	int d = config_find_device(c->cfg, device);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddTrueToObject(o, "ok");
+	cJSON_AddStringToObject(o, "device", device);
+	int64_t until = d >= 0 ? engine_device_shelved_until(c->engine, d, now) : 0;
+	if (until > 0) {
+		add_iso(o, "shelved_until", wall_of(until, now));
+		cJSON_AddNumberToObject(o, "left_s", (double)((until - now + 999) / 1000));
+	}
+	return o;
+}
+
+/* The answer to an unshelve: what will still be raised, and when — a
+ * condition still true starts its on-delay at the unshelve (docs/rules.md
+ * §2.5), so "still in alarm: it will be raised in 30 s" can be said. */
+static cJSON *unshelve_answer(struct core *c, const char *device, int64_t now)
+{
+	int d = config_find_device(c->cfg, device);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddTrueToObject(o, "ok");
+	cJSON_AddStringToObject(o, "device", device);
+	cJSON *arr = cJSON_AddArrayToObject(o, "pending");
+	struct engine_pending p[SUPPRESSED_MAX];
+	int n = d >= 0 ? engine_device_pending(c->engine, d, p, SUPPRESSED_MAX) : 0;
+	for (int i = 0; i < n; i++) {
+		cJSON *po = cJSON_CreateObject();
+		cJSON_AddStringToObject(po, "rule", engine_rule_id(c->engine, p[i].rule));
+		cJSON_AddStringToObject(po, "type", p[i].type);
+		int64_t in = p[i].due_ms > now ? p[i].due_ms - now : 0;
+		cJSON_AddNumberToObject(po, "raise_in_s", (double)((in + 999) / 1000));
+		add_iso(po, "raise_at", wall_of(now + in, now));
+		cJSON_AddItemToArray(arr, po);
+	}
+	return o;
+}
+
 static cJSON *status_object(struct core *c, int64_t now)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -314,6 +414,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 			cJSON_AddItemToArray(offline_ids, cJSON_CreateString(c->cfg->devices[d].id));
 	}
 	cJSON_AddNumberToObject(devs, "shelved", shelved);
+	add_shelved_devices(c, devs, now);
 	cJSON_AddNumberToObject(o, "open_incidents", (double)incidents_open_count(c->inc));
 	struct severity_count sc = { { 0 } };
 	if (store_each_incident(c->store, true, 1000000, count_severity, &sc) == STORE_OK) {
@@ -523,6 +624,7 @@ static cJSON *device_object(struct core *c, int d, int64_t now)
 		add_iso(o, "shelved_until", time_wall_ms() + (until - now));
 	else
 		cJSON_AddNullToObject(o, "shelved_until");
+	cJSON_AddItemToObject(o, "suppressed", suppressed_array(c, d, now));
 	cJSON *pts = cJSON_AddObjectToObject(o, "points");
 	const struct point_value *vals = engine_device_values(c->engine, d);
 	for (int i = 0; i < p->n_points; i++) {
@@ -598,9 +700,13 @@ static int core_request(struct core *c, const struct control_request *req, char 
 		break;
 	case CONTROL_OP_SHELVE:
 		rc = do_shelve(c, req->device, req->for_ms, now, err, sizeof err);
+		if (rc == 0)
+			o = shelve_answer(c, req->device, now);
 		break;
 	case CONTROL_OP_UNSHELVE:
 		rc = do_unshelve(c, req->device, now, err, sizeof err);
+		if (rc == 0)
+			o = unshelve_answer(c, req->device, now);
 		break;
 	case CONTROL_OP_DEVICES: {
 		o = cJSON_CreateObject();

@@ -295,6 +295,10 @@ void core_drain_engine(struct core *c, int64_t now)
 				run_action(c, &out[i]);
 				continue;
 			}
+			if (out[i].kind == OUT_SUPPRESSED) {
+				core_note_suppressed(c, &out[i]);
+				continue;
+			}
 			/* Storage trouble is handled inside (events held in memory,
 			 * gateway.storage raised); a negative return is a refusal. */
 			if (incidents_apply(c->inc, &out[i], wall) < 0)

@@ -841,6 +841,7 @@ static int apply_output(struct incidents *inc, const struct engine_output *o, in
 		ex.shelved = x->shelved;
 		return emit(inc, x, EV_UPDATED, &ex, wall);
 	case OUT_ACTION:
+	case OUT_SUPPRESSED: /* the core logs it (core_note_suppressed); never an incident */
 		return 0;
 	}
 	return 0;
