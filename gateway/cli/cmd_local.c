@@ -3,6 +3,7 @@
  * notify test.
  * `gridgw incidents` reads the store directly when the daemon is down. */
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,8 @@ struct local_opts {
 	const char *note;
 	const char *for_text;
 	const char *arg;          /* ID or DEVICE */
+	char **args;              /* every operand (shelve/unshelve take several) */
+	int n_args;
 };
 
 /* The option lines of --help, per option letter. */
@@ -63,7 +66,8 @@ static void print_help(FILE *to, const struct local_help *h)
 	fprintf(to, "Exit status: 0 done, 1 refused or the daemon unreachable, 2 usage.\n");
 }
 
-/* Returns -1 to go on, else the exit status. `operands`: how many (0 or 1). */
+/* Returns -1 to go on, else the exit status. `operands`: how many (0 or 1;
+ * -1: one or more). */
 static int parse_opts(int argc, char **argv, struct local_opts *o, const struct local_help *help, int operands)
 {
 	const char *usage = help->usage;
@@ -101,12 +105,14 @@ static int parse_opts(int argc, char **argv, struct local_opts *o, const struct 
 		default: fprintf(stderr, "usage: %s\n", usage); return 2;
 		}
 	}
-	if (argc - optind != operands) {
+	if (operands >= 0 ? argc - optind != operands : argc - optind < 1) {
 		fprintf(stderr, "usage: %s\n", usage);
 		return 2;
 	}
 	if (operands)
 		o->arg = argv[optind];
+	o->args = argv + optind;
+	o->n_args = argc - optind;
 	return -1;
 }
 
@@ -199,6 +205,41 @@ static void print_json(const cJSON *j)
 	free(s);
 }
 
+/* "59 min", "2 h 5 min", "45 s": how long, for people. */
+static void human_duration(double s, char *buf, size_t len)
+{
+	long v = s > 0 ? (long)s : 0;
+	if (v < 120)
+		snprintf(buf, len, "%ld s", v);
+	else if (v < 7200)
+		snprintf(buf, len, "%ld min", (v + 30) / 60);
+	else if (v < 2 * 86400)
+		snprintf(buf, len, "%ld h %ld min", v / 3600, (v % 3600) / 60);
+	else
+		snprintf(buf, len, "%ld d %ld h", v / 86400, (v % 86400) / 3600);
+}
+
+/* status: each shelved device, its expiry, and what it suppressed (so a
+ * technician testing a detector sees that the test worked). */
+static void print_shelved_devices(const cJSON *devs)
+{
+	const cJSON *sd, *sp;
+	cJSON_ArrayForEach(sd, cJSON_GetObjectItemCaseSensitive(devs, "shelved_devices")) {
+		char left[32];
+		human_duration(num(sd, "left_s"), left, sizeof left);
+		printf("shelved   %s until %s (%s left)\n", str(sd, "id"), str(sd, "until"), left);
+		cJSON_ArrayForEach(sp, cJSON_GetObjectItemCaseSensitive(sd, "suppressed")) {
+			bool active = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sp, "active"));
+			bool clearing = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(sp, "clearing"));
+			double n = num(sp, "count");
+			printf("          suppressed %s at %s", str(sp, "type"), str(sp, "at"));
+			if (n > 1)
+				printf(" (%.0f times)", n);
+			printf(", %s\n", !active ? "cleared" : clearing ? "clearing" : "still in alarm");
+		}
+	}
+}
+
 int cmd_status(int argc, char **argv)
 {
 	struct local_opts o;
@@ -238,6 +279,7 @@ int cmd_status(int argc, char **argv)
 			cJSON_ArrayForEach(id, ids) printf(" %s", id->valuestring);
 			printf("\n");
 		}
+		print_shelved_devices(d);
 		printf("incidents %.0f open\n", num(ans, "open_incidents"));
 		printf("outbox    %.0f undelivered (next seq %.0f)\n", num(ans, "backlog"), num(ans, "next_seq"));
 		const cJSON *src;
@@ -396,17 +438,139 @@ int cmd_ack(int argc, char **argv)
 	return simple_request(argv[0], o.config, req);
 }
 
+/* --- shelve / unshelve: several devices at once, and globs --------------- */
+
+#define TARGETS_MAX 10000
+
+struct targets {
+	const char **id;          /* device ids, each once, in the order named */
+	int n;
+	int cap;
+};
+
+static bool is_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+static int add_target(struct targets *t, const char *id)
+{
+	for (int i = 0; i < t->n; i++)
+		if (strcmp(t->id[i], id) == 0)
+			return 0;
+	if (t->n == t->cap) {
+		int cap = t->cap ? t->cap * 2 : 16;
+		if (cap > TARGETS_MAX)
+			return -1;
+		const char **n = realloc(t->id, (size_t)cap * sizeof *n);
+		if (!n)
+			return -1;
+		t->id = n;
+		t->cap = cap;
+	}
+	t->id[t->n++] = id;
+	return 0;
+}
+
+/* The devices the operands name. A glob ('smoke-5-2-*', quoted for the
+ * shell) is matched against `ids` (n of them); a plain id is taken as it is
+ * and the daemon says whether it knows it. Returns 0, or 1 when a glob
+ * matches nothing (said on stderr, and then nothing is done at all). */
+static int expand_targets(const char *cmd, char **ops, int n_ops, const char *const *ids, int n, const char *none,
+			  struct targets *t)
+{
+	for (int i = 0; i < n_ops; i++) {
+		if (!is_glob(ops[i])) {
+			if (add_target(t, ops[i]) != 0)
+				goto too_many;
+			continue;
+		}
+		int matched = 0;
+		for (int k = 0; k < n; k++) {
+			if (fnmatch(ops[i], ids[k], 0) != 0)
+				continue;
+			matched++;
+			if (add_target(t, ids[k]) != 0)
+				goto too_many;
+		}
+		if (!matched) {
+			fprintf(stderr, "gridgw %s: %s '%s'\n", cmd, none, ops[i]);
+			return 1;
+		}
+	}
+	return 0;
+too_many:
+	fprintf(stderr, "gridgw %s: too many devices (at most %d)\n", cmd, TARGETS_MAX);
+	return 1;
+}
+
+/* Sends one shelve/unshelve for each target, prints what the daemon
+ * answered for it; the exit status is 1 when any was refused. */
+static int for_each_target(const char *cmd, const struct gw_config *cfg, const struct targets *t, const char *for_text,
+			   void (*print)(const cJSON *ans))
+{
+	int status = 0;
+	for (int i = 0; i < t->n; i++) {
+		cJSON *req = new_request(cmd);
+		cJSON_AddStringToObject(req, "device", t->id[i]);
+		if (for_text)
+			cJSON_AddStringToObject(req, "for", for_text);
+		int rc;
+		cJSON *ans = call_daemon(cfg, req, &rc);
+		cJSON_Delete(req);
+		if (!ans) {
+			explain_call_error(cmd, rc);
+			return 1;   /* the daemon is gone: the others would fail the same way */
+		}
+		if (check_answer(cmd, ans) == 0)
+			print(ans);
+		else
+			status = 1;
+		cJSON_Delete(ans);
+	}
+	return status;
+}
+
+static void print_shelved(const cJSON *ans)
+{
+	char left[32];
+	human_duration(num(ans, "left_s"), left, sizeof left);
+	printf("%s shelved until %s (%s)\n", str(ans, "device"), str(ans, "shelved_until"), left);
+}
+
+/* After an unshelve: a condition still true is raised after its on-delay. */
+static void print_unshelved(const cJSON *ans)
+{
+	printf("%s unshelved\n", str(ans, "device"));
+	const cJSON *p;
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(ans, "pending")) {
+		double in = num(p, "raise_in_s");
+		if (in <= 0) {
+			printf("%s still in alarm: %s is raised now (rule %s has no on-delay)\n", str(ans, "device"),
+			       str(p, "type"), str(p, "rule"));
+			continue;
+		}
+		char when[32];
+		human_duration(in, when, sizeof when);
+		printf("%s still in alarm: it will be raised in %s (%s, the on-delay of rule %s) unless it clears first\n",
+		       str(ans, "device"), when, str(p, "type"), str(p, "rule"));
+	}
+}
+
 int cmd_shelve(int argc, char **argv)
 {
 	struct local_opts o;
 	static const struct local_help help = {
-		"gridgw shelve DEVICE --for DURATION [-c FILE]   (e.g. --for 2h)",
-		"Suppresses the incidents of DEVICE's rules for a while (testing, servicing); it is\n"
-		"still read and evaluated, and the shelve ends by itself.",
+		"gridgw shelve DEVICE... --for DURATION [-c FILE]   (e.g. --for 2h; DEVICE may be a glob: 'smoke-5-2-*')",
+		"Suppresses the incidents of each DEVICE's rules for a while (testing a detector, servicing).\n"
+		"The device is still read and evaluated: what it raises meanwhile is logged and shown by\n"
+		"`gridgw status` (suppressed: shelved until ...) but reaches no one, and is forgotten when\n"
+		"the shelve ends. The shelve ends by itself. A glob (quote it) is matched against the\n"
+		"configured device ids.",
 		"fch",
 	};
 	const char *usage = help.usage;
-	int r = parse_opts(argc, argv, &o, &help, 1);
+	int r = parse_opts(argc, argv, &o, &help, -1);
 	if (r >= 0)
 		return r;
 	int64_t ms;
@@ -418,26 +582,87 @@ int cmd_shelve(int argc, char **argv)
 		fprintf(stderr, "gridgw shelve: bad duration '%s' (use 500ms, 30s, 10m, 2h, 1d)\n", o.for_text);
 		return 2;
 	}
-	cJSON *req = new_request("shelve");
-	cJSON_AddStringToObject(req, "device", o.arg);
-	cJSON_AddStringToObject(req, "for", o.for_text);
-	return simple_request(argv[0], o.config, req);
+	struct gw_config *cfg = load_config(argv[0], o.config);
+	if (!cfg)
+		return 1;
+	const char **ids = calloc((size_t)cfg->n_devices + 1, sizeof *ids);
+	struct targets t = { 0 };
+	int status = ids ? 0 : 1;
+	for (int d = 0; ids && d < cfg->n_devices; d++)
+		ids[d] = cfg->devices[d].id;
+	if (status == 0)
+		status = expand_targets(argv[0], o.args, o.n_args, ids, cfg->n_devices, "no configured device matches", &t);
+	if (status == 0)
+		status = for_each_target("shelve", cfg, &t, o.for_text, print_shelved);
+	free(t.id);
+	free(ids);
+	config_free(cfg);
+	return status;
+}
+
+/* The ids of the devices the daemon has shelved (globs of unshelve match
+ * these), pointing into ans; NULL with the exit status in *status. */
+static const char **shelved_ids(const struct gw_config *cfg, cJSON **ans, int *n, int *status)
+{
+	cJSON *req = new_request("status");
+	int rc;
+	*ans = call_daemon(cfg, req, &rc);
+	cJSON_Delete(req);
+	if (!*ans) {
+		explain_call_error("unshelve", rc);
+		*status = 1;
+		return NULL;
+	}
+	if ((*status = check_answer("unshelve", *ans)) != 0)
+		return NULL;
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(*ans, "devices"),
+							     "shelved_devices");
+	const char **ids = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof *ids);
+	if (!ids) {
+		*status = 1;
+		return NULL;
+	}
+	*n = 0;
+	const cJSON *d;
+	cJSON_ArrayForEach(d, list) ids[(*n)++] = str(d, "id");
+	return ids;
 }
 
 int cmd_unshelve(int argc, char **argv)
 {
 	struct local_opts o;
 	static const struct local_help help = {
-		"gridgw unshelve DEVICE [-c FILE]",
-		"Ends the shelve of DEVICE before its time runs out.",
+		"gridgw unshelve DEVICE... [-c FILE]   (DEVICE may be a glob: 'smoke-5-2-*')",
+		"Ends the shelve of each DEVICE before its time runs out. What it raised while shelved is\n"
+		"not raised now; an alarm still true is raised as a new one once its rule's on-delay (for)\n"
+		"has run from now, and this says so. A glob (quote it) is matched against the devices the\n"
+		"daemon has shelved.",
 		"ch",
 	};
-	int r = parse_opts(argc, argv, &o, &help, 1);
+	int r = parse_opts(argc, argv, &o, &help, -1);
 	if (r >= 0)
 		return r;
-	cJSON *req = new_request("unshelve");
-	cJSON_AddStringToObject(req, "device", o.arg);
-	return simple_request(argv[0], o.config, req);
+	struct gw_config *cfg = load_config(argv[0], o.config);
+	if (!cfg)
+		return 1;
+	cJSON *st = NULL;
+	const char **ids = NULL;
+	int n = 0, status = 0;
+	bool globs = false;
+	for (int i = 0; i < o.n_args; i++)
+		globs |= is_glob(o.args[i]);
+	if (globs)
+		ids = shelved_ids(cfg, &st, &n, &status);
+	struct targets t = { 0 };
+	if (status == 0)
+		status = expand_targets(argv[0], o.args, o.n_args, ids, n, "no shelved device matches", &t);
+	if (status == 0)
+		status = for_each_target("unshelve", cfg, &t, NULL, print_unshelved);
+	free(t.id);
+	free(ids);
+	cJSON_Delete(st);
+	config_free(cfg);
+	return status;
 }
 
 /* `gridgw notify test CHANNEL`: what an installer runs on site. The daemon

@@ -311,7 +311,7 @@ static int count_severity(void *ctx, const struct incident_row *r)
 
 /* --- shelve views: what a technician testing a detector looks at ------- */
 
-#define SHELVE_LIST_MAX 200     /* shelved devices listed by status */
+#define SHELVE_LIST_MAX 10000   /* shelved devices listed by status (unshelve globs match them) */
 #define SUPPRESSED_MAX 16       /* suppressed alarms listed per device */
 
 /* The alarms device d raised while shelved this time, as [{rule, type, at,
