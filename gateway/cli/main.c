@@ -18,7 +18,7 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "the running daemon's view" },
 	{ "incidents", cmd_incidents, "incidents from the store, newest first" },
 	{ "ack", cmd_ack, "acknowledge an incident locally" },
-	{ "shelve", cmd_shelve, "suppress a device's rules for a while" },
+	{ "shelve", cmd_shelve, "suppress devices' alarms for a while (detector testing)" },
 	{ "unshelve", cmd_unshelve, "end a shelve" },
 	{ "notify", cmd_notify, "notify test CHANNEL: send a test message now" },
 	{ "scan", cmd_scan, "list Modbus unit ids answering on a bus" },

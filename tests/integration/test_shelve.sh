@@ -109,6 +109,21 @@ sim smoke-5-2-0701 alarm 1
 check "A: the daemon logs the suppressed raise (suppressed: shelved until ...)" suppressed_logged smoke-5-2-0701
 check "A: status shows it under the shelved device, still in alarm" \
 	status_has smoke-5-2-0701 '^          suppressed fire.smoke at 20[^ ]+Z, still in alarm$'
+check "A: the device view (what the console shows) lists it as suppressed" \
+	python3 -c "
+import json, socket
+s = socket.socket(socket.AF_UNIX); s.connect('$TMP/state/gridgw.sock')
+s.sendall(b'{\"op\":\"device\",\"device\":\"smoke-5-2-0701\"}\n')
+buf = b''
+while not buf.endswith(b'\n'):
+    c = s.recv(65536)
+    if not c: break
+    buf += c
+d = json.loads(buf)['device']
+sup = d['suppressed']
+assert d['shelved_until'] and len(sup) == 1, d
+assert sup[0]['type'] == 'fire.smoke' and sup[0]['rule'] == 'smoke' and sup[0]['active'] and sup[0]['count'] == 1, sup
+assert d['incidents'] == [], d['incidents']"
 sim smoke-5-2-0701 alarm 0
 check "A: status shows it clearing (clear_for running)" \
 	wait_for "status_has smoke-5-2-0701 ', clearing$'" 10
