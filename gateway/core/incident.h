@@ -132,6 +132,16 @@ void incidents_set_notify(struct incidents *inc, struct notify *n);
  * store_err that keeps it held. */
 int incidents_flush_pending(struct incidents *inc, int64_t wall_ms);
 
+/* A gateway without an uplink has nobody to close its incidents: closes
+ * every open rule incident that is cleared and acknowledged and has been
+ * both for at least after_ms (measured from the later of its clear and ack
+ * times, which the store keeps across restarts), with the same `closed`
+ * event as incident.close (by "gateway", a note saying why). closed(ctx,
+ * alarm_key) is called for each so the core tells the engine that the next
+ * raise is a new incident. Returns how many were closed. after_ms <= 0: none. */
+int incidents_auto_close(struct incidents *inc, int64_t after_ms, int64_t wall_ms,
+			 void (*closed)(void *ctx, const char *alarm_key), void *ctx);
+
 size_t incidents_open_count(const struct incidents *inc);
 /* Alarm key of an open incident, or NULL. Valid until the next call. */
 const char *incidents_key_of(const struct incidents *inc, const char *id);
