@@ -87,8 +87,8 @@ static const char *const migrations[] = {
 	 * ms, NULL = not in this cycle or unknown in an older row), so the local
 	 * auto-close of a gateway without an uplink measures from them across
 	 * restarts. */
-	"ALTER TABLE incidents ADD COLUMN cleared_ms INTEGER;"
-	"ALTER TABLE incidents ADD COLUMN acked_ms INTEGER;",
+	("ALTER TABLE incidents ADD COLUMN cleared_ms INTEGER;"
+	 "ALTER TABLE incidents ADD COLUMN acked_ms INTEGER;"),
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 	       "one migration step per schema version");
