@@ -1,4 +1,4 @@
-/* config_schema — the configuration schema (CONTRACT.md §2,
+/* config_schema — the configuration schema (docs/contract.md §2,
  * docs/configuration.md): gateway, uplink, store, builtin_rules, buses,
  * mqtt_sources and profiles read into the structs with their defaults.
  * Devices and rules, which refer to these, are in config_refs.c.

@@ -435,7 +435,7 @@ static int add_ts(cJSON *o, const char *name, int64_t ms)
 	return add_str(o, name, buf);
 }
 
-/* The event as CONTRACT.md §3 orders it; NULL on out of memory. */
+/* The event as docs/contract.md §3 orders it; NULL on out of memory. */
 static char *render_event(const struct incidents *inc, const struct held *h, uint64_t seq)
 {
 	cJSON *o = cJSON_CreateObject();

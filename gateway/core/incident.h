@@ -1,7 +1,7 @@
 /* incident — the gateway's incidents: records of alarms as the grid platform
  * sees them, each with a ULID, an alarm state (active, acked), a workflow
  * (raised → dispatched → accepted → resolved → closed, or false_alarm), and
- * one outbox event (CONTRACT.md §3, "gridgw.incident/1") per change.
+ * one outbox event (docs/contract.md §3, "gridgw.incident/1") per change.
  *
  * Owned by the core thread. It turns rule-engine outputs, operator and
  * platform actions, and the core's own gateway.* conditions into incident
