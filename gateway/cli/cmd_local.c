@@ -551,8 +551,8 @@ static int incident_request(const char *cmd, const char *config, cJSON *req, con
 		printf("%s %s%s%s\n", done, str(ans, "id"), wf[0] && strcmp(wf, "closed") != 0 ? " as " : "",
 		       wf[0] && strcmp(wf, "closed") != 0 ? wf : "");
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ans, "was_active")))
-			printf("note: it was still in alarm; while the condition lasts nothing new is raised, "
-			       "the next alarm after it clears opens a new incident\n");
+			printf("note: it was still in alarm (closed anyway, as the platform's incident.close does); "
+			       "its next raise opens a new incident\n");
 	}
 	cJSON_Delete(ans);
 	return status;
