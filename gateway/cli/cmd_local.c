@@ -92,9 +92,11 @@ static int parse_opts(int argc, char **argv, struct local_opts *o, const struct 
 	optind = 1;
 	/* -f is --follow only where the command takes it (incidents). */
 	const char *shortopts = strchr(help->options, 'w') ? "c:hf" : "c:h";
-	while ((ch = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
-		if (ch == 'f' && !optarg)
-			ch = 'w';
+	int li = -1;
+	while ((ch = getopt_long(argc, argv, shortopts, opts, &li)) != -1) {
+		if (ch == 'f' && li < 0)
+			ch = 'w'; /* the short -f, not --for */
+		li = -1;
 		switch (ch) {
 		case 'c': o->config = optarg; break;
 		case 'j': o->json = true; break;

@@ -41,7 +41,7 @@ spawn gw "$GRIDGW" run -c "$TMP/gw.conf"
 wait_for "grep -q 'uplink: connected' $TMP/gw.log" 15 || tap_fail "gridgw connected"
 
 # --- follow: a new alarm shows within about a second ----------------------
-spawn follow "$GRIDGW" incidents -c "$TMP/gw.conf" --follow
+spawn follow "$GRIDGW" incidents -c "$TMP/gw.conf" -f
 wait_for "grep -qs 'following new incident events' $TMP/follow.log" 5 || tap_fail "follow started"
 start=$(date +%s%N)
 sim set smoke-a alarm 1 >/dev/null
