@@ -343,6 +343,8 @@ static void fold_into_tail(struct held *h, enum ev_kind kind, const struct event
 	if (!(h->kind == EV_CLEARED && !active))
 		h->kind = kind;
 	h->ts_ms = wall;
+	if (h->kind != EV_ESCALATED)
+		h->escalated_from = 0; /* the field belongs to `escalated` only */
 	if (!ex)
 		return;
 	if (ex->by && ex->by[0])
