@@ -558,9 +558,11 @@ static char *location_json(const struct incidents *inc, const struct device_conf
 	return text;
 }
 
-/* {point: value or null, …, "_quality": {point: "comm_error"}} — the
- * quality map only for points that are not good. NULL when the output has
- * no evidence (the incident keeps what it had) or on out of memory. */
+/* {point: value or null, …, "_quality": {point: "comm_error"}} — every
+ * point of the device (the engine bounds them at ENGINE_EVIDENCE_MAX,
+ * "_omitted" counts the rest), the quality map only for points that are not
+ * good. NULL when the output has no evidence (the incident keeps what it
+ * had) or on out of memory. */
 static char *evidence_json(const struct incidents *inc, const struct engine_output *o)
 {
 	if (o->n_evidence <= 0)
@@ -603,6 +605,8 @@ static char *evidence_json(const struct incidents *inc, const struct engine_outp
 			bad = 1;
 		}
 	}
+	if (o->n_evidence_omitted > 0 && !cJSON_AddNumberToObject(ev, "_omitted", o->n_evidence_omitted))
+		bad = 1;
 	if (cJSON_GetArraySize(q) > 0) {
 		if (!cJSON_AddItemToObject(ev, "_quality", q)) {
 			cJSON_Delete(q);

@@ -165,13 +165,19 @@ static void test_raise_clear_non_latched(void **state)
 	assert_int_equal(o->now_ms, 2000);
 	assert_int_equal(o->device, D_S1);
 	assert_string_equal(o->message, "Smoke at 5-2-701 (smoke-5-2-0701) smoke=10 alarm=true {nope} {");
-	/* evidence: both points the rule reads, with quality */
-	assert_int_equal(o->n_evidence, 2);
+	/* evidence: every point of the device with its quality, the two
+	 * points the rule reads first */
+	assert_int_equal(o->n_evidence, SP_N);
+	assert_int_equal(o->n_evidence_omitted, 0);
 	assert_int_equal(o->evidence[0].point, SP_ALARM);
 	assert_true(o->evidence[0].pv.value == 1);
 	assert_int_equal(o->evidence[0].pv.quality, QUALITY_GOOD);
 	assert_int_equal(o->evidence[1].point, SP_SMOKE);
 	assert_true(o->evidence[1].pv.value == 10);
+	assert_int_equal(o->evidence[2].point, SP_BATTERY);
+	assert_int_equal(o->evidence[2].pv.quality, QUALITY_NEVER_READ);
+	assert_int_equal(o->evidence[3].point, SP_FAULT);
+	assert_int_equal(o->evidence[4].point, SP_SIREN);
 	assert_int_equal(engine_alarm_state(h.e, KEY_S1), ALARM_ACTIVE_UNACKED);
 	/* repeating the same value changes nothing */
 	put(&h, D_S1, SP_ALARM, 1, 2500);
