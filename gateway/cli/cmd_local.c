@@ -13,14 +13,13 @@
 #include "gateway/cli/cli.h"
 #include "gateway/config/config.h"
 #include "gateway/control/control.h"
+#include "gateway/core/incidents_json.h"
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
 
 #define CALL_TIMEOUT_MS 5000
 /* A test waits for the channel's API (its timeout is at most 9 s). */
 #define NOTIFY_TEST_TIMEOUT_MS 12000
-
-cJSON *incidents_list_json(struct store *s, bool open_only, int limit); /* core_commands.c */
 
 struct local_opts {
 	const char *config;

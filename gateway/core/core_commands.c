@@ -12,6 +12,7 @@
 #include "gateway/uplink/command.h"
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
+#include "gateway/core/incidents_json.h"
 #include "common/log.h"
 #include "gateway/uplink/outbox.h"
 #include "gateway/store/store.h"
@@ -512,7 +513,7 @@ static int add_incident(void *ctx, const struct incident_row *r)
 	return lc->max > 0 && cJSON_GetArraySize(lc->arr) >= lc->max;
 }
 
-/* Shared with `gridgw incidents` when the daemon is down (cmd_local.c). */
+/* Shared with `gridgw incidents` when the daemon is down (incidents_json.h). */
 cJSON *incidents_list_json(struct store *s, bool open_only, int limit)
 {
 	cJSON *o = cJSON_CreateObject();
