@@ -827,6 +827,20 @@ static void test_full_store_holds_events_until_space(void **state)
 	cJSON_Delete(a);
 }
 
+/* Points beyond the engine's evidence bound are counted, not hidden. */
+static void test_evidence_counts_omitted_points(void **state)
+{
+	struct fx *f = *state;
+	struct engine_output o = smoke_output(OUT_RAISED, 1);
+	o.n_evidence_omitted = 3;
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall), 0);
+	cJSON *a = events(f);
+	assert_int_equal(cJSON_GetArraySize(a), 1);
+	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(nth(a, 0), "evidence");
+	assert_int_equal((int)jnum(ev, "_omitted"), 3);
+	cJSON_Delete(a);
+}
+
 /* Past the bound the queue stays bounded whatever the kind: an incident
  * keeps its first held event and one newest event with the latest state. */
 static void test_held_queue_bound_folds_updates_not_raises(void **state)
@@ -955,6 +969,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_store_holds_events_until_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_queue_bound_folds_updates_not_raises, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_queue_bound_holds_for_every_kind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evidence_counts_omitted_points, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
