@@ -149,7 +149,7 @@ static void test_evidence_bounded_rule_points_first(void **state)
 	(void)state;
 	enum { BIG_N = ENGINE_EVIDENCE_MAX + 8 };
 	static struct point_def big[BIG_N];
-	static char names[BIG_N][8];
+	static char names[BIG_N][16];
 	for (int i = 0; i < BIG_N; i++) {
 		snprintf(names[i], sizeof names[i], "p%d", i);
 		big[i] = (struct point_def){ .name = names[i], .type = PT_U16 };
