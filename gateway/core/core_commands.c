@@ -286,7 +286,10 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 	struct command cmd;
 	char err[256] = "";
 	if (command_parse(json, len, &cmd, err, sizeof err) != 0) {
-		core_answer_platform(c, cmd.req, false, err);
+		if (c->n_results >= CORE_MAX_HELD_RESULTS) /* nothing applied: no need to hold it */
+			publish_answer(c, cmd.req, false, err);
+		else
+			core_answer_platform(c, cmd.req, false, err);
 		return;
 	}
 	if (held_answer(c, cmd.req)) {
