@@ -58,6 +58,8 @@ struct pending_result {
  * unapplied (ok:false, not stored: its retry is applied normally); answers
  * of commands already applied (point.write results) are always kept. */
 #define CORE_MAX_HELD_RESULTS 1024
+/* Answers handed to the uplink per iteration (Paho buffers 100 messages). */
+#define CORE_RESULTS_PER_ITERATION 32
 
 struct core {
 	const char *config_path;

@@ -83,19 +83,28 @@ static int store_results(struct core *c)
 }
 
 /* Publishes the stored answers once no incident event is held in memory
- * (the change an answer reports is then in the store too). */
+ * (the change an answer reports is then in the store too). At most
+ * CORE_RESULTS_PER_ITERATION per call, and none after a refused publish:
+ * a backlog let go after an outage must not overflow Paho's buffer (the
+ * outbox shares it); what is left goes out in the next iterations. */
 static void publish_stored(struct core *c)
 {
 	if (c->n_results == 0 || incidents_pending_count(c->inc) > 0)
 		return;
-	int kept = 0;
+	int kept = 0, sent = 0;
+	bool refused = false;
 	for (int i = 0; i < c->n_results; i++) {
 		const struct pending_result *p = &c->results[i];
-		if (!p->stored) {
-			c->results[kept++] = *p;
-			continue;
+		bool send = p->stored && !refused && sent < CORE_RESULTS_PER_ITERATION;
+		if (send && c->up && uplink_publish_result(c->up, p->req, p->ok, p->ok ? NULL : p->error) != 0) {
+			log_debug("command", "result of %s not published yet (uplink down or busy); retried", p->req);
+			refused = true;
+			send = false;
 		}
-		publish_answer(c, p->req, p->ok, p->error);
+		if (send)
+			sent++;
+		else
+			c->results[kept++] = *p;
 	}
 	c->n_results = kept;
 }
@@ -110,11 +119,12 @@ int core_commit(struct core *c)
 			c->results[i].stored = true;
 	}
 	publish_stored(c);
-	if (c->n_results > 0 && c->n_results != held_logged)
+	bool held = crc != STORE_OK || rc != STORE_OK || incidents_pending_count(c->inc) > 0;
+	if (held && c->n_results > 0 && c->n_results != held_logged)
 		log_warn("command", "%d command answer(s) held until the store has them (%s)", c->n_results,
 			 crc != STORE_OK ? store_err_name(crc) : rc != STORE_OK ? store_err_name(rc) :
 			 "incident events still held");
-	held_logged = c->n_results;
+	held_logged = held ? c->n_results : 0;
 	return crc;
 }
 

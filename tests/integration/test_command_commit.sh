@@ -4,8 +4,9 @@
 # while 30 detectors flap, so the store fails with SQLITE_FULL and incident
 # events are held in memory. An incident.ack and 40 gateway.status commands
 # sent then are applied but not answered; the ack sent again meanwhile is
-# not applied twice; once space is back every answer arrives exactly once,
-# ok:true, and a replay after that is answered from the store.
+# not applied twice; past 1024 waiting answers a new command is refused
+# unapplied; once space is back every answer arrives exactly once, and a
+# replay after that is answered from the store.
 . "$(dirname "$0")/../lib/common.sh"
 
 disk=$TMP/disk
@@ -74,11 +75,25 @@ check "the ack sent again while held is not applied again" \
 sleep 2 # an answer published at once would be here by now
 check "no answer published while the store cannot write" bash -c "! grep -q '\"req\"' '$TMP/results.log'"
 check "the store was still failing meanwhile" bash -c "! grep -q 'storage recovered' '$TMP/gw.log'"
+# Past 1024 waiting answers a new command is refused unapplied, at once;
+# once the store is back the 1024 go out in batches (Paho buffers 100).
+# (device.unshelve of a device that is not shelved: refused, and that
+# refusal is remembered like any answer, so it waits too.)
+NU=1030
+for i in $(seq 1 $NU); do echo "{\"req\":\"u$i\",\"op\":\"device.unshelve\",\"device\":\"s01\"}"; done |
+	mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "$P/cmd" -l
+NREF=$((NU - (1024 - 41)))
+check "past 1024 held answers, $NREF commands refused unapplied at once" \
+	wait_for "[ \$(grep -c 'store unavailable: not applied' $TMP/results.log) = $NREF ]" 20
+check "those are the last ones sent" grep -q "\"req\":\"u$NU\",\"ok\":false,\"error\":\"store unavailable" "$TMP/results.log"
+check "the store was still failing then" bash -c "! grep -q 'storage recovered' '$TMP/gw.log'"
 
 rm -f "$disk/filler"
 check "storage recovered" wait_for "grep -q 'storage recovered' $TMP/gw.log" 30
 check "the ack answered once stored, ok:true" wait_for "grep -q '\"req\":\"a1\",\"ok\":true' $TMP/results.log" 15
 check "all 40 status answers arrive" wait_for "[ \$(grep -c '\"req\":\"s[0-9]*\",\"ok\":true' $TMP/results.log) = 40 ]" 15
+check "the held refusals arrive once stored" \
+	wait_for "[ \$(grep -c '\"req\":\"u[0-9]*\",\"ok\":false,\"error\":\"device .s01. is not shelved' $TMP/results.log) = $((NU - NREF)) ]" 15
 check "the ack answered exactly once" test "$(grep -c '"req":"a1"' "$TMP/results.log")" = 1
 check "no answer twice" test "$(grep -o '"req":"[^"]*"' "$TMP/results.log" | sort | uniq -d | wc -l)" = 0
 check "the acked event reached the platform" \
@@ -86,6 +101,9 @@ check "the acked event reached the platform" \
 cmd "$ACK"
 check "a replay after that is answered from the store" \
 	wait_for "[ \$(grep -c '\"req\":\"a1\",\"ok\":true' $TMP/results.log) = 2 ]" 10
+cmd "{\"req\":\"u$NU\",\"op\":\"device.unshelve\",\"device\":\"s01\"}"
+check "a command refused unapplied is applied when sent again" \
+	wait_for "grep -q '\"req\":\"u$NU\",\"ok\":false,\"error\":\"device .s01. is not shelved' $TMP/results.log" 10
 check "stored result in the database" \
 	bash -c "sqlite3 '$disk/state/gridgw.db' \"SELECT count(*) FROM commands WHERE req IN ('a1','s1','s40')\" | grep -qx 3"
 sleep 1
