@@ -743,6 +743,7 @@ void core_notify_result(struct core *c, const struct notify_result *r)
 
 void core_web_abandon(struct core *c)
 {
+	core_web_read_abandon(c);
 	for (size_t i = 0; i < sizeof c->web_notify / sizeof c->web_notify[0]; i++) {
 		if (c->web_notify[i])
 			web_call_answer(c->web_notify[i], 503, "{\"ok\":false,\"error\":\"the gateway is stopping\"}");
@@ -802,6 +803,10 @@ void core_handle_web(struct core *c, struct web_call *call)
 {
 	if (web_call_request(call)->op == CONTROL_OP_NOTIFY_TEST) {
 		web_notify_request(c, call);
+		return;
+	}
+	if (web_call_request(call)->op == CONTROL_OP_READ) {
+		core_web_read(c, call); /* answered when the bus thread has read the device */
 		return;
 	}
 	char *json = NULL;
