@@ -156,6 +156,11 @@ static void read_explain(const struct bus_config *bus, int unit, int err, char *
 		snprintf(buf, len, "no answer from unit %d within %lld ms — check %s", unit, t,
 			 bus->type == BUS_RTU ? "unit id, baud/parity, A/B wiring" : "the unit id and that the device is up");
 		break;
+	case EMBXGTAR: case EMBXGPATH:
+		/* a Modbus TCP gateway's way to say its serial device stayed silent */
+		snprintf(buf, len, "no answer from unit %d (the Modbus gateway reports exception %s) — check the unit id and that the device is up",
+			 unit, err == EMBXGTAR ? "0B: target device failed to respond" : "0A: gateway path unavailable");
+		break;
 	case ENOTCONN:
 		snprintf(buf, len, "bus %s link down (not connected)", bus->name);
 		break;
