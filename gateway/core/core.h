@@ -26,6 +26,7 @@ struct notify;
 struct notify_result;
 struct web;
 struct web_call;
+struct cJSON;
 
 /* A write the core asked a bus for: a rule action, or a platform point.write
  * waiting for its result before answering. */
@@ -80,6 +81,7 @@ struct core {
 		char device[64];
 	} web_reads[8];
 	uint64_t web_read_seq;
+	char *cfg_warnings;       /* JSON array text of the running config's `gridgw check` warnings, or NULL */
 	int sigfd;
 	bool running;
 	bool reload_requested;
@@ -145,5 +147,10 @@ void core_web_read(struct core *c, struct web_call *call);
 void core_web_read_result(struct core *c, struct core_msg *m);
 void core_web_tick(struct core *c, int64_t now);
 void core_web_read_abandon(struct core *c);
+/* Keeps the warnings of the configuration now running (errs NULL: frees
+ * them), for the console's commissioning page; added to status as
+ * "config_warnings". */
+void core_web_keep_warnings(struct core *c, const struct config_errors *errs);
+void core_web_add_warnings(struct core *c, struct cJSON *status);
 
 #endif

@@ -373,6 +373,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 	cJSON_AddNumberToObject(mq, "oversized", (double)js->oversized);
 	cJSON_AddNumberToObject(mq, "ts_rejected", (double)js->ts_rejected);
 	cJSON_AddItemToObject(o, "notify", notify_status_json(c->notify));
+	core_web_add_warnings(c, o); /* `gridgw check` warnings of the running config */
 	if (c->web) {
 		cJSON *co = cJSON_AddObjectToObject(o, "console");
 		cJSON_AddNumberToObject(co, "streams", web_stream_count(c->web));

@@ -398,3 +398,29 @@ void core_web_read_abandon(struct core *c)
 		c->web_reads[i].call = NULL;
 	}
 }
+
+/* ---- the running configuration's warnings (commissioning page) ---- */
+
+void core_web_keep_warnings(struct core *c, const struct config_errors *errs)
+{
+	free(c->cfg_warnings);
+	c->cfg_warnings = NULL;
+	if (!errs)
+		return;
+	cJSON *arr = cJSON_CreateArray();
+	for (int i = 0; arr && i < errs->n_warnings; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(errs->warnings[i]));
+	char *s = arr ? cJSON_PrintUnformatted(arr) : NULL;
+	cJSON_Delete(arr);
+	c->cfg_warnings = s ? strdup(s) : NULL;
+	cJSON_free(s);
+}
+
+void core_web_add_warnings(struct core *c, cJSON *status)
+{
+	const char *end = NULL;
+	cJSON *arr = c->cfg_warnings ? cJSON_ParseWithLengthOpts(c->cfg_warnings, strlen(c->cfg_warnings), &end, 0) : NULL;
+	if (!arr)
+		arr = cJSON_CreateArray();
+	cJSON_AddItemToObject(status, "config_warnings", arr);
+}

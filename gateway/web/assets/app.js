@@ -150,7 +150,7 @@
 				h('span', { class: 'gw-id', id: 'gw-id' }, state.gateway)),
 			h('nav', { class: 'nav' },
 				nav('alarms', h('span', { id: 'nav-badge', class: 'badge' + (worst ? ' badge-sev-' + worst : ''), hidden: !n }, n ? String(n) : '')),
-				nav('devices'), nav('system')),
+				nav('devices'), nav('system'), GW.api.can('install') ? nav('commission') : null),
 			h('div', { class: 'top-right' },
 				h('span', { id: 'conn', class: 'conn conn-' + GW.stream.state, role: 'status' }, connText(GW.stream.state)),
 				langBtn,
