@@ -509,8 +509,10 @@ static cJSON *device_object(struct core *c, int d, int64_t now)
 	cJSON_AddStringToObject(o, "id", dc->id);
 	cJSON_AddStringToObject(o, "profile", p->name);
 	cJSON_AddStringToObject(o, "kind", p->kind ? p->kind : "");
-	if (dc->bus >= 0)
+	if (dc->bus >= 0) {
 		cJSON_AddStringToObject(o, "bus", c->cfg->buses[dc->bus].name);
+		cJSON_AddNumberToObject(o, "unit", dc->unit);
+	}
 	if (dc->source >= 0)
 		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
 	add_location(o, &dc->location);
