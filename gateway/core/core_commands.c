@@ -140,7 +140,8 @@ static int do_workflow(struct core *c, const struct command *cmd, const char *to
 	char keycopy[ENGINE_KEY_MAX];
 	snprintf(keycopy, sizeof keycopy, "%s", key ? key : "");
 	int rc = any_state ? incidents_close(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen)
-			   : incidents_workflow(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen);
+			   : incidents_workflow_assign(c->inc, cmd->incident, to, cmd->by, cmd->note, cmd->assignee,
+						       time_wall_ms(), err, errlen);
 	if (rc < 0)
 		return -1;
 	if (keycopy[0] && (strcmp(to, "closed") == 0 || strcmp(to, "false_alarm") == 0))
@@ -416,6 +417,12 @@ static cJSON *incident_object(const struct incident_row *r)
 		cJSON_AddItemToObject(o, "notified", nt);
 	else
 		cJSON_Delete(nt);
+	/* Who the platform dispatched it to (incidents_workflow_assign). */
+	const cJSON *as = ev ? cJSON_GetObjectItemCaseSensitive(ev, "_assignee") : NULL;
+	if (cJSON_IsString(as))
+		cJSON_AddStringToObject(o, "assignee", as->valuestring);
+	else
+		cJSON_AddNullToObject(o, "assignee");
 	cJSON_Delete(ev);
 	return o;
 }

@@ -914,6 +914,39 @@ int incidents_workflow(struct incidents *inc, const char *id, const char *to, co
 	return rc;
 }
 
+int incidents_workflow_assign(struct incidents *inc, const char *id, const char *to, const char *by,
+			      const char *note, const char *assignee, int64_t wall_ms, char *err, size_t errlen)
+{
+	struct incident *x = find_id(inc, id);
+	const char *who = assignee && *assignee ? assignee
+			: to && strcmp(to, "accepted") == 0 && by && *by ? by : NULL;
+	if (!x || !who)
+		return incidents_workflow(inc, id, to, by, note, wall_ms, err, errlen);
+	/* Set on the row first (the event is built from it), put back when
+	 * the step is refused: a refused command changes nothing. */
+	const char *end = NULL;
+	char *old = x->row.evidence_json;
+	cJSON *ev = old ? cJSON_ParseWithLengthOpts(old, strlen(old), &end, 0) : NULL;
+	if (!ev)
+		ev = cJSON_CreateObject();
+	cJSON_DeleteItemFromObjectCaseSensitive(ev, "_assignee");
+	char *text = ev && add_str(ev, "_assignee", who) == 0 ? cJSON_PrintUnformatted(ev) : NULL;
+	cJSON_Delete(ev);
+	if (!text) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	x->row.evidence_json = text;
+	int rc = incidents_workflow(inc, id, to, by, note, wall_ms, err, errlen);
+	if (rc == -EINVAL || rc == -ENOENT) {
+		free(text);
+		x->row.evidence_json = old;
+		return rc;
+	}
+	free(old);
+	return rc;
+}
+
 int incidents_close(struct incidents *inc, const char *id, const char *to, const char *by,
 		    const char *note, int64_t wall_ms, char *err, size_t errlen)
 {

@@ -312,6 +312,29 @@ def run(d):
     check(not css(d, "#alarm-banner.flash") or not css(d, "#alarm-banner")[0].is_displayed(),
           "the banner goes away once the urgent alarm is acked")
 
+    # ---- the platform dispatches it: the row shows to whom ---------------------
+    cmd = {"req": "disp-1", "op": "incident.workflow", "incident": inc_id, "workflow": "dispatched",
+           "by": "duty-desk-2", "assignee": "worker-17", "note": "team 3"}
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", os.environ["MQTT_PORT"], "-q", "1",
+                    "-t", os.environ["CMD_TOPIC"], "-m", json.dumps(cmd)], check=True, timeout=10)
+    row_sel = "[data-incident-id='%s']" % inc_id
+
+    def row_with(text):
+        return lambda d: [el for el in css(d, row_sel) if text in el.text]
+    try:
+        wait(d, row_with("已派单 → worker-17"), 5, "dispatched row")
+        check(True, "the platform's dispatch shows on the Alarms row as 已派单 → worker-17, live")
+    except TimeoutException:
+        check(False, "the platform's dispatch shows on the Alarms row as 已派单 → worker-17",
+              [el.text for el in css(d, row_sel)])
+    ev = poll(lambda: [e for e in platform_events() if e.get("id") == inc_id and e.get("event") == "workflow"], 10)
+    check(bool(ev) and ev[0].get("workflow") == "dispatched" and ev[0].get("evidence", {}).get("_assignee") == "worker-17",
+          "the workflow event the platform gets carries the assignee", ev[0] if ev else "no workflow event")
+    d.refresh()
+    wait(d, row_with("worker-17"), 10, "assignee after reload")
+    check(True, "…and after a reload (from the stored incident: GET incidents has assignee)")
+    shot(d, "alarms-dispatched")
+
     # ---- incident page: timeline ---------------------------------------------
     d.get(URL + "/#/incident/" + inc_id)
     wait(d, lambda d: css(d, "#timeline .tl-item[data-event=acked]"), 10, "timeline with acked")

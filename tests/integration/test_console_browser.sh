@@ -86,6 +86,7 @@ mkdir -p "$shots"
 export CONSOLE_URL="http://127.0.0.1:$WEB"
 export SIM_CTL="$GRIDGW_SIM ctl $TMP/sim.sock"
 export INCIDENT_LOG="$TMP/incidents.log"
+export MQTT_PORT=$BROKER_PORT CMD_TOPIC=$P/cmd
 export SHOT_DIR=$shots
 export USERS="zhang.op:$PW_OP:operator li.view:$PW_VIEW:viewer wang.inst:$PW_INST:installer"
 export ALARM_DEVICE=smoke-a XSS_DEVICE=smoke-x

@@ -67,6 +67,8 @@
 			inc.first_ts = old.first_ts || ev.first_ts;
 			inc.updated_at = ev.ts || ev.updated_at;
 			if (ev.event === 'acked' && ev.by) inc.acked_by = ev.by;
+			/* who the platform dispatched it to travels in the evidence */
+			if (ev.evidence && typeof ev.evidence._assignee === 'string') inc.assignee = ev.evidence._assignee;
 			list.push(inc);
 		}
 		state.incidents = sortIncidents(list);
