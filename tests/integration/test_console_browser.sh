@@ -83,6 +83,7 @@ check "a manhole.tilt incident is raised before the browser starts" \
 
 shots=$GRIDGW_TOP/$BUILD/screenshots
 mkdir -p "$shots"
+rm -f "$shots/failure.png" # written only when this run fails
 export CONSOLE_URL="http://127.0.0.1:$WEB"
 export SIM_CTL="$GRIDGW_SIM ctl $TMP/sim.sock"
 export INCIDENT_LOG="$TMP/incidents.log"
