@@ -534,6 +534,12 @@ def installer(d):
     except TimeoutException:
         check(False, "live read from the Commissioning page", css(d, "#live-read")[0].text if css(d, "#live-read") else "")
     shot(d, "commission")
+    d.set_window_size(390, 844)
+    wait(d, lambda d: css(d, "#commission-devices"), 10, "commissioning on a phone")
+    w = d.execute_script("return document.documentElement.scrollWidth")
+    check(w <= 392, "the Commissioning page (four nav links) fits a phone's width", w)
+    shot(d, "phone-commission")
+    d.set_window_size(1366, 900)
     # Notification channel test: the fake robot's answer shown in the row.
     click_fresh(d, "#commission-notify tr[data-channel=wy-wecom] [data-action=test]")
     try:

@@ -38,11 +38,11 @@
 		return list.map(function (d) {
 			var stc = d.online === true ? 'online' : d.online === false ? 'offline' : 'unknown';
 			return h('tr', { data: { deviceId: d.id } },
-				h('td', {}, h('span', { class: 'dot dot-' + stc }), ' ', h('a', { class: 'mono', href: '#/device/' + encodeURIComponent(d.id) }, d.id)),
-				h('td', {}, d.profile || t('dash')),
-				h('td', { class: 'mono' }, busOf(d)),
+				h('td', { class: 'nowrap' }, h('span', { class: 'dot dot-' + stc }), ' ', h('a', { class: 'mono', href: '#/device/' + encodeURIComponent(d.id) }, d.id)),
+				h('td', { class: 'hide-narrow' }, d.profile || t('dash')),
+				h('td', { class: 'mono nowrap' }, busOf(d)),
 				h('td', { class: 'hide-narrow' }, GW.fmt.location(d.location) || t('dash')),
-				h('td', {}, GW.ui.chip(t('st.' + stc), stc === 'online' ? 'chip-ok' : stc === 'offline' ? 'chip-bad' : 'chip-muted')),
+				h('td', { class: 'hide-narrow' }, GW.ui.chip(t('st.' + stc), stc === 'online' ? 'chip-ok' : stc === 'offline' ? 'chip-bad' : 'chip-muted')),
 				h('td', {}, GW.ui.actionButton('read', t('action.read'), function () {
 					GW.read.run(d.id, readBox);
 					readBox.scrollIntoView({ block: 'nearest' });
@@ -125,8 +125,8 @@
 
 	function drawDevices() {
 		GW.dom.replace(devBox, h('table', { class: 'table', id: 'commission-devices' },
-			h('thead', {}, h('tr', {}, h('th', {}, t('col.device')), h('th', {}, t('device.profile')), h('th', {}, t('commission.col.bus')),
-				h('th', { class: 'hide-narrow' }, t('device.location')), h('th', {}, t('col.state')), h('th', {}, ''))),
+			h('thead', {}, h('tr', {}, h('th', {}, t('col.device')), h('th', { class: 'hide-narrow' }, t('device.profile')), h('th', {}, t('commission.col.bus')),
+				h('th', { class: 'hide-narrow' }, t('device.location')), h('th', { class: 'hide-narrow' }, t('col.state')), h('th', {}, ''))),
 			h('tbody', {}, deviceRows())));
 	}
 
