@@ -73,7 +73,7 @@ static void free_blob(struct core_msg *m)
 {
 	switch (m->type) {
 	case MSG_SOURCE_MESSAGE: case MSG_UPLINK_LOST: case MSG_UPLINK_COMMAND:
-	case MSG_CONTROL: case MSG_USER: case MSG_NOTIFY_RESULT:
+	case MSG_CONTROL: case MSG_USER: case MSG_NOTIFY_RESULT: case MSG_READ_RESULT:
 		free(m->u.blob.data);
 		break;
 	default:

@@ -44,6 +44,8 @@ enum core_msg_type {
 	MSG_NOTIFY_RESULT,      /* a notification outcome: blob = struct notify_result (gateway/notify/notify.h) */
 	MSG_WEB_REQUEST,        /* console request: blob.data = struct web_call * (gateway/web/web.h), answered
 				 * with web_call_answer; a plain malloc block, so queue_destroy may free it */
+	MSG_READ_RESULT,        /* a one-shot bus read for the console: blob.data = struct modbus_read_result *
+				 * (sensors/modbus_bus.h, a plain malloc block), blob.a = the core's token */
 	MSG_USER,               /* free for modules: a/b/seq/blob as they define */
 };
 

@@ -64,6 +64,11 @@ struct write_req {
 	uint64_t id;
 };
 
+struct read_req {
+	int device;
+	uint64_t token;
+};
+
 struct bus_counters {
 	atomic_uint_fast64_t requests, errors, timeouts, points, polls, overruns, writes,
 		write_errors, connects, posted;
@@ -86,6 +91,8 @@ struct modbus_bus {
 	bool stop;
 	struct write_req wq[MODBUS_BUS_WRITE_QUEUE];
 	int wq_head, wq_len;
+	struct read_req rq[MODBUS_BUS_READ_QUEUE];   /* the console's one-shot reads (also under lock) */
+	int rq_head, rq_len;
 
 	/* everything below is owned by the bus thread */
 	struct dev_state *devs;
@@ -554,6 +561,108 @@ static void bus_run_writes(struct modbus_bus *b)
 	}
 }
 
+/* ---- one-shot reads (the console's live read) ---- */
+
+static bool bus_pop_read(struct modbus_bus *b, struct read_req *out)
+{
+	pthread_mutex_lock(&b->lock);
+	bool got = b->rq_len > 0 && !b->stop;
+	if (got) {
+		*out = b->rq[b->rq_head];
+		b->rq_head = (b->rq_head + 1) % MODBUS_BUS_READ_QUEUE;
+		b->rq_len--;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return got;
+}
+
+/* The points of one block into the result, from the bus buffers (read_ok)
+ * or with the block's error. */
+static void bus_read_fill(const struct modbus_bus *b, const struct dev_state *d, const struct modbus_block *blk,
+			  bool ok, int err, struct modbus_read_result *r)
+{
+	bool bits = blk->table == TABLE_COIL || blk->table == TABLE_DISCRETE;
+	for (int s = blk->first_slot; s < blk->first_slot + blk->n_slots; s++) {
+		const struct modbus_slot *sl = &d->plan.slots[s];
+		const struct point_def *pd = &d->prof->points[sl->point];
+		struct modbus_read_point *p = &r->points[sl->point];
+		p->read_ok = ok;
+		p->quality = QUALITY_COMM_ERROR;
+		p->error = ok ? 0 : err;
+		if (!ok)
+			continue;
+		if (bits) {
+			p->bit = b->bits[sl->offset];
+			p->quality = point_decode_bit(pd, p->bit, &p->value);
+		} else {
+			p->raw[0] = b->regs[sl->offset];
+			if (point_width(pd) == 2)
+				p->raw[1] = b->regs[sl->offset + 1];
+			p->quality = point_decode_regs(pd, &b->regs[sl->offset], &p->value);
+		}
+		r->good += p->quality == QUALITY_GOOD;
+	}
+}
+
+/* Every block of the device once, as `gridgw read` does, with the bus's
+ * retries while the device is online (one attempt once it is known
+ * dead, so a read of a dead unit costs what one of its polls costs). The
+ * poll state is left alone: the next poll still decides online/offline. */
+static struct modbus_read_result *bus_read_once(struct modbus_bus *b, struct dev_state *d)
+{
+	int np = d->prof->n_points;
+	struct modbus_read_result *r = calloc(1, sizeof *r + (size_t)(np > 0 ? np : 1) * sizeof r->points[0]);
+	if (!r)
+		return NULL;
+	r->device = d->device;
+	r->unit = d->dc->unit;
+	r->n_points = np;
+	r->ts_ms = time_wall_ms();
+	for (int i = 0; i < np; i++) {
+		r->points[i].quality = QUALITY_COMM_ERROR;
+		r->points[i].error = ENOTCONN;
+	}
+	int attempts = d->fails == 0 ? 1 + (b->bc->retries > 0 ? b->bc->retries : 0) : 1;
+	uint64_t req0 = atomic_load(&b->c.requests);
+	int64_t start = mono_us();
+	int err = 0;
+	for (int i = 0; i < d->plan.n_blocks; i++) {
+		const struct modbus_block *blk = &d->plan.blocks[i];
+		int e = ENOTCONN;
+		bool ok = err == 0 && bus_read_block(b, d, blk, attempts, &e) == 0;
+		if (!ok && err == 0) {
+			enum link_fail kind = e == ENOTCONN ? LINK_FAIL_LINK : modbus_link_classify(e);
+			if (kind != LINK_FAIL_EXCEPTION && kind != LINK_FAIL_BUSY)
+				err = e; /* timeout or link gone: the other blocks would only time out too */
+		}
+		bus_read_fill(b, d, blk, ok, err ? err : e, r);
+	}
+	r->elapsed_us = mono_us() - start;
+	r->requests = (int)(atomic_load(&b->c.requests) - req0);
+	return r;
+}
+
+/* Runs the queued one-shot reads, each posted as MSG_READ_RESULT. */
+static void bus_run_reads(struct modbus_bus *b)
+{
+	struct read_req rq;
+	while (!b->queue_closed && bus_pop_read(b, &rq)) {
+		struct dev_state *d = &b->devs[b->dev_slot[rq.device]];
+		struct modbus_read_result *r = bus_read_once(b, d);
+		if (!r) {
+			log_warn("modbus", "bus %s: live read of %s: out of memory", b->bc->name, d->dc->id);
+			continue; /* the core's deadline answers the console */
+		}
+		struct core_msg m = { .type = MSG_READ_RESULT };
+		m.u.blob.data = (char *)r;
+		m.u.blob.len = sizeof *r + (size_t)r->n_points * sizeof r->points[0];
+		m.u.blob.a = (int64_t)rq.token;
+		bus_post(b, &m);
+		if (b->queue_closed)
+			free(r); /* not taken: the core is gone */
+	}
+}
+
 /* ---- the thread ---- */
 
 static bool bus_should_stop(struct modbus_bus *b)
@@ -569,7 +678,7 @@ static void bus_wait_until(struct modbus_bus *b, int64_t deadline)
 {
 	struct timespec ts = { (time_t)(deadline / 1000000), (long)(deadline % 1000000) * 1000 };
 	pthread_mutex_lock(&b->lock);
-	while (!b->stop && b->wq_len == 0) {
+	while (!b->stop && b->wq_len == 0 && b->rq_len == 0) {
 		if (pthread_cond_timedwait(&b->cond, &b->lock, &ts) == ETIMEDOUT)
 			break;
 	}
@@ -587,6 +696,7 @@ static void *bus_thread(void *arg)
 		if (!b->ctx && now >= b->reconnect_at_us)
 			bus_try_connect(b, now);
 		bus_run_writes(b);
+		bus_run_reads(b);
 		now = mono_us();
 		int64_t wake = now + 1000000;
 		if (!b->ctx && b->reconnect_at_us < wake)
@@ -742,6 +852,25 @@ int modbus_bus_write(struct modbus_bus *b, int device, int point, double value, 
 		b->wq[(b->wq_head + b->wq_len) % MODBUS_BUS_WRITE_QUEUE] =
 			(struct write_req){ device, point, value, request_id };
 		b->wq_len++;
+		pthread_cond_signal(&b->cond);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+int modbus_bus_read(struct modbus_bus *b, int device, uint64_t token)
+{
+	if (device < 0 || device >= b->cfg->n_devices || b->dev_slot[device] < 0)
+		return -EINVAL;
+	int rc = 0;
+	pthread_mutex_lock(&b->lock);
+	if (b->stop) {
+		rc = -ESHUTDOWN;
+	} else if (b->rq_len == MODBUS_BUS_READ_QUEUE) {
+		rc = -EAGAIN;
+	} else {
+		b->rq[(b->rq_head + b->rq_len) % MODBUS_BUS_READ_QUEUE] = (struct read_req){ device, token };
+		b->rq_len++;
 		pthread_cond_signal(&b->cond);
 	}
 	pthread_mutex_unlock(&b->lock);

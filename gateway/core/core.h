@@ -26,6 +26,7 @@ struct notify;
 struct notify_result;
 struct web;
 struct web_call;
+struct cJSON;
 
 /* A write the core asked a bus for: a rule action, or a platform point.write
  * waiting for its result before answering. */
@@ -82,6 +83,15 @@ struct core {
 	/* console `notify test` calls waiting for the channel's API; their
 	 * notify token is CORE_WEB_TOKEN | slot (control connections are small ids) */
 	struct web_call *web_notify[8];
+	/* console live reads waiting for their bus thread (core_web.c) */
+	struct core_web_read {
+		struct web_call *call;        /* NULL = free slot */
+		uint64_t token;
+		int64_t deadline_ms;          /* monotonic: answered 504 after it */
+		char device[64];
+	} web_reads[8];
+	uint64_t web_read_seq;
+	char *cfg_warnings;       /* JSON array text of the running config's `gridgw check` warnings, or NULL */
 	int sigfd;
 	bool running;
 	bool reload_requested;
@@ -143,5 +153,19 @@ void core_handle_web(struct core *c, struct web_call *call);
 void core_web_device_changed(struct core *c, const char *id, bool online);
 void core_web_after_commit(struct core *c);
 void core_sample_history(struct core *c, int64_t now);
+/* The console's live read of a device (installer): a Modbus device is read
+ * by its bus thread (modbus_bus_read) and answered when MSG_READ_RESULT
+ * comes back, or 504 at CORE_READ_TIMEOUT_MS; an MQTT device is answered at
+ * once with the values of its last message. */
+#define CORE_READ_TIMEOUT_MS 10000
+void core_web_read(struct core *c, struct web_call *call);
+void core_web_read_result(struct core *c, struct core_msg *m);
+void core_web_tick(struct core *c, int64_t now);
+void core_web_read_abandon(struct core *c);
+/* Keeps the warnings of the configuration now running (errs NULL: frees
+ * them), for the console's commissioning page; added to status as
+ * "config_warnings". */
+void core_web_keep_warnings(struct core *c, const struct config_errors *errs);
+void core_web_add_warnings(struct core *c, struct cJSON *status);
 
 #endif

@@ -289,7 +289,8 @@ static int do_workflow(struct core *c, const struct command *cmd, const char *to
 	char keycopy[ENGINE_KEY_MAX];
 	snprintf(keycopy, sizeof keycopy, "%s", key ? key : "");
 	int rc = any_state ? incidents_close(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen)
-			   : incidents_workflow(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen);
+			   : incidents_workflow_assign(c->inc, cmd->incident, to, cmd->by, cmd->note, cmd->assignee,
+						       time_wall_ms(), err, errlen);
 	if (rc < 0)
 		return -1;
 	if (keycopy[0] && (strcmp(to, "closed") == 0 || strcmp(to, "false_alarm") == 0))
@@ -649,6 +650,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 	cJSON_AddNumberToObject(mq, "oversized", (double)js->oversized);
 	cJSON_AddNumberToObject(mq, "ts_rejected", (double)js->ts_rejected);
 	cJSON_AddItemToObject(o, "notify", notify_status_json(c->notify));
+	core_web_add_warnings(c, o); /* `gridgw check` warnings of the running config */
 	if (c->web) {
 		cJSON *co = cJSON_AddObjectToObject(o, "console");
 		cJSON_AddNumberToObject(co, "streams", web_stream_count(c->web));
@@ -691,6 +693,12 @@ static cJSON *incident_object(const struct incident_row *r)
 		cJSON_AddItemToObject(o, "notified", nt);
 	else
 		cJSON_Delete(nt);
+	/* Who the platform dispatched it to (incidents_workflow_assign). */
+	const cJSON *as = ev ? cJSON_GetObjectItemCaseSensitive(ev, "_assignee") : NULL;
+	if (cJSON_IsString(as))
+		cJSON_AddStringToObject(o, "assignee", as->valuestring);
+	else
+		cJSON_AddNullToObject(o, "assignee");
 	cJSON_Delete(ev);
 	return o;
 }
@@ -784,8 +792,10 @@ static cJSON *device_object(struct core *c, int d, int64_t now)
 	cJSON_AddStringToObject(o, "id", dc->id);
 	cJSON_AddStringToObject(o, "profile", p->name);
 	cJSON_AddStringToObject(o, "kind", p->kind ? p->kind : "");
-	if (dc->bus >= 0)
+	if (dc->bus >= 0) {
 		cJSON_AddStringToObject(o, "bus", c->cfg->buses[dc->bus].name);
+		cJSON_AddNumberToObject(o, "unit", dc->unit);
+	}
 	if (dc->source >= 0)
 		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
 	add_location(o, &dc->location);
@@ -1051,6 +1061,7 @@ void core_notify_result(struct core *c, const struct notify_result *r)
 
 void core_web_abandon(struct core *c)
 {
+	core_web_read_abandon(c);
 	for (size_t i = 0; i < sizeof c->web_notify / sizeof c->web_notify[0]; i++) {
 		if (c->web_notify[i])
 			web_call_answer(c->web_notify[i], 503, "{\"ok\":false,\"error\":\"the gateway is stopping\"}");
@@ -1110,6 +1121,10 @@ void core_handle_web(struct core *c, struct web_call *call)
 {
 	if (web_call_request(call)->op == CONTROL_OP_NOTIFY_TEST) {
 		web_notify_request(c, call);
+		return;
+	}
+	if (web_call_request(call)->op == CONTROL_OP_READ) {
+		core_web_read(c, call); /* answered when the bus thread has read the device */
 		return;
 	}
 	char *json = NULL;

@@ -112,6 +112,9 @@ void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
 	case MSG_WEB_REQUEST:
 		core_handle_web(c, (struct web_call *)(void *)m->u.blob.data);
 		break;
+	case MSG_READ_RESULT:
+		core_web_read_result(c, m);
+		break;
 	case MSG_CONTROL: case MSG_USER:
 		free(m->u.blob.data);
 		break;
@@ -423,6 +426,7 @@ void core_periodic(struct core *c, int64_t now)
 		}
 	}
 	core_sample_history(c, now);
+	core_web_tick(c, now);
 	if (now >= c->next_prune_ms) {
 		c->next_prune_ms = now + PRUNE_EVERY_MS;
 		int rc = store_prune(c->store, wall);

@@ -782,9 +782,29 @@ static void rule_of_key(const char *key, char *rule, size_t len)
 	rule[n] = '\0';
 }
 
+/* Who the platform assigned the incident to is no reading: it stays when a
+ * new rule output replaces the evidence (incidents_workflow_assign). */
+static char *keep_assignee(const char *old, char *ev)
+{
+	const char *end = NULL;
+	cJSON *o = old && strstr(old, "\"_assignee\"") ? cJSON_ParseWithLengthOpts(old, strlen(old), &end, 0) : NULL;
+	const cJSON *as = o ? cJSON_GetObjectItemCaseSensitive(o, "_assignee") : NULL;
+	cJSON *n = cJSON_IsString(as) ? cJSON_ParseWithLengthOpts(ev, strlen(ev), &end, 0) : NULL;
+	char *text = n && !cJSON_HasObjectItem(n, "_assignee") && add_str(n, "_assignee", as->valuestring) == 0
+			     ? cJSON_PrintUnformatted(n) : NULL;
+	cJSON_Delete(o);
+	cJSON_Delete(n);
+	if (!text)
+		return ev;
+	free(ev);
+	return text;
+}
+
 static void set_evidence(struct incidents *inc, struct incident *x, const struct engine_output *o)
 {
 	char *ev = evidence_json(inc, o);
+	if (ev)
+		ev = keep_assignee(x->row.evidence_json, ev);
 	if (ev) {
 		free(x->row.evidence_json);
 		x->row.evidence_json = ev;
@@ -984,6 +1004,39 @@ int incidents_workflow(struct incidents *inc, const char *id, const char *to, co
 	}
 	int rc = set_workflow(inc, x, to, by, note, wall_ms);
 	write_out(inc, wall_ms);
+	return rc;
+}
+
+int incidents_workflow_assign(struct incidents *inc, const char *id, const char *to, const char *by,
+			      const char *note, const char *assignee, int64_t wall_ms, char *err, size_t errlen)
+{
+	struct incident *x = find_id(inc, id);
+	const char *who = assignee && *assignee ? assignee
+			: to && strcmp(to, "accepted") == 0 && by && *by ? by : NULL;
+	if (!x || !who)
+		return incidents_workflow(inc, id, to, by, note, wall_ms, err, errlen);
+	/* Set on the row first (the event is built from it), put back when
+	 * the step is refused: a refused command changes nothing. */
+	const char *end = NULL;
+	char *old = x->row.evidence_json;
+	cJSON *ev = old ? cJSON_ParseWithLengthOpts(old, strlen(old), &end, 0) : NULL;
+	if (!ev)
+		ev = cJSON_CreateObject();
+	cJSON_DeleteItemFromObjectCaseSensitive(ev, "_assignee");
+	char *text = ev && add_str(ev, "_assignee", who) == 0 ? cJSON_PrintUnformatted(ev) : NULL;
+	cJSON_Delete(ev);
+	if (!text) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	x->row.evidence_json = text;
+	int rc = incidents_workflow(inc, id, to, by, note, wall_ms, err, errlen);
+	if (rc == -EINVAL || rc == -ENOENT) {
+		free(text);
+		x->row.evidence_json = old;
+		return rc;
+	}
+	free(old);
 	return rc;
 }
 

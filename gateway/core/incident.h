@@ -84,6 +84,13 @@ int incidents_apply(struct incidents *inc, const struct engine_output *o, int64_
  * before, to tell the engine (engine_incident_closed). */
 int incidents_workflow(struct incidents *inc, const char *id, const char *to, const char *by,
 		       const char *note, int64_t wall_ms, char *err, size_t errlen);
+/* incidents_workflow with who the incident is now assigned to: `assignee`
+ * when given, else for `accepted` the worker who accepted it (`by`), else
+ * unchanged. Kept in the incident's evidence as "_assignee" (so it travels
+ * with every later event and survives a restart with the row) and set
+ * before the workflow event is built, so that event carries it already. */
+int incidents_workflow_assign(struct incidents *inc, const char *id, const char *to, const char *by,
+			      const char *note, const char *assignee, int64_t wall_ms, char *err, size_t errlen);
 /* Platform incident.close: closes from any open state; to is "closed" or
  * "false_alarm". Same returns as incidents_workflow. */
 int incidents_close(struct incidents *inc, const char *id, const char *to, const char *by,

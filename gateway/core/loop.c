@@ -338,10 +338,11 @@ static void core_reload(struct core *c)
 		sdnotify_ready("reload rejected; previous configuration running");
 		return;
 	}
-	config_errors_clear(&errs);
+	struct config_errors warned = errs; /* kept for the console once the new config runs */
 	if (strcmp(ncfg->gateway.id, c->cfg->gateway.id) != 0 ||
 	    strcmp(ncfg->gateway.state_dir, c->cfg->gateway.state_dir) != 0) {
 		log_error("core", "reload rejected: gateway.id and gateway.state_dir need a restart");
+		config_errors_clear(&warned);
 		config_free(ncfg);
 		sdnotify_ready("reload rejected; previous configuration running");
 		return;
@@ -350,6 +351,7 @@ static void core_reload(struct core *c)
 	struct engine *ne = engine_create(ncfg, err, sizeof err);
 	if (!ne) {
 		log_error("core", "reload rejected: %s", err);
+		config_errors_clear(&warned);
 		config_free(ncfg);
 		sdnotify_ready("reload rejected; previous configuration running");
 		return;
@@ -371,6 +373,8 @@ static void core_reload(struct core *c)
 	notify_set_config(c->notify, ncfg); /* before the old config is freed: the sender reads it */
 	apply_log_level(ncfg);
 	reload_console(c, ncfg);
+	core_web_keep_warnings(c, &warned);
+	config_errors_clear(&warned);
 	if (uplink_settings_changed(old, ncfg))
 		log_warn("core", "reload: uplink settings changed; they take effect at the next restart "
 			 "(the outbox is kept either way)");
@@ -560,6 +564,7 @@ static void core_close(struct core *c)
 	engine_destroy(c->engine);
 	store_close(c->store);
 	queue_destroy(c->q);
+	core_web_keep_warnings(c, NULL);
 	config_free(c->cfg);
 	if (c->sigfd >= 0)
 		close(c->sigfd);
@@ -677,6 +682,7 @@ int cmd_run(int argc, char **argv)
 		close(c->sigfd);
 		return 1;
 	}
+	core_web_keep_warnings(c, &errs);
 	config_errors_clear(&errs);
 	apply_log_level(c->cfg);
 	log_info("core", "gridgw %s starting: gateway %s, %d buses, %d sources, %d devices", GRIDGW_VERSION,

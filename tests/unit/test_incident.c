@@ -487,6 +487,43 @@ static void test_local_ack_gives_exactly_one_acked_event(void **state)
 	cJSON_Delete(a);
 }
 
+/* The assignee rides in the evidence of the workflow event itself; a
+ * refused step leaves it as it was; accepted by a worker assigns that worker. */
+static void test_workflow_assignee(void **state)
+{
+	struct fx *f = *state;
+	struct engine_output o = smoke_output(OUT_RAISED, 1);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall), 0);
+	char id[32], err[128] = "";
+	snprintf(id, sizeof id, "%s", incidents_id_of(f->inc, "smoke/smoke-5-2-0701"));
+	assert_int_equal(incidents_workflow_assign(f->inc, id, "accepted", "desk", NULL, "team-9", f->wall, err, sizeof err),
+			 -EINVAL);
+	assert_int_equal(count_events(f), 1);
+	assert_int_equal(incidents_workflow_assign(f->inc, id, "dispatched", "desk", "team 3", "worker-17", f->wall + 1,
+						   err, sizeof err), 0);
+	assert_int_equal(incidents_workflow_assign(f->inc, id, "accepted", "worker-18", NULL, NULL, f->wall + 2,
+						   err, sizeof err), 0);
+	cJSON *a = events(f);
+	assert_int_equal(cJSON_GetArraySize(a), 3);
+	const cJSON *ev0 = cJSON_GetObjectItemCaseSensitive(nth(a, 0), "evidence");
+	assert_null(cJSON_GetObjectItemCaseSensitive(ev0, "_assignee"));
+	assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(nth(a, 1), "evidence"), "_assignee"), "worker-17");
+	assert_string_equal(jstr(nth(a, 1), "by"), "desk");
+	/* the worker who accepted it has it now; the readings stay in the evidence */
+	const cJSON *ev2 = cJSON_GetObjectItemCaseSensitive(nth(a, 2), "evidence");
+	assert_string_equal(jstr(ev2, "_assignee"), "worker-18");
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(ev2, "smoke"));
+	cJSON_Delete(a);
+	/* new readings replace the evidence, not the assignee */
+	struct engine_output c = smoke_output(OUT_CLEARED, 1);
+	assert_int_equal(incidents_apply(f->inc, &c, f->wall + 3), 0);
+	a = events(f);
+	const cJSON *last = nth(a, cJSON_GetArraySize(a) - 1);
+	assert_string_equal(jstr(last, "event"), "cleared");
+	assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(last, "evidence"), "_assignee"), "worker-18");
+	cJSON_Delete(a);
+}
+
 static void test_workflow_legal_steps_and_rejections(void **state)
 {
 	struct fx *f = *state;
@@ -1017,6 +1054,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_caller_transaction_rollback_keeps_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_store_holds_events_until_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_queue_bound_folds_updates_not_raises, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_workflow_assignee, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_queue_bound_holds_for_every_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_evidence_counts_omitted_points, setup, teardown),
 	};

@@ -362,6 +362,9 @@ struct view {
 	int comm_changes[8];
 	int writes_ok, writes_failed;
 	uint64_t last_write_req;
+	struct modbus_read_result *read;  /* the last one-shot read's answer (owned) */
+	uint64_t read_token;
+	int n_reads;
 };
 
 static void view_init(struct view *v)
@@ -388,6 +391,11 @@ static void view_drain(struct world *w, struct view *v)
 				else
 					v->writes_failed++;
 				v->last_write_req = m[i].u.write.request;
+			} else if (m[i].type == MSG_READ_RESULT) {
+				free(v->read);
+				v->read = (struct modbus_read_result *)(void *)m[i].u.blob.data;
+				v->read_token = (uint64_t)m[i].u.blob.a;
+				v->n_reads++;
 			}
 		}
 	}
@@ -690,6 +698,67 @@ static void test_writes_coil_register_and_bit(void **state)
 	server_stop(&sv);
 }
 
+/* The console's live read: every block once on the bus thread, raw
+ * registers as the server holds them, decoded values; a unit that does not
+ * answer gives every point comm_error with the timeout; the poll's view of
+ * the device is not touched. */
+static void test_one_shot_read_raw_registers(void **state)
+{
+	(void)state;
+	struct server sv;
+	struct world w;
+	struct view v;
+	char err[256];
+	server_start(&sv, false);
+	world_init(&w);
+	view_init(&v);
+	world_bus(&w, 0, &sv, 300);
+	world_device(&w, "d0", 0, 8, 100);
+	world_device(&w, "dead", 0, 9, 100);
+	atomic_store(&sv.answer_units[9], 0);
+	set_all(&w, &sv);
+	struct modbus_bus *b = modbus_bus_start(&w.cfg, 0, w.q, err, sizeof err);
+	assert_non_null(b);
+	assert_true(WAIT_FOR(&w, &v, all_good(&v, 0), 3000));
+	assert_int_equal(modbus_bus_read(b, 7, 1), -EINVAL); /* no such device */
+	assert_int_equal(modbus_bus_read(b, 0, 41), 0);
+	assert_true(WAIT_FOR(&w, &v, v.n_reads == 1, 3000));
+	assert_int_equal(v.read_token, 41);
+	struct modbus_read_result *r = v.read;
+	assert_int_equal(r->device, 0);
+	assert_int_equal(r->unit, 8);
+	assert_int_equal(r->n_points, NPTS);
+	assert_int_equal(r->good, NPTS);
+	assert_true(r->requests >= 1);
+	pthread_mutex_lock(&sv.map_lock);
+	assert_int_equal(r->points[2].raw[0], sv.map->tab_input_registers[0]);          /* temp s16 */
+	assert_int_equal(r->points[3].raw[0], sv.map->tab_input_registers[1]);          /* count u32, 2 regs */
+	assert_int_equal(r->points[3].raw[1], sv.map->tab_input_registers[2]);
+	assert_int_equal(r->points[0].bit, sv.map->tab_input_bits[0]);                  /* alarm */
+	pthread_mutex_unlock(&sv.map_lock);
+	for (int i = 0; i < NPTS; i++) {
+		assert_true(r->points[i].read_ok);
+		assert_true(fabs(r->points[i].value - test_values[i]) < 1e-6 * (1 + fabs(test_values[i])));
+	}
+	/* a unit nobody answers for: the reason per point, within its timeouts */
+	assert_true(WAIT_FOR(&w, &v, v.comm[1] == 0, 5000));
+	int polls_changes = v.comm_changes[1];
+	assert_int_equal(modbus_bus_read(b, 1, 42), 0);
+	assert_true(WAIT_FOR(&w, &v, v.n_reads == 2, 3000));
+	r = v.read;
+	assert_int_equal(v.read_token, 42);
+	assert_int_equal(r->good, 0);
+	for (int i = 0; i < NPTS; i++) {
+		assert_false(r->points[i].read_ok);
+		assert_int_equal(r->points[i].quality, QUALITY_COMM_ERROR);
+		assert_int_not_equal(r->points[i].error, 0);
+	}
+	assert_int_equal(v.comm_changes[1], polls_changes); /* the read decided nothing */
+	free(v.read);
+	world_stop(&w, b, NULL);
+	server_stop(&sv);
+}
+
 static void test_write_queue_full_is_eagain(void **state)
 {
 	(void)state;
@@ -934,6 +1003,7 @@ int main(void)
 		cmocka_unit_test(test_serial_device_vanishes_and_returns),
 		cmocka_unit_test(test_rtu_inter_frame_delay_honoured),
 		cmocka_unit_test(test_first_polls_spread_over_the_period),
+		cmocka_unit_test(test_one_shot_read_raw_registers),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
