@@ -11,8 +11,13 @@
 . "$(dirname "$0")/../lib/common.sh"
 
 command -v strace >/dev/null || { echo "ok 1 - # SKIP strace not installed"; echo "1..1"; exit 0; }
-N=60000
-FSYNC_DELAY_US=${FSYNC_DELAY_US:-500000}
+# The flood is paced below what Paho receives on a loaded 2-core machine
+# (~4-5k/s) and above what a core whose every commit takes 3 s takes in: the
+# pile-up must be in the gateway, not in the broker's queue for it (an MQTT
+# subscription is one ordered stream, nothing can overtake there).
+N=35000
+RATE=3500
+FSYNC_DELAY_US=${FSYNC_DELAY_US:-1000000}
 start_broker "max_queued_messages 0" || { tap_fail "broker"; tap_done; exit 1; }
 P=grid/v1/flood-gw
 cat >"$TMP/gw.conf" <<CONF
@@ -40,9 +45,19 @@ check "the source subscribes and the uplink connects" \
 status() { "$GRIDGW" status -c "$TMP/gw.conf" --json; }
 src() { status | jq -r ".sources[0].$1"; }
 
-seq 1 "$N" | sed 's/.*/{"n":&}/' >"$TMP/flood.txt"
-spawn pub bash -c "exec mosquitto_pub -h 127.0.0.1 -p $BROKER_PORT -q 1 -i flood-pub -t sensors/m1/up -l <'$TMP/flood.txt'"
+pace() { python3 -c '
+import sys, time
+n, rate = int(sys.argv[1]), int(sys.argv[2])
+t0 = time.monotonic()
+for i in range(1, n + 1):
+    print("{\"n\":%d}" % i)
+    if i % 100 == 0:
+        sys.stdout.flush()
+        time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+' "$N" "$RATE"; }
+spawn pub bash -c "$(declare -f pace); N=$N RATE=$RATE; pace | mosquitto_pub -h 127.0.0.1 -p $BROKER_PORT -q 1 -i flood-pub -t sensors/m1/up -l"
 check "the flood outruns the stalled core: bulk readings are being dropped" wait_for "[ \"\$(src dropped)\" -gt 0 ]" 60
+echo "# before the alarm: $(status | jq -c '.sources[0]')"
 t0=$(date +%s%N)
 mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t sensors/d1/up -m '{"alarm":true}'
 for i in $(seq 1 10); do
@@ -50,8 +65,10 @@ for i in $(seq 1 10); do
 done
 wait_for "grep -q '\"event\":\"raised\".*\"device\":\"d1\"' '$TMP/incidents.log'" 60
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-echo "# alarm raised and delivered $ms ms after publishing, flood running"
-check "the fresh alarm reaches the platform within 8 s of its publishing ($ms ms)" test "$ms" -lt 8000
+echo "# alarm raised and delivered $ms ms after publishing, flood running: $(status | jq -c '.sources[0]')"
+# A commit takes 1 s more here: the alarm's iteration, its commit, spares.
+check "the fresh alarm reaches the platform within 4 stalled commits + 2 s of its publishing ($ms ms)" \
+	test "$ms" -lt $((4 * FSYNC_DELAY_US / 1000 + 2000))
 check "the 10 platform commands are answered within 15 s" \
 	wait_for "[ \$(grep -c '\"req\":\"q[0-9]*\"' '$TMP/results.log') -ge 10 ]" 15
 check "the flood was still going on" test "$(status | jq -r '.mqtt_sources.messages')" -lt "$N"
@@ -66,5 +83,5 @@ dropped=$(jq -r '.sources[0].dropped' <<<"$st")
 check "mapped + dropped telemetry = accepted ($mapped + $dropped = $((N + 1)))" test $((mapped + dropped)) = $((N + 1))
 check "no alarm-relevant message dropped" test "$(jq -r '.sources[0].dropped_priority' <<<"$st")" = 0
 check "the newest reading survived the drops" \
-	wait_for "[ \"\$(sqlite3 '$TMP/state/gridgw.db' \"SELECT value FROM readings WHERE device='m1' ORDER BY id DESC LIMIT 1\")\" = $N ]" 10
+	wait_for "[ \"\$(sqlite3 '$TMP/state/gridgw.db' \"SELECT max(value) FROM readings WHERE device='m1'\")\" = $N ]" 20
 tap_done
