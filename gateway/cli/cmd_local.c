@@ -306,9 +306,10 @@ int cmd_status(int argc, char **argv)
 		printf("outbox    %.0f undelivered (next seq %.0f)\n", num(ans, "backlog"), num(ans, "next_seq"));
 		const cJSON *src;
 		cJSON_ArrayForEach(src, cJSON_GetObjectItemCaseSensitive(ans, "sources"))
-			printf("source    %-12s %s, %.0f messages received, %.0f connections lost\n", str(src, "name"),
+			printf("source    %-12s %s, %.0f messages received, %.0f connections lost, %.0f backlogged now, "
+			       "%.0f telemetry dropped\n", str(src, "name"),
 			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(src, "connected")) ? "connected" : "DISCONNECTED",
-			       num(src, "received"), num(src, "lost"));
+			       num(src, "received"), num(src, "lost"), num(src, "backlog"), num(src, "dropped"));
 		const cJSON *mq = cJSON_GetObjectItemCaseSensitive(ans, "mqtt_sources");
 		if (num(mq, "messages") > 0)
 			printf("mqtt      %.0f messages, %.0f malformed, %.0f unknown device, %.0f wrong type, %.0f oversized\n",

@@ -117,6 +117,12 @@ struct core {
 	bool storage_full_raised;
 	uint64_t messages;        /* queue messages handled, for status */
 	struct json_map_stats source_stats; /* MQTT source messages: counted drops */
+	/* MQTT readings: the last applied per point (core_dispatch.c), and how
+	 * many older ones were not applied (redelivered or overtaken). */
+	struct source_order *src_order;
+	size_t *src_order_off;
+	const struct gw_config *src_order_cfg;
+	uint64_t source_stale;
 	int64_t started_mono;
 };
 
@@ -125,6 +131,8 @@ void core_handle_message(struct core *c, struct core_msg *m, int64_t now);
 void core_drain_engine(struct core *c, int64_t now);
 void core_periodic(struct core *c, int64_t now);
 void core_check_mqtt_offline(struct core *c, int64_t now);
+/* Frees the MQTT reading-order table (rebuilt on the next message). */
+void core_source_order_free(struct core *c);
 int64_t core_next_deadline(struct core *c, int64_t now);
 void core_retry_writes(struct core *c, int64_t now);
 void core_status_counts(struct core *c, int *online, int *offline);

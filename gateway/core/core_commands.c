@@ -636,6 +636,10 @@ static cJSON *status_object(struct core *c, int64_t now)
 		cJSON_AddNumberToObject(so, "received", (double)ss.received);
 		cJSON_AddNumberToObject(so, "oversized", (double)ss.oversized);
 		cJSON_AddNumberToObject(so, "lost", (double)ss.lost);
+		cJSON_AddNumberToObject(so, "priority", (double)ss.priority);
+		cJSON_AddNumberToObject(so, "backlog", (double)ss.backlog);
+		cJSON_AddNumberToObject(so, "dropped", (double)ss.dropped);
+		cJSON_AddNumberToObject(so, "dropped_priority", (double)ss.dropped_priority);
 		cJSON_AddItemToArray(srcs, so);
 	}
 	cJSON_AddNumberToObject(o, "messages", (double)c->messages);
@@ -649,6 +653,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 	cJSON_AddNumberToObject(mq, "wrong_type", (double)js->wrong_type);
 	cJSON_AddNumberToObject(mq, "oversized", (double)js->oversized);
 	cJSON_AddNumberToObject(mq, "ts_rejected", (double)js->ts_rejected);
+	cJSON_AddNumberToObject(mq, "stale", (double)c->source_stale);
 	cJSON_AddItemToObject(o, "notify", notify_status_json(c->notify));
 	core_web_add_warnings(c, o); /* `gridgw check` warnings of the running config */
 	if (c->web) {

@@ -63,6 +63,9 @@ struct comm_carry {
 	const struct gw_config *cfg;
 	int64_t *last_good_mono;
 	int8_t *comm;
+	/* MQTT sources kept running across the reload (same client settings),
+	 * by their index in the new config; held until the swap is done. */
+	struct mqtt_source **kept;
 };
 
 /* Starts the southbound side for c->cfg: bus threads, MQTT sources, the
@@ -101,6 +104,11 @@ static int start_southbound(struct core *c, const struct comm_carry *prev)
 		}
 	}
 	for (int s = 0; s < cfg->n_sources; s++) {
+		if (prev && prev->kept && prev->kept[s]) {
+			c->sources[s] = prev->kept[s];
+			mqtt_source_rebind(c->sources[s], cfg, s);
+			continue;
+		}
 		c->sources[s] = mqtt_source_start(cfg, s, c->q, err, sizeof err);
 		if (!c->sources[s]) {
 			log_error("core", "mqtt source %s not started: %s", cfg->sources[s].name, err);
@@ -223,19 +231,31 @@ static void stop_buses(struct core *c, struct deferred *d)
  * config it was made for while the buses still run (so rule actions still
  * reach them); then the buses stop (see DRAIN_STOPPING). Keeps the comm
  * state in *carry for the next start (caller frees it). */
+static void take_leftover(void *ctx, struct core_msg *m)
+{
+	defer_message(ctx, m);
+}
+
 static void stop_southbound(struct core *c, struct deferred *d, struct comm_carry *carry)
 {
 	const struct gw_config *cfg = c->cfg;
 	/* A stopped source is freed: forget it at once, so that nothing handled
 	 * while draining (a status request from the console, a publish action)
-	 * reaches it. */
+	 * reaches it. What it still held (PUBACKed, nobody resends it) is
+	 * handled after the queue, with the old map. Sources kept across a
+	 * reload were taken out of c->sources (held) by the caller. */
+	struct deferred left = { 0 };
 	for (int s = 0; c->sources && s < cfg->n_sources; s++) {
 		if (c->sources[s])
-			mqtt_source_stop(c->sources[s]);
+			mqtt_source_stop_take(c->sources[s], take_leftover, &left);
 		c->sources[s] = NULL;
 	}
 	if (c->jmap)
 		drain_queue(c, DRAIN_ALL, d);
+	for (size_t i = 0; i < left.n; i++)
+		core_handle_message(c, &left.m[i], time_mono_ms());
+	free(left.m);
+	core_source_order_free(c);
 	if (c->buses)
 		stop_buses(c, d);
 	free(c->buses);
@@ -324,6 +344,26 @@ static void reload_console(struct core *c, const struct gw_config *ncfg)
 	}
 }
 
+/* Sources whose client settings are unchanged keep running across a reload
+ * (docs/mqtt_sources.md): a restart makes the broker resend, and Paho 1.3
+ * leaks per client. Each is held (nothing more goes to the queue, so the
+ * queue can be drained against the old config) and taken out of
+ * c->sources so stop_southbound leaves it alone. */
+static void keep_sources(struct core *c, const struct gw_config *ncfg, struct comm_carry *carry)
+{
+	carry->kept = calloc((size_t)ncfg->n_sources + 1, sizeof *carry->kept);
+	for (int o = 0; carry->kept && c->sources && o < c->cfg->n_sources; o++) {
+		for (int n = 0; c->sources[o] && n < ncfg->n_sources; n++) {
+			if (carry->kept[n] || !mqtt_source_same_client(c->cfg, o, ncfg, n))
+				continue;
+			mqtt_source_hold(c->sources[o], true);
+			carry->kept[n] = c->sources[o];
+			c->sources[o] = NULL;
+			log_info("core", "reload: source %s kept (settings unchanged)", ncfg->sources[n].name);
+		}
+	}
+}
+
 /* SIGHUP. Validate first; swap only a config that loaded cleanly. */
 static void core_reload(struct core *c)
 {
@@ -359,6 +399,7 @@ static void core_reload(struct core *c)
 	/* Everything queued was made against the old config: handle it first. */
 	struct deferred later = { 0 };
 	struct comm_carry carry = { 0 };
+	keep_sources(c, ncfg, &carry);
 	store_begin(c->store);
 	stop_southbound(c, &later, &carry);
 	core_drain_engine(c, time_mono_ms());
@@ -380,6 +421,15 @@ static void core_reload(struct core *c)
 			 "(the outbox is kept either way)");
 	if (start_southbound(c, &carry) != 0)
 		log_error("core", "reload: some buses or sources did not start (see above); the others run");
+	for (int s = 0; carry.kept && s < ncfg->n_sources; s++) {
+		if (!carry.kept[s])
+			continue;
+		if (c->sources && c->sources[s] == carry.kept[s])
+			mqtt_source_hold(carry.kept[s], false);
+		else
+			mqtt_source_stop(carry.kept[s]); /* the start failed before reaching it (logged) */
+	}
+	free(carry.kept);
 	carry_writes(c, old, ncfg, time_mono_ms());
 	free(carry.last_good_mono);
 	free(carry.comm);
