@@ -697,10 +697,16 @@ static int bus_init_device(struct modbus_bus *b, int ci, int64_t start, char *er
  * with few devices gets one slot each (spread evenly, as they were); a
  * large one wakes once per tick instead of once per device poll, which on
  * a virtual machine cost more than the poll itself. Each device keeps its
- * exact period, so the slot only fixes its phase. */
+ * exact period, so the slot only fixes its phase. Measured on a shared
+ * 2-core VM (docs/benchmarks.md): every burst costs the bus and the core
+ * a fixed ~0.1-0.3 ms (wake-ups, cold caches), so fewer, longer bursts are
+ * cheaper; MODBUS_BUS_TICK_MS bounds how long a burst gets. */
 static void bus_spread_phases(struct modbus_bus *b, int64_t start)
 {
 	const int64_t tick = MODBUS_BUS_TICK_MS * 1000LL;
+	/* Buses take turns inside a tick: one bus's burst does not stretch
+	 * another's (they share the CPU) and each wakes the core on its own. */
+	int64_t offset = b->cfg->n_buses > 1 ? tick * b->bus_index / b->cfg->n_buses : 0;
 	for (int i = 0; i < b->n_devs; i++) {
 		struct dev_state *d = &b->devs[i];
 		int same = 0, rank = 0; /* devices of this period on the bus, and this one's place among them */
@@ -716,7 +722,7 @@ static void bus_spread_phases(struct modbus_bus *b, int64_t start)
 			slots = same;
 		if (slots < 1)
 			slots = 1;
-		d->due_us = start + d->period_us * (rank * slots / same) / slots;
+		d->due_us = start + offset + d->period_us * (rank * slots / same) / slots;
 		heap_push(b, i);
 	}
 }

@@ -41,7 +41,7 @@
 #define MODBUS_BUS_REFRESH_POLLS 30      /* re-post unchanged points after this many polls */
 #define MODBUS_BUS_REFRESH_MIN_MS 10000  /* ... and at most this often */
 #define MODBUS_BUS_WRITE_QUEUE 32   /* pending writes per bus before -EAGAIN */
-#define MODBUS_BUS_TICK_MS 50       /* phases are grouped so a bus wakes at most once per tick */
+#define MODBUS_BUS_TICK_MS 200      /* phases are grouped so a bus wakes at most once per tick */
 
 struct modbus_bus;
 
