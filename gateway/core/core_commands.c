@@ -77,6 +77,58 @@ static int find_device(struct core *c, const char *id, char *err, size_t errlen)
  * in err: -404 (no such incident/device), -409 (not in a state that allows
  * it). Platform commands only look at the sign. */
 
+#define INCIDENT_PREFIX_MIN 4       /* as git: shorter abbreviations are refused */
+#define INCIDENT_PREFIX_SHOWN 8     /* candidates listed when ambiguous */
+
+/* A local (CLI/console) incident id: the full ULID or a unique prefix of
+ * it, any case, resolved against every incident in the store as git
+ * resolves abbreviated object names. The platform always sends full ids and
+ * does not come through here. Returns 0 with the full id in out, -404 when
+ * nothing matches, -409 when the prefix is ambiguous (the candidates, with
+ * their state, are listed in err) or too short. */
+static int resolve_incident_id(struct core *c, const char *given, char out[27], char *err, size_t errlen)
+{
+	char prefix[27];
+	size_t n = strlen(given);
+	if (n >= sizeof prefix) {
+		snprintf(err, errlen, "no incident '%s'", given);
+		return -404;
+	}
+	for (size_t i = 0; i <= n; i++) /* ULIDs are Crockford base32, upper case */
+		prefix[i] = (char)(given[i] >= 'a' && given[i] <= 'z' ? given[i] - 'a' + 'A' : given[i]);
+	if (n < INCIDENT_PREFIX_MIN) {
+		snprintf(err, errlen, "incident id prefix '%s' is too short (at least %d characters)", given,
+			 INCIDENT_PREFIX_MIN);
+		return -409;
+	}
+	char ids[INCIDENT_PREFIX_SHOWN][27];
+	int found = 0;
+	if (store_find_incident_prefix(c->store, prefix, ids, INCIDENT_PREFIX_SHOWN, &found) != STORE_OK) {
+		snprintf(err, errlen, "store read failed");
+		return -503;
+	}
+	if (found == 0) {
+		snprintf(err, errlen, "no incident '%s'", given);
+		return -404;
+	}
+	if (found == 1) {
+		memcpy(out, ids[0], 27);
+		return 0;
+	}
+	int len = snprintf(err, errlen, "incident id prefix '%s' is ambiguous (%d incidents):", given, found);
+	for (int i = 0; i < found && i < INCIDENT_PREFIX_SHOWN && len >= 0 && (size_t)len < errlen; i++) {
+		struct incident_row row;
+		bool have = store_get_incident(c->store, ids[i], &row) == STORE_OK;
+		len += snprintf(err + len, errlen - (size_t)len, " %s (%s %s)", ids[i], have ? row.type : "?",
+				have ? row.workflow : "?");
+		if (have)
+			incident_row_free_json(&row);
+	}
+	if (found > INCIDENT_PREFIX_SHOWN && len >= 0 && (size_t)len < errlen)
+		snprintf(err + len, errlen - (size_t)len, " and %d more", found - INCIDENT_PREFIX_SHOWN);
+	return -409;
+}
+
 /* Acknowledge: the incident records who/why; the engine moves the alarm
  * state, and its OUT_ACKED output becomes the one `acked` event. */
 static int do_ack(struct core *c, const char *id, const char *by, const char *note, int64_t now, char *err,
@@ -145,6 +197,37 @@ static int do_workflow(struct core *c, const struct command *cmd, const char *to
 		return -1;
 	if (keycopy[0] && (strcmp(to, "closed") == 0 || strcmp(to, "false_alarm") == 0))
 		engine_incident_closed(c->engine, keycopy, now);
+	return 0;
+}
+
+/* `gridgw close` and the console: the platform's incident.close, the same
+ * call and the same `closed` event (with by/note), so a gateway without a
+ * platform can end incidents on site. Like incident.close it closes from
+ * any open state, an incident still in alarm too; *was_active tells the
+ * caller to say so. */
+static int do_close(struct core *c, const char *given, const char *to, const char *by, const char *note,
+		    int64_t now, char *id_out, bool *was_active, char *err, size_t errlen)
+{
+	int rc = resolve_incident_id(c, given, id_out, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct command cmd;
+	memset(&cmd, 0, sizeof cmd);
+	snprintf(cmd.incident, sizeof cmd.incident, "%s", id_out);
+	snprintf(cmd.by, sizeof cmd.by, "%s", by);
+	snprintf(cmd.note, sizeof cmd.note, "%s", note ? note : "");
+	struct incident_row row;
+	*was_active = false;
+	if (store_get_incident(c->store, id_out, &row) == STORE_OK) {
+		*was_active = row.active;
+		incident_row_free_json(&row);
+	}
+	if (!incidents_key_of(c->inc, id_out)) {
+		snprintf(err, errlen, "incident '%s' is already closed", id_out);
+		return -409;
+	}
+	if (do_workflow(c, &cmd, to[0] ? to : "closed", true, now, err, errlen) < 0)
+		return -409;
 	return 0;
 }
 
@@ -593,9 +676,32 @@ static int core_request(struct core *c, const struct control_request *req, char 
 			snprintf(err, sizeof err, "store read failed");
 		}
 		break;
-	case CONTROL_OP_ACK:
-		rc = do_ack(c, req->id, req->by[0] ? req->by : "local", req->note, now, err, sizeof err);
+	case CONTROL_OP_ACK: {
+		char id[27];
+		rc = resolve_incident_id(c, req->id, id, err, sizeof err);
+		if (rc == 0)
+			rc = do_ack(c, id, req->by[0] ? req->by : "local", req->note, now, err, sizeof err);
+		if (rc == 0) {
+			o = cJSON_CreateObject();
+			cJSON_AddTrueToObject(o, "ok");
+			cJSON_AddStringToObject(o, "id", id);
+		}
 		break;
+	}
+	case CONTROL_OP_CLOSE: {
+		char id[27];
+		bool was_active = false;
+		rc = do_close(c, req->id, req->workflow, req->by[0] ? req->by : "local", req->note, now, id, &was_active,
+			      err, sizeof err);
+		if (rc == 0) {
+			o = cJSON_CreateObject();
+			cJSON_AddTrueToObject(o, "ok");
+			cJSON_AddStringToObject(o, "id", id);
+			cJSON_AddStringToObject(o, "workflow", req->workflow[0] ? req->workflow : "closed");
+			cJSON_AddBoolToObject(o, "was_active", was_active);
+		}
+		break;
+	}
 	case CONTROL_OP_SHELVE:
 		rc = do_shelve(c, req->device, req->for_ms, now, err, sizeof err);
 		break;
@@ -664,7 +770,11 @@ static int core_request(struct core *c, const struct control_request *req, char 
 	}
 	case CONTROL_OP_INCIDENT: {
 		struct incident_row row;
-		int sr = store_get_incident(c->store, req->id, &row);
+		char id[27];
+		rc = resolve_incident_id(c, req->id, id, err, sizeof err);
+		if (rc < 0)
+			break;
+		int sr = store_get_incident(c->store, id, &row);
 		if (sr == STORE_ERR_NOTFOUND) {
 			snprintf(err, sizeof err, "no incident '%s'", req->id);
 			rc = -404;
@@ -679,8 +789,8 @@ static int core_request(struct core *c, const struct control_request *req, char 
 		add_json_text(inc, "evidence", row.evidence_json);
 		incident_row_free_json(&row);
 		cJSON *evs = cJSON_AddArrayToObject(inc, "events");
-		if (store_each_event_of(c->store, req->id, 500, add_event, evs) != STORE_OK)
-			log_warn("control", "timeline of %s: store read failed", req->id);
+		if (store_each_event_of(c->store, id, 500, add_event, evs) != STORE_OK)
+			log_warn("control", "timeline of %s: store read failed", id);
 		o = cJSON_CreateObject();
 		cJSON_AddTrueToObject(o, "ok");
 		cJSON_AddItemToObject(o, "incident", inc);

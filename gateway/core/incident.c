@@ -302,6 +302,12 @@ static int load_cb(void *ctx, const struct incident_row *r)
 		return -1;
 	}
 	x->gateway = strncmp(r->alarm_key, INCIDENTS_GATEWAY_KEY_PREFIX, strlen(INCIDENTS_GATEWAY_KEY_PREFIX)) == 0;
+	/* Rows written before schema v3 have no clear/ack time: their last
+	 * change is the best the store knows. */
+	if (!x->row.active && !x->row.cleared_ms)
+		x->row.cleared_ms = x->row.last_ms;
+	if (x->row.acked && !x->row.acked_ms)
+		x->row.acked_ms = x->row.last_ms;
 	return 0;
 }
 
@@ -350,9 +356,25 @@ static bool try_fold(struct incidents *inc, const struct incident *x, const stru
 	return false;
 }
 
-static int emit(struct incidents *inc, const struct incident *x, enum ev_kind kind,
+/* When this alarm cycle cleared and was acknowledged, kept with the row so
+ * the local auto-close measures from them after a restart too. A new cycle
+ * (active again, or a fresh ack needed) forgets them. */
+static void stamp_cycle(struct incident *x, int64_t wall)
+{
+	if (x->row.active)
+		x->row.cleared_ms = 0;
+	else if (!x->row.cleared_ms)
+		x->row.cleared_ms = wall;
+	if (!x->row.acked)
+		x->row.acked_ms = 0;
+	else if (!x->row.acked_ms)
+		x->row.acked_ms = wall;
+}
+
+static int emit(struct incidents *inc, struct incident *x, enum ev_kind kind,
 		const struct event_extra *ex, int64_t wall)
 {
+	stamp_cycle(x, wall);
 	if (kind == EV_UPDATED && inc->n_q >= INCIDENTS_PENDING_MAX && try_fold(inc, x, ex, wall)) {
 		inc_log(inc, LOG_LVL_WARN, "%zu events held in memory (bound %d): folding updates of %s "
 			"(%llu folded so far)", inc->n_q, INCIDENTS_PENDING_MAX, x->row.id,
@@ -413,7 +435,7 @@ static int add_ts(cJSON *o, const char *name, int64_t ms)
 	return add_str(o, name, buf);
 }
 
-/* The event as CONTRACT.md §3 orders it; NULL on out of memory. */
+/* The event as docs/contract.md §3 orders it; NULL on out of memory. */
 static char *render_event(const struct incidents *inc, const struct held *h, uint64_t seq)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -1132,4 +1154,33 @@ int incidents_resync(struct incidents *inc, int64_t wall_ms)
 	}
 	write_out(inc, wall_ms);
 	return rc;
+}
+
+/* Local-only auto-close: see incident.h. */
+int incidents_auto_close(struct incidents *inc, int64_t after_ms, int64_t wall_ms,
+			 void (*closed)(void *ctx, const char *alarm_key), void *ctx)
+{
+	if (after_ms <= 0)
+		return 0;
+	char dur[32], note[160], key[sizeof inc->open[0]->row.alarm_key];
+	duration_format(after_ms, dur, sizeof dur);
+	snprintf(note, sizeof note, "auto-closed: cleared and acknowledged for %s (incidents.auto_close_after)", dur);
+	int n = 0;
+	for (size_t i = 0; i < inc->n_open;) {
+		struct incident *x = inc->open[i];
+		const struct incident_row *r = &x->row;
+		int64_t settled = r->cleared_ms > r->acked_ms ? r->cleared_ms : r->acked_ms;
+		if (x->gateway || r->active || !r->acked || !r->cleared_ms || !r->acked_ms || wall_ms - settled < after_ms) {
+			i++;
+			continue;
+		}
+		snprintf(key, sizeof key, "%s", r->alarm_key);
+		set_workflow(inc, x, "closed", "gateway", note, wall_ms); /* removes x: i now holds another */
+		if (closed)
+			closed(ctx, key);
+		n++;
+	}
+	if (n)
+		write_out(inc, wall_ms);
+	return n;
 }

@@ -677,6 +677,54 @@ static void test_open_incidents_survive_restart(void **state)
 	cJSON_Delete(a);
 }
 
+static int n_auto_closed;
+static void on_auto_closed(void *ctx, const char *key)
+{
+	(void)ctx;
+	assert_string_equal(key, "smoke/smoke-5-2-0701");
+	n_auto_closed++;
+}
+
+/* Local-only auto-close: only cleared and acknowledged incidents, measured
+ * from the later of the two, across a restart; gateway.* never; the event
+ * is incident.close's. */
+static void test_auto_close_cleared_and_acked(void **state)
+{
+	struct fx *f = *state;
+	const int64_t after = 60000;
+	n_auto_closed = 0;
+	struct engine_output o = smoke_output(OUT_RAISED, 1);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall), 0);
+	assert_int_equal(incidents_gateway(f->inc, "gateway.notify", 2, true, "bad key", f->wall), 0);
+	char id[32], key[ENGINE_KEY_MAX];
+	snprintf(id, sizeof id, "%s", incidents_id_of(f->inc, "smoke/smoke-5-2-0701"));
+	/* Active and unacked, then acked but active: never. */
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 10 * after, on_auto_closed, NULL), 0);
+	assert_int_equal(incidents_ack(f->inc, id, "li", NULL, f->wall + 1000, key, sizeof key), 0);
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 10 * after, on_auto_closed, NULL), 0);
+	/* Cleared at +5 s: due at +65 s, whatever happened in between. */
+	o = smoke_output(OUT_CLEARED, 1);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 5000), 0);
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 5000 + after - 1, on_auto_closed, NULL), 0);
+	assert_int_equal(incidents_auto_close(f->inc, 0, f->wall + 100 * after, on_auto_closed, NULL), 0);
+	fx_close(f);
+	fx_open(f);
+	assert_int_equal(incidents_load_open(f->inc), 2);
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 5000 + after - 1, on_auto_closed, NULL), 0);
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 5000 + after, on_auto_closed, NULL), 1);
+	assert_int_equal(n_auto_closed, 1);
+	assert_null(incidents_id_of(f->inc, "smoke/smoke-5-2-0701"));
+	assert_int_equal(incidents_open_count(f->inc), 1); /* gateway.notify stays */
+	cJSON *a = events(f);
+	const cJSON *last = nth(a, cJSON_GetArraySize(a) - 1);
+	assert_string_equal(jstr(last, "event"), "closed");
+	assert_string_equal(jstr(last, "id"), id);
+	assert_string_equal(jstr(last, "workflow"), "closed");
+	assert_string_equal(jstr(last, "by"), "gateway");
+	assert_non_null(strstr(jstr(last, "note"), "auto-closed"));
+	cJSON_Delete(a);
+}
+
 /* Read-only storage is simulated with PRAGMA query_only on the store's
  * connection: every write fails with SQLITE_READONLY, as on a file system
  * remounted read-only. */
@@ -879,6 +927,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resync_updates_every_open_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shelve_is_an_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_incidents_survive_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auto_close_cleared_and_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_failure_holds_events_then_writes_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caller_transaction_rollback_keeps_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_store_holds_events_until_space, setup, teardown),
