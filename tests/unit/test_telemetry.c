@@ -229,7 +229,7 @@ static void test_values_formatted_as_printf(void **state)
 				       1e10, -1e10, 12.5, -0.25, 1e-7, 123456789012.0, 0.1 };
 	enum { N = sizeof vals / sizeof vals[0] };
 	struct telemetry_point pts[N];
-	char names[N][8];
+	char names[N][16];
 	for (int i = 0; i < N; i++) {
 		snprintf(names[i], sizeof names[i], "v%d", i);
 		pts[i] = (struct telemetry_point){ names[i], vals[i], true };
