@@ -15,6 +15,7 @@
 #include "gateway/cli/cli.h"
 #include "gateway/config/config.h"
 #include "gateway/control/control.h"
+#include "gateway/core/incidents_json.h"
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
 
@@ -25,8 +26,6 @@
  * within this), and how many events one look prints at most. */
 #define FOLLOW_POLL_MS 200
 #define FOLLOW_BATCH 200
-
-cJSON *incidents_list_json(struct store *s, bool open_only, int limit); /* core_commands.c */
 
 struct local_opts {
 	const char *config;

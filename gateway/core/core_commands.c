@@ -12,6 +12,7 @@
 #include "gateway/uplink/command.h"
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
+#include "gateway/core/incidents_json.h"
 #include "common/log.h"
 #include "gateway/uplink/outbox.h"
 #include "gateway/store/store.h"
@@ -22,42 +23,119 @@
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
 
+static void publish_answer(struct core *c, const char *req, bool ok, const char *error)
+{
+	if (c->up && uplink_publish_result(c->up, req, ok, ok ? NULL : error) != 0)
+		log_warn("command", "result of %s not published (uplink down); the platform may replay it", req);
+}
+
+/* Answers wait in c->results until core_commit has stored them: the
+ * platform must never see ok:true for a change the store forgot (a replay
+ * would then apply it a second time). */
 void core_answer_platform(struct core *c, const char *req, bool ok, const char *error)
 {
-	char buf[512];
-	if (command_result_json(req, ok, error, buf, sizeof buf) < 0)
-		return;
-	if (req[0]) {
-		int rc = store_put_command_result(c->store, req, buf);
-		if (rc != STORE_OK)
-			log_warn("command", "result of %s not stored (%s): a replay would be applied again", req,
-				 store_err_name(rc));
+	if (c->n_results == c->cap_results) {
+		int cap = c->cap_results ? c->cap_results * 2 : 32;
+		struct pending_result *n = realloc(c->results, (size_t)cap * sizeof *n);
+		if (!n) {
+			log_error("command", "out of memory: the answer to %s is lost; the platform will replay it", req);
+			return;
+		}
+		c->results = n;
+		c->cap_results = cap;
 	}
-	/* Published after the iteration's commit (core_publish_results): an
-	 * answer the platform sees is one the store remembers for a replay. */
-	if (c->n_results < CORE_MAX_RESULTS) {
-		struct pending_result *p = &c->results[c->n_results++];
-		snprintf(p->req, sizeof p->req, "%s", req);
-		p->ok = ok;
-		snprintf(p->error, sizeof p->error, "%s", ok || !error ? "" : error);
-	} else if (c->up && uplink_publish_result(c->up, req, ok, error) != 0) {
-		log_warn("command", "result of %s not published (uplink down); the platform may replay it", req);
-	}
+	struct pending_result *p = &c->results[c->n_results++];
+	snprintf(p->req, sizeof p->req, "%s", req);
+	p->ok = ok;
+	p->stored = req[0] == '\0'; /* no req (unparsable): nothing to remember */
+	snprintf(p->error, sizeof p->error, "%s", ok || !error ? "" : error);
 	if (ok)
 		log_info("command", "%s: ok", req);
 	else
 		log_warn("command", "%s: refused: %s", req, error);
 }
 
-void core_publish_results(struct core *c)
+static const struct pending_result *held_answer(const struct core *c, const char *req)
 {
+	for (int i = 0; i < c->n_results; i++)
+		if (strcmp(c->results[i].req, req) == 0)
+			return &c->results[i];
+	return NULL;
+}
+
+/* Puts the answers not yet stored into the open transaction. */
+static int store_results(struct core *c)
+{
+	if (!store_in_transaction(c->store))
+		return STORE_ERR_IO; /* rolled back earlier in the iteration */
+	for (int i = 0; i < c->n_results; i++) {
+		struct pending_result *p = &c->results[i];
+		char buf[512];
+		if (p->stored)
+			continue;
+		if (command_result_json(p->req, p->ok, p->ok ? NULL : p->error, buf, sizeof buf) < 0)
+			return STORE_ERR_INVALID;
+		int rc = store_put_command_result(c->store, p->req, buf);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+/* Publishes the stored answers once no incident event is held in memory
+ * (the change an answer reports is then in the store too). At most
+ * CORE_RESULTS_PER_ITERATION per call, and none after a refused publish:
+ * a backlog let go after an outage must not overflow Paho's buffer (the
+ * outbox shares it); what is left goes out in the next iterations. */
+static void publish_stored(struct core *c)
+{
+	if (c->n_results == 0 || incidents_pending_count(c->inc) > 0)
+		return;
+	int kept = 0, sent = 0;
+	bool refused = false;
 	for (int i = 0; i < c->n_results; i++) {
 		const struct pending_result *p = &c->results[i];
-		if (c->up && uplink_publish_result(c->up, p->req, p->ok, p->ok ? NULL : p->error) != 0)
-			log_warn("command", "result of %s not published (uplink down); the platform may replay it",
-				 p->req);
+		bool send = p->stored && !refused && sent < CORE_RESULTS_PER_ITERATION;
+		if (send && c->up && uplink_publish_result(c->up, p->req, p->ok, p->ok ? NULL : p->error) != 0) {
+			log_debug("command", "result of %s not published yet (uplink down or busy); retried", p->req);
+			refused = true;
+			send = false;
+		}
+		if (send)
+			sent++;
+		else
+			c->results[kept++] = *p;
 	}
-	c->n_results = 0;
+	c->n_results = kept;
+}
+
+int core_commit(struct core *c)
+{
+	static int held_logged; /* core thread only: log when the backlog changes, not every iteration */
+	int rc = c->n_results ? store_results(c) : STORE_OK;
+	int crc = store_commit(c->store);
+	if (rc == STORE_OK && crc == STORE_OK) {
+		for (int i = 0; i < c->n_results; i++)
+			c->results[i].stored = true;
+	}
+	publish_stored(c);
+	bool held = crc != STORE_OK || rc != STORE_OK || incidents_pending_count(c->inc) > 0;
+	if (held && c->n_results > 0 && c->n_results != held_logged)
+		log_warn("command", "%d command answer(s) held until the store has them (%s)", c->n_results,
+			 crc != STORE_OK ? store_err_name(crc) : rc != STORE_OK ? store_err_name(rc) :
+			 "incident events still held");
+	held_logged = held ? c->n_results : 0;
+	return crc;
+}
+
+void core_free_results(struct core *c)
+{
+	if (c->n_results)
+		log_warn("command", "stopping with %d command answer(s) never stored; the platform will replay them",
+			 c->n_results);
+	free(c->results);
+	c->results = NULL;
+	c->n_results = c->cap_results = 0;
 }
 
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now)
@@ -301,7 +379,15 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 	struct command cmd;
 	char err[256] = "";
 	if (command_parse(json, len, &cmd, err, sizeof err) != 0) {
-		core_answer_platform(c, cmd.req, false, err);
+		if (c->n_results >= CORE_MAX_HELD_RESULTS) /* nothing applied: no need to hold it */
+			publish_answer(c, cmd.req, false, err);
+		else
+			core_answer_platform(c, cmd.req, false, err);
+		return;
+	}
+	if (held_answer(c, cmd.req)) {
+		/* Applied, its answer waits for the store: apply nothing again. */
+		log_info("command", "%s: replayed while its answer waits for the store; answered once stored", cmd.req);
 		return;
 	}
 	char *prev = NULL;
@@ -323,6 +409,12 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 			log_info("command", "%s: replayed while still executing; answered when done", cmd.req);
 			return;
 		}
+	}
+	if (c->n_results >= CORE_MAX_HELD_RESULTS) {
+		/* Nothing applied, nothing stored: its retry is applied normally. */
+		log_warn("command", "%s: refused unapplied: %d answers wait for the store", cmd.req, c->n_results);
+		publish_answer(c, cmd.req, false, "store unavailable: not applied, retry later");
+		return;
 	}
 	log_info("command", "%s: %s from the platform", cmd.req, command_op_name(cmd.op));
 	int rc = apply_command(c, &cmd, now, err, sizeof err);
@@ -517,7 +609,7 @@ static int add_incident(void *ctx, const struct incident_row *r)
 	return lc->max > 0 && cJSON_GetArraySize(lc->arr) >= lc->max;
 }
 
-/* Shared with `gridgw incidents` when the daemon is down (cmd_local.c). */
+/* Shared with `gridgw incidents` when the daemon is down (incidents_json.h). */
 cJSON *incidents_list_json(struct store *s, bool open_only, int limit)
 {
 	cJSON *o = cJSON_CreateObject();

@@ -23,8 +23,9 @@
  * the core calls every iteration; once a write commits, everything held is
  * in the store in its original order with gapless seqs, and gateway.storage
  * is cleared and closed. The memory queue holds INCIDENTS_PENDING_MAX events;
- * beyond it `updated` events are folded into the newest held event of the
- * same incident; raised/cleared/acked/escalated/workflow/closed are never
+ * beyond it an event of any kind is folded into the newest held event of
+ * the same incident (never into its first held one, so a raise survives;
+ * a held clear keeps its word while the incident is inactive); nothing is
  * dropped. See docs/store.md. */
 #ifndef GRIDGW_INCIDENT_H
 #define GRIDGW_INCIDENT_H
