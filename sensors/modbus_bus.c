@@ -735,7 +735,8 @@ static void bus_spread_phases(struct modbus_bus *b, int64_t start)
 			slots = same;
 		if (slots < 1)
 			slots = 1;
-		d->due_us = start + offset + d->period_us * (rank * slots / same) / slots;
+		/* the offset only matters where devices share slots (bursts) */
+		d->due_us = start + (slots < same ? offset : 0) + d->period_us * (rank * slots / same) / slots;
 		heap_push(b, i);
 	}
 }
