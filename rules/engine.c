@@ -854,6 +854,70 @@ void engine_point(struct engine *e, int device, int point, const struct point_va
 	}
 }
 
+/* Stores one update; true when a rule reading it has to be evaluated
+ * (the value or quality changed). */
+static bool store_update(struct edev *dv, int point, const struct point_value *pv, int64_t now)
+{
+	struct point_value old = dv->values[point];
+	dv->values[point] = *pv;
+	if (dv->hist[point])
+		hist_push(dv->hist[point], pv->value, pv->quality == QUALITY_GOOD && isfinite(pv->value), now);
+	/* bitwise compare as engine_point: NaN == NaN, -0 differs from 0 harmlessly */
+	return memcmp(&old.value, &pv->value, sizeof old.value) != 0 || old.quality != pv->quality;
+}
+
+#define BATCH_RULES 64   /* distinct rules remembered per batch; past that, evaluated as met */
+
+/* Adds rid to the set; false when the set is full (the caller evaluates it now). */
+static bool rule_set_add(int *set, int *n, int rid)
+{
+	for (int i = 0; i < *n; i++)
+		if (set[i] == rid)
+			return true;
+	if (*n == BATCH_RULES)
+		return false;
+	set[(*n)++] = rid;
+	return true;
+}
+
+void engine_points(struct engine *e, int device, const struct engine_update *u, size_t n, int64_t now_ms)
+{
+	if (device < 0 || device >= e->n_devs)
+		return;
+	struct edev *dv = &e->devs[device];
+	const struct profile *p = dev_profile(e, device);
+	run_due(e, now_ms);
+	int set[BATCH_RULES], n_set = 0;
+	for (size_t k = 0; k < n; k++) {
+		int point = u[k].point;
+		if (point < 0 || point >= p->n_points)
+			continue;
+		bool changed = store_update(dv, point, &u[k].pv, now_ms);
+		if (!dv->online || dv->force_eval)
+			continue;
+		const struct rule_list *rl = &e->prof_rules[dv->profile][point];
+		for (int i = 0; i < rl->n; i++) {
+			int rid = rl->rules[i];
+			if ((changed || e->rules[rid].windowed) && !rule_set_add(set, &n_set, rid))
+				evaluate(e, rid, device, now_ms);
+		}
+	}
+	if (!dv->online)
+		return; /* conditions are unknown while offline */
+	if (dv->force_eval) {
+		/* back online: every rule of the device, on the whole batch */
+		dv->force_eval = false;
+		for (int i = 0; i < dv->n_alarms; i++) {
+			const struct alarm *a = &e->alarms[dv->alarms[i]];
+			if (e->rules[a->rule].kind != RK_OFFLINE)
+				evaluate(e, a->rule, device, now_ms);
+		}
+		return;
+	}
+	for (int i = 0; i < n_set; i++)
+		evaluate(e, set[i], device, now_ms);
+}
+
 void engine_device_online(struct engine *e, int device, bool online, int64_t now_ms)
 {
 	if (device < 0 || device >= e->n_devs)

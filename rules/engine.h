@@ -84,6 +84,17 @@ void engine_destroy(struct engine *e);
 void engine_adopt_state(struct engine *e, struct engine *old);
 
 void engine_point(struct engine *e, int device, int point, const struct point_value *pv, int64_t now_ms);
+/* One point of a batch. */
+struct engine_update {
+	int point;
+	struct point_value pv;
+};
+/* A batch of updates of one device read together (one poll): the same as
+ * engine_point for each in turn, except that each rule reading any of them
+ * is evaluated once, after the whole batch is stored, so it sees one
+ * consistent reading of the device rather than a mix of old and new values.
+ * No allocation. */
+void engine_points(struct engine *e, int device, const struct engine_update *u, size_t n, int64_t now_ms);
 void engine_device_online(struct engine *e, int device, bool online, int64_t now_ms);
 /* Runs delays, windows, escalation, shelve expiry up to now_ms. */
 void engine_tick(struct engine *e, int64_t now_ms);

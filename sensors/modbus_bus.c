@@ -35,6 +35,7 @@
 #define LINK_BACKOFF_MIN_US (200 * 1000LL)
 #define LINK_BACKOFF_MAX_US (10 * 1000000LL)
 #define LINK_MAX_TIMEOUTS 3                     /* consecutive timed-out TCP polls before reconnecting */
+#define MODBUS_BUS_WAKE_MAX_US 2000             /* longest a posted message waits for the core's wake-up */
 #define LATE_BUCKET_US 50
 #define LATE_BUCKETS 4000                       /* 0..200 ms, then one overflow bucket */
 
@@ -112,6 +113,8 @@ struct modbus_bus {
 	unsigned failed_connects;   /* since the link was last open */
 	uint16_t regs[MODBUS_PLAN_MAX_REGS];
 	uint8_t bits[MODBUS_PLAN_MAX_BITS];
+	struct core_msg pend;       /* MSG_POINTS being filled by the current poll */
+	int64_t unwoken_since_us;   /* first message posted since the core was last woken, or 0 */
 
 	struct bus_counters c;
 };
@@ -132,9 +135,11 @@ static void sleep_us(int64_t us)
 
 /* ---- schedule: a binary min-heap of device indices by due time ---- */
 
+/* Ties (the devices of one tick) in configuration order. */
 static bool heap_less(const struct modbus_bus *b, int i, int j)
 {
-	return b->devs[b->heap[i]].due_us < b->devs[b->heap[j]].due_us;
+	int64_t a = b->devs[b->heap[i]].due_us, c = b->devs[b->heap[j]].due_us;
+	return a < c || (a == c && b->heap[i] < b->heap[j]);
 }
 
 static void heap_swap(struct modbus_bus *b, int i, int j)
@@ -175,24 +180,58 @@ static int heap_pop(struct modbus_bus *b)
 
 /* ---- posting to the core ---- */
 
+/* Posts without waking the core: bus_wake_core does, once per burst. */
 static void bus_post(struct modbus_bus *b, const struct core_msg *m)
 {
 	if (b->queue_closed)
 		return;
-	if (queue_push_wait(b->q, m) < 0) {
+	if (queue_push_wait_quiet(b->q, m) < 0) {
 		b->queue_closed = true; /* the core is gone: the thread winds down */
 		return;
 	}
+	if (b->unwoken_since_us == 0)
+		b->unwoken_since_us = mono_us();
 	atomic_fetch_add_explicit(&b->c.posted, 1, memory_order_relaxed);
 }
 
+/* Wakes the core for what was posted since the last wake-up: when the bus
+ * is about to sleep (the tick's polls are done), or, inside a long burst (a
+ * slow serial line), once MODBUS_BUS_WAKE_MAX_US have passed since the
+ * first of them, which bounds what the batching adds to an alarm's way. */
+static void bus_wake_core(struct modbus_bus *b, bool sleeping)
+{
+	if (b->unwoken_since_us == 0)
+		return;
+	if (!sleeping && mono_us() - b->unwoken_since_us < MODBUS_BUS_WAKE_MAX_US)
+		return;
+	queue_wake(b->q);
+	b->unwoken_since_us = 0;
+}
+
+/* Posts the points gathered for the device being polled, if any. */
+static void bus_flush_points(struct modbus_bus *b)
+{
+	if (b->pend.u.points.n == 0)
+		return;
+	bus_post(b, &b->pend);
+	b->pend.u.points.n = 0;
+}
+
+/* Adds point's current value to the device's poll message (one MSG_POINTS
+ * per poll; a full one is posted and a new one begun). */
 static void bus_post_point(struct modbus_bus *b, struct dev_state *d, int point)
 {
-	struct core_msg m = { .type = MSG_POINT };
-	m.u.point.device = d->device;
-	m.u.point.point = point;
-	m.u.point.pv = d->cur[point];
-	bus_post(b, &m);
+	if (b->pend.u.points.n > 0 &&
+	    (b->pend.u.points.device != d->device || b->pend.u.points.ts_ms != d->cur[point].ts_ms))
+		bus_flush_points(b);
+	if (b->pend.u.points.n == 0) {
+		b->pend.type = MSG_POINTS;
+		b->pend.u.points.device = d->device;
+		b->pend.u.points.ts_ms = d->cur[point].ts_ms;
+	}
+	(void)core_msg_add_point(&b->pend, point, &d->cur[point]);
+	if (b->pend.u.points.n == QUEUE_POINTS_MAX)
+		bus_flush_points(b);
 }
 
 /* Records a new value/quality of a point; posts it if it changed or force. */
@@ -213,6 +252,7 @@ static void bus_set_point(struct modbus_bus *b, struct dev_state *d, int point, 
 
 static void bus_post_comm(struct modbus_bus *b, struct dev_state *d, int ok, int error)
 {
+	bus_flush_points(b); /* the core sees the points read before this change, in order */
 	struct core_msg m = { .type = MSG_DEVICE_COMM };
 	m.u.comm.device = d->device;
 	m.u.comm.ok = ok;
@@ -707,6 +747,8 @@ static void *bus_thread(void *arg)
 				heap_pop(b);
 				bus_record_lateness(b, now - d->due_us);
 				bus_poll_device(b, d);
+				bus_flush_points(b);
+				bus_wake_core(b, false);
 				bus_reschedule(b, d, mono_us());
 				heap_push(b, (int)(d - b->devs));
 				continue;
@@ -714,8 +756,10 @@ static void *bus_thread(void *arg)
 			if (d->due_us < wake)
 				wake = d->due_us;
 		}
+		bus_wake_core(b, true);
 		bus_wait_until(b, wake);
 	}
+	bus_wake_core(b, true);
 	modbus_link_close(&b->ctx);
 	atomic_store(&b->c.link_up, false);
 	return NULL;
@@ -746,6 +790,11 @@ static int bus_init_device(struct modbus_bus *b, int ci, int64_t start, char *er
 	d->device = ci;
 	d->dc = dc;
 	d->prof = &b->cfg->profiles[dc->profile];
+	if (d->prof->n_points > UINT16_MAX) { /* MSG_POINTS numbers points in 16 bits */
+		snprintf(err, errlen, "device %s: profile %s has more than %d points", dc->id, d->prof->name,
+			 UINT16_MAX);
+		return -1;
+	}
 	int rc = modbus_plan_build(d->prof, b->bc, &d->plan);
 	if (rc < 0) {
 		snprintf(err, errlen, "device %s: profile %s cannot be read (%s)", dc->id, d->prof->name,
@@ -765,12 +814,39 @@ static int bus_init_device(struct modbus_bus *b, int ci, int64_t start, char *er
 	return 0;
 }
 
-/* Spreads the devices' first polls evenly over their periods. */
+/* Spreads the devices' first polls over their periods, in at most
+ * period / MODBUS_BUS_TICK_MS slots: devices of one slot are due at the
+ * same instant and polled back to back on one wake-up of the thread. A bus
+ * with few devices gets one slot each (spread evenly, as they were); a
+ * large one wakes once per tick instead of once per device poll, which on
+ * a virtual machine cost more than the poll itself. Each device keeps its
+ * exact period, so the slot only fixes its phase. Measured on a shared
+ * 2-core VM (docs/benchmarks.md): every burst costs the bus and the core
+ * a fixed ~0.1-0.3 ms (wake-ups, cold caches), so fewer, longer bursts are
+ * cheaper; MODBUS_BUS_TICK_MS bounds how long a burst gets. */
 static void bus_spread_phases(struct modbus_bus *b, int64_t start)
 {
+	const int64_t tick = MODBUS_BUS_TICK_MS * 1000LL;
+	/* Buses take turns inside a tick: one bus's burst does not stretch
+	 * another's (they share the CPU) and each wakes the core on its own. */
+	int64_t offset = b->cfg->n_buses > 1 ? tick * b->bus_index / b->cfg->n_buses : 0;
 	for (int i = 0; i < b->n_devs; i++) {
 		struct dev_state *d = &b->devs[i];
-		d->due_us = start + d->period_us * i / b->n_devs;
+		int same = 0, rank = 0; /* devices of this period on the bus, and this one's place among them */
+		for (int j = 0; j < b->n_devs; j++) {
+			if (b->devs[j].period_us != d->period_us)
+				continue;
+			if (j < i)
+				rank++;
+			same++;
+		}
+		int64_t slots = d->period_us / tick;
+		if (slots > same)
+			slots = same;
+		if (slots < 1)
+			slots = 1;
+		/* the offset only matters where devices share slots (bursts) */
+		d->due_us = start + (slots < same ? offset : 0) + d->period_us * (rank * slots / same) / slots;
 		heap_push(b, i);
 	}
 }

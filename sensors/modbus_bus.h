@@ -6,12 +6,16 @@
  * coming back, and reports everything to the core through its queue.
  * Requests on one bus are strictly serialised (one thread, one context).
  *
- * Messages the thread posts (queue_push_wait; a closed queue stops the thread):
- *  - MSG_POINT {device, point, pv}: when a point's value or quality changes,
- *    and every point of a device after MODBUS_BUS_REFRESH_POLLS polls but not
+ * Messages the thread posts (queue_push_wait_quiet, then one queue_wake when
+ * the tick's polls are done or 2 ms have passed; a closed queue stops the
+ * thread):
+ *  - MSG_POINTS {device, n, ts_ms, point/quality/value[n]}: one per device
+ *    poll (several when more than QUEUE_POINTS_MAX points changed; none when
+ *    nothing did), carrying the points whose value or quality changed, and
+ *    every point of a device after MODBUS_BUS_REFRESH_POLLS polls but not
  *    more often than every MODBUS_BUS_REFRESH_MIN_MS (so the core's current
- *    values and their ts stay fresh without flooding it at fast poll rates). pv.ts_ms is wall time of
- *    the read. Qualities: good after a decoded read; decode_error when the
+ *    values and their ts stay fresh without flooding it at fast poll rates).
+ *    ts_ms is wall time of the read. Qualities: good after a decoded read; decode_error when the
  *    answer cannot be decoded (f32 NaN/Inf); comm_error for the points of a
  *    block the device refused with an exception, and for every point of a
  *    device when it goes offline. A single missed poll does NOT change
@@ -40,6 +44,7 @@
 #define MODBUS_BUS_REFRESH_MIN_MS 10000  /* ... and at most this often */
 #define MODBUS_BUS_WRITE_QUEUE 32   /* pending writes per bus before -EAGAIN */
 #define MODBUS_BUS_READ_QUEUE 4     /* pending one-shot reads per bus before -EAGAIN */
+#define MODBUS_BUS_TICK_MS 200      /* phases are grouped so a bus wakes at most once per tick */
 
 struct modbus_bus;
 

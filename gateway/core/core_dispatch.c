@@ -141,9 +141,25 @@ static void handle_source_message(struct core *c, struct core_msg *m, int64_t no
 	free(m->u.blob.data);
 }
 
+/* One device poll: the engine stores every point, then evaluates each rule
+ * that reads them once. Stack only: nothing on this path allocates. */
+static void handle_points(struct core *c, const struct core_msg *m, int64_t now)
+{
+	struct engine_update u[QUEUE_POINTS_MAX];
+	int n = m->u.points.n <= QUEUE_POINTS_MAX ? m->u.points.n : QUEUE_POINTS_MAX;
+	if (m->u.points.device < 0 || m->u.points.device >= c->cfg->n_devices)
+		return;
+	for (int i = 0; i < n; i++)
+		core_msg_point(m, i, &u[i].point, &u[i].pv);
+	engine_points(c->engine, m->u.points.device, u, (size_t)n, now);
+}
+
 void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
 {
 	switch (m->type) {
+	case MSG_POINTS:
+		handle_points(c, m, now);
+		break;
 	case MSG_POINT:
 		if (m->u.point.device >= 0 && m->u.point.device < c->cfg->n_devices)
 			engine_point(c->engine, m->u.point.device, m->u.point.point, &m->u.point.pv, now);

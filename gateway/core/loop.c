@@ -44,8 +44,9 @@
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
 
-#define QUEUE_CAPACITY 8192     /* ~0.8 MB of ring: the whole ring is touched as it cycles */
-#define QUEUE_HIGH_WATER 6144   /* bus threads wait above this; Paho callbacks use the rest */
+#define QUEUE_CAPACITY 2048     /* (2048 + 1024 control) x 200 B = 0.6 MB: the whole ring is touched as it cycles;
+				 * a bus posts one message per device poll, so 2048 hold 4 s of 500 devices */
+#define QUEUE_HIGH_WATER 1536   /* bus threads wait above this; Paho callbacks use the rest */
 #define BATCH 512
 
 static void log_config_errors(const struct config_errors *errs)
@@ -158,7 +159,7 @@ static void drain_queue(struct core *c, enum drain_phase phase, struct deferred 
 		int64_t now = time_mono_ms();
 		for (size_t i = 0; i < n; i++) {
 			if (phase == DRAIN_STOPPING) {
-				if (m[i].type == MSG_POINT || m[i].type == MSG_DEVICE_COMM)
+				if (m[i].type == MSG_POINT || m[i].type == MSG_POINTS || m[i].type == MSG_DEVICE_COMM)
 					continue;
 				/* A console request may read bus figures: not while
 				 * the buses are being stopped and freed. */
@@ -482,20 +483,23 @@ static void handle_signals(struct core *c)
 }
 
 /* One iteration's worth of queued messages, bounded so timers and the
- * control socket are served even under a flood. */
-static void handle_queue(struct core *c)
+ * control socket are served even under a flood. Returns how many. */
+static size_t handle_queue(struct core *c)
 {
 	static struct core_msg batch[BATCH]; /* core thread only */
+	size_t total = 0;
 	for (int rounds = 0; rounds < 16; rounds++) {
 		size_t n = queue_pop_many(c->q, batch, BATCH);
 		if (n == 0)
 			break;
+		total += n;
 		int64_t now = time_mono_ms();
 		for (size_t i = 0; i < n; i++)
 			core_handle_message(c, &batch[i], now);
 		c->messages += n;
 		core_drain_engine(c, now);
 	}
+	return total;
 }
 
 static int restore_one(void *ctx, const struct incident_row *r)
@@ -657,10 +661,10 @@ static void run_loop(struct core *c)
 		now = time_mono_ms();
 		bool queue_ready = !batching || now >= queue_after;
 		store_begin(c->store);
-		if (queue_ready) {
-			handle_queue(c);
+		/* The batching window opens only behind messages: an idle queue is
+		 * waited for on its fd, not polled every CORE_BATCH_MS. */
+		if (queue_ready && handle_queue(c) > 0)
 			queue_after = now + CORE_BATCH_MS;
-		}
 		if (pfd[1].revents & POLLIN)
 			control_process(c->ctl, core_handle_control, c);
 		now = time_mono_ms();

@@ -32,6 +32,7 @@
 #define BUSY_TIMEOUT_MS 5000
 /* WAL file size kept after a checkpoint; bigger WALs are truncated to it. */
 #define JOURNAL_SIZE_LIMIT (4 * 1024 * 1024)
+#define STORE_CACHE_KIB 512          /* SQLite page cache per connection */
 /* store_prune works towards this share of the page cap, so that the deletes
  * and the WAL have room before SQLITE_FULL is hit. */
 #define PRUNE_TARGET_PERCENT 90
@@ -463,6 +464,15 @@ static int apply_pragmas(struct store *s, const struct store_config *sc, bool is
 	}
 	if (rc == STORE_OK) /* Debian enables secure_delete: zeroing freed pages wears flash. */
 		rc = exec_sql(s, "PRAGMA secure_delete = OFF", "secure_delete");
+	if (rc == STORE_OK) {
+		/* The page cache is bounded for the 8 MB RSS target (#12): the hot
+		 * set is the outbox head and open incidents, a few dozen pages;
+		 * SQLite's default (2 MB per connection) only fills with pages of
+		 * history and pruning scans that are read once. */
+		char sql[64];
+		snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", STORE_CACHE_KIB);
+		rc = exec_sql(s, sql, "cache_size");
+	}
 	if (rc == STORE_OK) {
 		char sql[64];
 		snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d", JOURNAL_SIZE_LIMIT);

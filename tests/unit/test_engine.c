@@ -1070,6 +1070,71 @@ static void test_output_queue_grows(void **state)
 	h_done(&h);
 }
 
+/* ---------- batches (one device poll) ---------- */
+
+static void put_batch(struct harness *h, int dev, const int *pts, const double *vals, int n, int64_t t)
+{
+	struct engine_update u[8];
+	for (int i = 0; i < n; i++)
+		u[i] = (struct engine_update){ pts[i], { .value = vals[i], .quality = QUALITY_GOOD, .ts_ms = t } };
+	engine_points(h->e, dev, u, (size_t)n, t);
+}
+
+/* A rule reading two points of one poll sees the whole poll, never the new
+ * value of one next to the old value of the other (one at a time, smoke
+ * 200 with the old battery 50 would raise and clear at once). */
+static void test_batch_is_one_consistent_reading(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h);
+	h_rule(&h, "mix", PROF_SMOKE, "smoke > 100 && battery > 20", "test.mix");
+	h_start(&h);
+	static const int pts[2] = { SP_SMOKE, SP_BATTERY };
+	put_batch(&h, D_S1, pts, (const double[]){ 10, 50 }, 2, 1000);
+	assert_int_equal(h_drain(&h), 0);
+	put_batch(&h, D_S1, pts, (const double[]){ 200, 5 }, 2, 2000);
+	assert_int_equal(h_drain(&h), 0);
+	assert_int_equal(engine_alarm_state(h.e, "mix/smoke-5-2-0701"), ALARM_NORMAL);
+	/* the same two updates one at a time show the transient */
+	put(&h, D_S1, SP_SMOKE, 10, 3000);
+	put(&h, D_S1, SP_BATTERY, 50, 3000);
+	put(&h, D_S1, SP_SMOKE, 200, 4000);
+	put(&h, D_S1, SP_BATTERY, 5, 4000);
+	assert_non_null((h_drain(&h), find(&h, OUT_RAISED, "mix/smoke-5-2-0701")));
+	/* a batch whose end state is true raises once, values stored */
+	put_batch(&h, D_S2, pts, (const double[]){ 10, 50 }, 2, 5000);
+	put_batch(&h, D_S2, pts, (const double[]){ 300, 60 }, 2, 6000);
+	assert_int_equal(h_drain(&h), 1);
+	assert_non_null(find(&h, OUT_RAISED, "mix/smoke-5-2-0702"));
+	assert_true(engine_device_values(h.e, D_S2)[SP_SMOKE].value == 300);
+	assert_true(engine_device_values(h.e, D_S2)[SP_BATTERY].value == 60);
+	h_done(&h);
+}
+
+/* Offline: a batch is stored, nothing evaluated; back online the next batch
+ * evaluates every rule of the device, changed points or not. */
+static void test_batch_offline_then_online_evaluates_all(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h);
+	h_smoke(&h, false);
+	h_start(&h);
+	static const int pts[2] = { SP_SMOKE, SP_ALARM };
+	put_batch(&h, D_S1, pts, (const double[]){ 10, 0 }, 2, 1000);
+	engine_device_online(h.e, D_S1, false, 1500);
+	h_drain(&h);
+	put_batch(&h, D_S1, pts, (const double[]){ 10, 1 }, 2, 2000);
+	assert_null((h_drain(&h), find(&h, OUT_RAISED, KEY_S1)));
+	engine_device_online(h.e, D_S1, true, 2500);
+	h_drain(&h);
+	static const int bat[1] = { SP_BATTERY };
+	put_batch(&h, D_S1, bat, (const double[]){ 80 }, 1, 3000); /* the smoke rule reads no battery */
+	assert_non_null((h_drain(&h), find(&h, OUT_RAISED, KEY_S1)));
+	h_done(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1101,6 +1166,8 @@ int main(void)
 		cmocka_unit_test(test_window_functions_over_history),
 		cmocka_unit_test(test_adopt_state_across_reload),
 		cmocka_unit_test(test_output_queue_grows),
+		cmocka_unit_test(test_batch_is_one_consistent_reading),
+		cmocka_unit_test(test_batch_offline_then_online_evaluates_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
