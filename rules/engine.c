@@ -193,6 +193,7 @@ static struct engine_output *out_push(struct engine *e)
 	e->q_n++;
 	memset(o, 0, offsetof(struct engine_output, evidence));
 	o->n_evidence = 0;
+	o->n_evidence_omitted = 0;
 	o->action = NULL;
 	o->action_device = -1;
 	o->action_point = -1;
@@ -306,6 +307,38 @@ static void alarm_key(const struct engine *e, const struct alarm *a, char *buf, 
 		snprintf(buf, len, "%s/%s", r->id, e->cfg->devices[a->device].id);
 }
 
+/* Evidence is every point of the device with its quality — what a worker
+ * sent to the site wants (battery and temperature beside the smoke
+ * reading): the rule's points first, so they are always there, then the
+ * device's other points in profile order, up to ENGINE_EVIDENCE_MAX;
+ * n_evidence_omitted counts the points that did not fit. */
+static void fill_evidence(const struct engine *e, const struct erule *r, int d, struct engine_output *o)
+{
+	const struct point_value *vals = e->devs[d].values;
+	int n = 0, omitted = 0;
+	for (int i = 0; i < r->n_ev && n < ENGINE_EVIDENCE_MAX; i++)
+		o->evidence[n++] = (struct evidence_item){ r->ev_points[i], vals[r->ev_points[i]] };
+	const struct profile *p = dev_profile(e, d);
+	for (int pt = 0; pt < p->n_points; pt++) {
+		bool seen = false;
+		for (int i = 0; i < r->n_ev && !seen; i++)
+			seen = r->ev_points[i] == pt;
+		if (seen)
+			continue;
+		if (n < ENGINE_EVIDENCE_MAX)
+			o->evidence[n++] = (struct evidence_item){ pt, vals[pt] };
+		else
+			omitted++;
+	}
+	o->n_evidence = n;
+	o->n_evidence_omitted = omitted;
+	/* An offline device's last values are not current (device.offline,
+	 * or a clear while offline): say so per point. */
+	for (int i = 0; !e->devs[d].online && i < n; i++)
+		if (o->evidence[i].pv.quality == QUALITY_GOOD)
+			o->evidence[i].pv.quality = QUALITY_COMM_ERROR;
+}
+
 static void emit_alarm(struct engine *e, const struct alarm *a, enum engine_output_kind kind, int64_t now)
 {
 	const struct erule *r = &e->rules[a->rule];
@@ -323,12 +356,7 @@ static void emit_alarm(struct engine *e, const struct alarm *a, enum engine_outp
 	o->count = a->count;
 	o->now_ms = now;
 	render_template(e, a->device, r->message ? r->message : o->type, o->message, sizeof o->message);
-	const struct point_value *vals = e->devs[a->device].values;
-	for (int i = 0; i < r->n_ev; i++) {
-		o->evidence[i].point = r->ev_points[i];
-		o->evidence[i].pv = vals[r->ev_points[i]];
-	}
-	o->n_evidence = r->n_ev;
+	fill_evidence(e, r, a->device, o);
 }
 
 static void emit_actions(struct engine *e, const struct alarm *a, bool raise, int64_t now)

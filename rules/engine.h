@@ -19,7 +19,9 @@
 
 #define ENGINE_KEY_MAX 160
 #define ENGINE_MSG_MAX 256
-#define ENGINE_EVIDENCE_MAX 16
+/* Points of a device carried as an output's evidence (the rule's first,
+ * then the others in profile order); a rule reads at most this many. */
+#define ENGINE_EVIDENCE_MAX 32
 
 enum alarm_state {
 	ALARM_NORMAL = 0,
@@ -57,8 +59,9 @@ struct engine_output {
 	uint32_t count;            /* raises folded into this alarm so far */
 	int64_t now_ms;            /* monotonic time of the change */
 	char message[ENGINE_MSG_MAX]; /* rendered template */
-	struct evidence_item evidence[ENGINE_EVIDENCE_MAX];
+	struct evidence_item evidence[ENGINE_EVIDENCE_MAX]; /* every point of the device, bounded */
 	int n_evidence;
+	int n_evidence_omitted;    /* device points beyond ENGINE_EVIDENCE_MAX, left out */
 	/* OUT_ACTION */
 	const struct action_config *action;
 	int action_device;         /* resolved target device */

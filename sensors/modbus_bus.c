@@ -101,6 +101,8 @@ struct modbus_bus {
 	int64_t last_io_end_us;
 	bool queue_closed;
 	struct log_ratelimit rl;
+	bool down_reported;         /* the link's failure is logged: retries are quiet until it opens */
+	unsigned failed_connects;   /* since the link was last open */
 	uint16_t regs[MODBUS_PLAN_MAX_REGS];
 	uint8_t bits[MODBUS_PLAN_MAX_BITS];
 
@@ -218,8 +220,9 @@ static void bus_drop_link(struct modbus_bus *b, int err)
 	char eb[96];
 	if (!b->ctx)
 		return;
-	log_warn("modbus", "bus %s: link lost (%s); reconnecting in %lld ms", b->bc->name,
-		 modbus_link_strerror(err, eb, sizeof eb), (long long)(b->reconnect_backoff_us / 1000));
+	log_warn("modbus", "bus %s: link lost (%s); reconnecting in %lld ms (retries logged once it opens again)",
+		 b->bc->name, modbus_link_strerror(err, eb, sizeof eb), (long long)(b->reconnect_backoff_us / 1000));
+	b->down_reported = true;
 	modbus_link_close(&b->ctx);
 	atomic_store(&b->c.link_up, false);
 	b->reconnect_at_us = mono_us() + b->reconnect_backoff_us;
@@ -231,10 +234,15 @@ static void bus_try_connect(struct modbus_bus *b, int64_t now)
 	char err[256];
 	b->ctx = modbus_link_open(b->bc, err, sizeof err);
 	if (!b->ctx) {
-		unsigned long supp = 0;
-		if (log_ratelimit_ok(&b->rl, &supp))
-			log_warn("modbus", "%s; retrying in %lld ms (%lu similar suppressed)", err,
-				 (long long)(b->reconnect_backoff_us / 1000), supp);
+		/* Once per state change: the first failure at WARN with its
+		 * cause, the retries at DEBUG, the recovery once at INFO. */
+		b->failed_connects++;
+		if (!b->down_reported)
+			log_warn("modbus", "%s; retrying with backoff up to %lld s (logged again when the link opens)", err,
+				 (long long)(LINK_BACKOFF_MAX_US / 1000000));
+		else
+			log_debug("modbus", "%s; retrying in %lld ms", err, (long long)(b->reconnect_backoff_us / 1000));
+		b->down_reported = true;
 		b->reconnect_at_us = now + b->reconnect_backoff_us;
 		b->reconnect_backoff_us *= 2;
 		if (b->reconnect_backoff_us > LINK_BACKOFF_MAX_US)
@@ -245,7 +253,12 @@ static void bus_try_connect(struct modbus_bus *b, int64_t now)
 	atomic_store(&b->c.link_up, true);
 	b->link_timeouts = 0;
 	b->last_io_end_us = 0;
-	log_info("modbus", "bus %s: link open", b->bc->name);
+	if (b->down_reported)
+		log_info("modbus", "bus %s: link open again (after %u failed connects)", b->bc->name, b->failed_connects);
+	else
+		log_info("modbus", "bus %s: link open", b->bc->name);
+	b->down_reported = false;
+	b->failed_connects = 0;
 }
 
 /* Waits the RTU inter-frame silence since the last transaction ended. */

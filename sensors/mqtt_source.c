@@ -49,6 +49,7 @@ struct mqtt_source {
 	char *topic;
 	size_t max_payload;
 	atomic_bool connected, subscribed, disconnected;
+	atomic_bool down_reported;   /* a failure is logged: retries quiet until connected */
 	_Atomic uint64_t received, oversized, backlogged, deferred, bad_topic, connects, lost, subscribe_failed,
 		published, publish_failed;
 	/* The overflow FIFO. `lock` is a leaf lock (only queue_push_nowait, whose
@@ -205,7 +206,10 @@ static void on_connected(void *ctx, char *cause)
 	atomic_store(&s->connected, true);
 	atomic_store(&s->subscribed, false);
 	atomic_fetch_add(&s->connects, 1);
-	log_info(COMP, "source %s: connected (%s)", s->name, cause ? cause : "connect");
+	if (atomic_exchange(&s->down_reported, false))
+		log_info(COMP, "source %s: connected again (%s)", s->name, cause ? cause : "connect");
+	else
+		log_info(COMP, "source %s: connected (%s)", s->name, cause ? cause : "connect");
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	ro.onSuccess = on_subscribe_ok;
 	ro.onFailure = on_subscribe_fail;
@@ -220,8 +224,14 @@ static void on_connected(void *ctx, char *cause)
 static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 {
 	struct mqtt_source *s = ctx;
-	cb_warn(s, "connect failed: %s (code %d); retrying with backoff",
-		resp && resp->message ? resp->message : "no answer", resp ? resp->code : 0);
+	/* Once per state change: the first failure at WARN with its cause,
+	 * the retries at DEBUG, the recovery once at INFO (on_connected). */
+	if (!atomic_exchange(&s->down_reported, true))
+		log_warn(COMP, "source %s: cannot connect: %s (code %d); retrying with backoff (logged again when "
+			 "connected)", s->name, resp && resp->message ? resp->message : "no answer", resp ? resp->code : 0);
+	else
+		log_debug(COMP, "source %s: connect failed: %s (code %d)", s->name,
+			  resp && resp->message ? resp->message : "no answer", resp ? resp->code : 0);
 }
 
 static void on_lost(void *ctx, char *cause)
@@ -230,8 +240,9 @@ static void on_lost(void *ctx, char *cause)
 	atomic_store(&s->connected, false);
 	atomic_store(&s->subscribed, false);
 	atomic_fetch_add(&s->lost, 1);
-	cb_warn(s, "connection lost: %s (%llu); reconnecting", cause ? cause : "socket closed",
-		(unsigned long long)atomic_load(&s->lost));
+	atomic_store(&s->down_reported, true);
+	cb_warn(s, "connection lost: %s (%llu); reconnecting (retries logged once connected again)",
+		cause ? cause : "socket closed", (unsigned long long)atomic_load(&s->lost));
 }
 
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)

@@ -1,26 +1,31 @@
 /* cmd_local — the operator's sub-commands that talk to the running daemon
- * through its control socket: status, incidents, ack, shelve, unshelve,
- * notify test.
+ * through its control socket: status, incidents, ack, close, shelve,
+ * unshelve, notify test.
  * `gridgw incidents` reads the store directly when the daemon is down. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "gateway/cli/cli.h"
 #include "gateway/config/config.h"
 #include "gateway/control/control.h"
+#include "gateway/core/incidents_json.h"
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
 
 #define CALL_TIMEOUT_MS 5000
 /* A test waits for the channel's API (its timeout is at most 9 s). */
 #define NOTIFY_TEST_TIMEOUT_MS 12000
-
-cJSON *incidents_list_json(struct store *s, bool open_only, int limit); /* core_commands.c */
+/* `incidents --follow`: how often the store is looked at (new events show
+ * within this), and how many events one look prints at most. */
+#define FOLLOW_POLL_MS 200
+#define FOLLOW_BATCH 200
 
 struct local_opts {
 	const char *config;
@@ -30,6 +35,8 @@ struct local_opts {
 	const char *by;
 	const char *note;
 	const char *for_text;
+	bool false_alarm;
+	bool follow;
 	const char *arg;          /* ID or DEVICE */
 };
 
@@ -44,6 +51,9 @@ static const char *const option_help[] = {
 	['b'] = "      --by NAME       who does it (recorded with the event)",
 	['N'] = "      --note TEXT     a note recorded with the event",
 	['f'] = "      --for DURATION  how long (500ms, 30s, 10m, 2h, 1d; at most 30 days)",
+	['F'] = "      --false-alarm   close as a false alarm (workflow false_alarm) instead of closed",
+	['w'] = "  -f, --follow        after the list, print every new incident event as it happens\n"
+		"                      (read from the store; until Ctrl-C)",
 	['h'] = "  -h, --help          this text",
 };
 
@@ -72,13 +82,20 @@ static int parse_opts(int argc, char **argv, struct local_opts *o, const struct 
 		{ "open", no_argument, NULL, 'o' },         { "all", no_argument, NULL, 'a' },
 		{ "limit", required_argument, NULL, 'n' },  { "by", required_argument, NULL, 'b' },
 		{ "note", required_argument, NULL, 'N' },   { "for", required_argument, NULL, 'f' },
+		{ "false-alarm", no_argument, NULL, 'F' },  { "follow", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
 	memset(o, 0, sizeof *o);
 	o->limit = 20;
 	int ch;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	/* -f is --follow only where the command takes it (incidents). */
+	const char *shortopts = strchr(help->options, 'w') ? "c:hf" : "c:h";
+	int li = -1;
+	while ((ch = getopt_long(argc, argv, shortopts, opts, &li)) != -1) {
+		if (ch == 'f' && li < 0)
+			ch = 'w'; /* the short -f, not --for */
+		li = -1;
 		switch (ch) {
 		case 'c': o->config = optarg; break;
 		case 'j': o->json = true; break;
@@ -97,6 +114,8 @@ static int parse_opts(int argc, char **argv, struct local_opts *o, const struct 
 		case 'b': o->by = optarg; break;
 		case 'N': o->note = optarg; break;
 		case 'f': o->for_text = optarg; break;
+		case 'F': o->false_alarm = true; break;
+		case 'w': o->follow = true; break;
 		case 'h': print_help(stdout, help); return 0;
 		default: fprintf(stderr, "usage: %s\n", usage); return 2;
 		}
@@ -272,6 +291,42 @@ int cmd_status(int argc, char **argv)
 	return status;
 }
 
+/* An ISO UTC time of an answer in the local zone, with date and offset
+ * ("2026-12-02 21:03:05 +0800"); as given when it is not one. */
+static const char *local_time(const char *iso, char *buf, size_t len)
+{
+	int64_t ms;
+	if (time_parse_iso(iso, &ms) != 0)
+		return iso;
+	time_format_local(ms, buf, len);
+	return buf;
+}
+
+/* Where the device is, as people on site say it: building-entrance-floor-
+ * room ("5-2-F7-0701"), then the place; "-" when nothing is known. */
+static const char *location_text(const cJSON *loc, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	static const char *const keys[] = { "building", "entrance", "floor", "room" };
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(loc, keys[i]);
+		char part[64] = "";
+		if (cJSON_IsString(v))
+			snprintf(part, sizeof part, "%s", v->valuestring);
+		else if (cJSON_IsNumber(v))
+			snprintf(part, sizeof part, "F%.0f", v->valuedouble);
+		if (part[0] && n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "-" : "", part);
+	}
+	const cJSON *place = cJSON_GetObjectItemCaseSensitive(loc, "place");
+	if (cJSON_IsString(place) && n < len)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? " " : "", place->valuestring);
+	if (!buf[0])
+		snprintf(buf, len, "-");
+	return buf;
+}
+
 static void print_incidents(const cJSON *ans)
 {
 	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(ans, "incidents"), *i;
@@ -279,32 +334,122 @@ static void print_incidents(const cJSON *ans)
 		printf("no incidents\n");
 		return;
 	}
-	printf("%-26s %-20s %-3s %-18s %-6s %-5s %-11s %5s  %s\n", "ID", "TYPE", "SEV", "DEVICE", "ACTIVE", "ACKED",
-	       "WORKFLOW", "COUNT", "LAST");
+	printf("%-26s %-20s %-3s %-18s %-18s %-6s %-5s %-11s %5s  %s\n", "ID", "TYPE", "SEV", "DEVICE", "LOCATION",
+	       "ACTIVE", "ACKED", "WORKFLOW", "COUNT", "LAST");
 	cJSON_ArrayForEach(i, arr) {
-		printf("%-26s %-20s %-3.0f %-18s %-6s %-5s %-11s %5.0f  %s\n", str(i, "id"), str(i, "type"),
+		char ts[40], loc[128];
+		printf("%-26s %-20s %-3.0f %-18s %-18s %-6s %-5s %-11s %5.0f  %s\n", str(i, "id"), str(i, "type"),
 		       num(i, "severity"), str(i, "device"),
+		       location_text(cJSON_GetObjectItemCaseSensitive(i, "location"), loc, sizeof loc),
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(i, "active")) ? "yes" : "no",
 		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(i, "acked")) ? "yes" : "no", str(i, "workflow"),
-		       num(i, "count"), str(i, "ts"));
+		       num(i, "count"), local_time(str(i, "ts"), ts, sizeof ts));
 		printf("    %s\n", str(i, "message"));
 		const cJSON *n;
 		cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(i, "notified")) {
 			printf("    notified %s (route %.0f%s) %s %s%s%s\n", str(n, "channel"), num(n, "route"),
-			       num(n, "step") > 0 ? ", escalation" : "", str(n, "ts"),
+			       num(n, "step") > 0 ? ", escalation" : "", local_time(str(n, "ts"), ts, sizeof ts),
 			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(n, "ok")) ? "delivered" : "FAILED",
 			       str(n, "error")[0] ? ": " : "", str(n, "error"));
 		}
 	}
 }
 
+/* --- incidents --follow ------------------------------------------------ */
+
+static volatile sig_atomic_t follow_stop;
+
+static void follow_on_signal(int sig)
+{
+	(void)sig;
+	follow_stop = 1;
+}
+
+struct follow_ctx {
+	bool json;
+	uint64_t last;
+};
+
+/* One incident event as a line: local time, event, id, type, severity,
+ * device, location, alarm state, workflow, who, message. */
+static void print_event_line(const cJSON *ev)
+{
+	char ts[40], loc[128];
+	printf("%s  %-9s %s %s sev %.0f %s %s %s%s %s", local_time(str(ev, "ts"), ts, sizeof ts), str(ev, "event"),
+	       str(ev, "id"), str(ev, "type"), num(ev, "severity"), str(ev, "device"),
+	       location_text(cJSON_GetObjectItemCaseSensitive(ev, "location"), loc, sizeof loc),
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "active")) ? "active" : "inactive",
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ev, "acked")) ? ",acked" : "", str(ev, "workflow"));
+	if (str(ev, "by")[0])
+		printf(" by %s", str(ev, "by"));
+	printf(": %s", str(ev, "message"));
+	if (str(ev, "note")[0])
+		printf(" (%s)", str(ev, "note"));
+	printf("\n");
+}
+
+static int follow_event(void *ctx, uint64_t seq, const char *payload)
+{
+	struct follow_ctx *fc = ctx;
+	fc->last = seq;
+	const char *end;
+	cJSON *ev = cJSON_ParseWithLengthOpts(payload, strlen(payload), &end, 0);
+	if (ev && strcmp(str(ev, "schema"), "gridgw.incident/1") == 0) {
+		if (fc->json)
+			printf("%s\n", payload); /* as published: UTC */
+		else
+			print_event_line(ev);
+		fflush(stdout); /* a pipe or a log file sees each line at once */
+	}
+	cJSON_Delete(ev);
+	return 0;
+}
+
+/* Prints each incident event committed from now on, polling the store
+ * read-only (the daemon need not be asked, and a CLI that is slow to read
+ * never holds the core), until SIGINT/SIGTERM. */
+static int follow_incidents(const struct gw_config *cfg, bool json)
+{
+	char err[256];
+	struct store *s = store_open_readonly(cfg->gateway.state_dir, err, sizeof err);
+	if (!s) {
+		fprintf(stderr, "gridgw incidents --follow: the store cannot be read: %s\n", err);
+		return 1;
+	}
+	struct follow_ctx fc = { json, store_last_seq(s) };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = follow_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (!json)
+		fprintf(stderr, "(following new incident events; Ctrl-C to stop)\n");
+	int status = 0;
+	while (!follow_stop) {
+		int n = store_each_event_after(s, fc.last, FOLLOW_BATCH, follow_event, &fc);
+		if (n < 0) {
+			fprintf(stderr, "gridgw incidents --follow: reading the store failed: %s\n", store_last_error(s));
+			status = 1;
+			break;
+		}
+		if (n == FOLLOW_BATCH)
+			continue; /* more waiting: no pause */
+		struct timespec ts = { 0, FOLLOW_POLL_MS * 1000000L };
+		nanosleep(&ts, NULL); /* a signal ends it early */
+	}
+	store_close(s);
+	return status;
+}
+
 int cmd_incidents(int argc, char **argv)
 {
 	struct local_opts o;
 	static const struct local_help help = {
-		"gridgw incidents [-c FILE] [--open|--all] [--json] [--limit N]",
-		"Incidents, newest first, from the daemon (or from the store when it is not running).",
-		"coanjh",
+		"gridgw incidents [-c FILE] [--open|--all] [--json] [--limit N] [--follow]",
+		"Incidents, most severe then newest first, from the daemon (or from the store when it is\n"
+		"not running). Times in the table are local, with the UTC offset; --json keeps UTC.\n"
+		"LOCATION is building-entrance-Ffloor-room, then the place.",
+		"coanjwh",
 	};
 	int r = parse_opts(argc, argv, &o, &help, 0);
 	if (r >= 0)
@@ -350,6 +495,14 @@ int cmd_incidents(int argc, char **argv)
 			print_incidents(ans);
 	}
 	cJSON_Delete(ans);
+	if (status == 0 && o.follow) {
+		fflush(stdout);
+		cfg = load_config(argv[0], o.config);
+		if (!cfg)
+			return 1;
+		status = follow_incidents(cfg, o.json);
+		config_free(cfg);
+	}
 	return status;
 }
 
@@ -376,12 +529,44 @@ static int simple_request(const char *cmd, const char *config, cJSON *req)
 	return status;
 }
 
+/* ack / close: one request; prints what was done to which incident (the
+ * full id, as a prefix was resolved to). */
+static int incident_request(const char *cmd, const char *config, cJSON *req, const char *done)
+{
+	struct gw_config *cfg = load_config(cmd, config);
+	if (!cfg) {
+		cJSON_Delete(req);
+		return 1;
+	}
+	int rc;
+	cJSON *ans = call_daemon(cfg, req, &rc);
+	cJSON_Delete(req);
+	config_free(cfg);
+	if (!ans) {
+		explain_call_error(cmd, rc);
+		return 1;
+	}
+	int status = check_answer(cmd, ans);
+	if (status == 0) {
+		const char *wf = str(ans, "workflow");
+		printf("%s %s%s%s\n", done, str(ans, "id"), wf[0] && strcmp(wf, "closed") != 0 ? " as " : "",
+		       wf[0] && strcmp(wf, "closed") != 0 ? wf : "");
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ans, "was_active")))
+			printf("note: it was still in alarm (closed anyway, as the platform's incident.close does); "
+			       "its next raise opens a new incident\n");
+	}
+	cJSON_Delete(ans);
+	return status;
+}
+
 int cmd_ack(int argc, char **argv)
 {
 	struct local_opts o;
 	static const struct local_help help = {
 		"gridgw ack ID [-c FILE] [--by NAME] [--note TEXT]",
-		"Acknowledges incident ID locally (the platform gets the acked event).",
+		"Acknowledges incident ID locally (the platform gets the acked event). ID may be a unique\n"
+		"prefix of at least 4 characters, any case (gridgw ack 01m8tj); an ambiguous one lists\n"
+		"the candidates. --by defaults to \"local\".",
 		"cbNh",
 	};
 	int r = parse_opts(argc, argv, &o, &help, 1);
@@ -393,7 +578,32 @@ int cmd_ack(int argc, char **argv)
 		cJSON_AddStringToObject(req, "by", o.by);
 	if (o.note)
 		cJSON_AddStringToObject(req, "note", o.note);
-	return simple_request(argv[0], o.config, req);
+	return incident_request(argv[0], o.config, req, "acknowledged");
+}
+
+/* The platform's incident.close, on site: same core call, same event. */
+int cmd_close(int argc, char **argv)
+{
+	struct local_opts o;
+	static const struct local_help help = {
+		"gridgw close ID [-c FILE] [--false-alarm] [--by NAME] [--note TEXT]",
+		"Closes incident ID, as the platform's incident.close does: from any open workflow state,\n"
+		"an incident still in alarm too (said in the answer); the platform gets the same `closed`\n"
+		"event, with by (default \"local\") and note. The alarm's next raise opens a new incident.\n"
+		"ID may be a unique prefix of at least 4 characters, any case.",
+		"cFbNh",
+	};
+	int r = parse_opts(argc, argv, &o, &help, 1);
+	if (r >= 0)
+		return r;
+	cJSON *req = new_request("close");
+	cJSON_AddStringToObject(req, "id", o.arg);
+	cJSON_AddStringToObject(req, "workflow", o.false_alarm ? "false_alarm" : "closed");
+	if (o.by)
+		cJSON_AddStringToObject(req, "by", o.by);
+	if (o.note)
+		cJSON_AddStringToObject(req, "note", o.note);
+	return incident_request(argv[0], o.config, req, "closed");
 }
 
 int cmd_shelve(int argc, char **argv)

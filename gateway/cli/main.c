@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "the running daemon's view" },
 	{ "incidents", cmd_incidents, "incidents from the store, newest first" },
 	{ "ack", cmd_ack, "acknowledge an incident locally" },
+	{ "close", cmd_close, "close an incident locally (as the platform's incident.close)" },
 	{ "shelve", cmd_shelve, "suppress a device's rules for a while" },
 	{ "unshelve", cmd_unshelve, "end a shelve" },
 	{ "notify", cmd_notify, "notify test CHANNEL: send a test message now" },

@@ -43,13 +43,23 @@ struct pending_write {
 #define CORE_WRITE_ATTEMPTS 3
 #define CORE_WRITE_RETRY_MS 2000
 
-/* A platform command's answer, published once the iteration has committed. */
+/* A platform command's answer. It is stored with the iteration that gave
+ * it and published only once that commit succeeded and no incident event
+ * is still held in memory: an answer the platform sees is one the store
+ * remembers, with the change it made. While the store cannot write the
+ * answers wait here (core_commands.c). */
 struct pending_result {
 	char req[65];
 	bool ok;
+	bool stored;              /* its row is committed */
 	char error[192];
 };
-#define CORE_MAX_RESULTS 32
+/* Answers waiting for the store. Beyond this a new command is refused
+ * unapplied (ok:false, not stored: its retry is applied normally); answers
+ * of commands already applied (point.write results) are always kept. */
+#define CORE_MAX_HELD_RESULTS 1024
+/* Answers handed to the uplink per iteration (Paho buffers 100 messages). */
+#define CORE_RESULTS_PER_ITERATION 32
 
 struct core {
 	const char *config_path;
@@ -82,8 +92,8 @@ struct core {
 	int8_t *comm;             /* per device, as last told to the engine: -1 not yet, 0 offline, 1 online */
 
 	struct pending_write writes[CORE_MAX_PENDING_WRITES];
-	struct pending_result results[CORE_MAX_RESULTS];
-	int n_results;
+	struct pending_result *results; /* answers not yet published (malloc'd) */
+	int n_results, cap_results;
 	uint64_t next_request;
 
 	int64_t next_telemetry_ms;
@@ -114,7 +124,10 @@ void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t
 
 /* core_commands.c */
 void core_answer_platform(struct core *c, const char *req, bool ok, const char *error);
-void core_publish_results(struct core *c);
+/* Ends the iteration's store transaction: stores the answers given in it,
+ * commits, and publishes them if that worked. Returns the commit's result. */
+int core_commit(struct core *c);
+void core_free_results(struct core *c);
 void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
 void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req);
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now);

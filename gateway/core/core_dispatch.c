@@ -385,11 +385,20 @@ static void retire_events_without_uplink(struct core *c)
 		log_warn("core", "could not retire %d events (no uplink configured)", n);
 }
 
+/* An incident closed by the local auto-close: the next raise is a new one. */
+static void auto_closed(void *ctx, const char *alarm_key)
+{
+	struct core *c = ctx;
+	engine_incident_closed(c->engine, alarm_key, time_mono_ms());
+}
+
 void core_periodic(struct core *c, int64_t now)
 {
 	int64_t wall = time_wall_ms();
 	if (!c->up && now >= c->next_status_ms) {
 		c->next_status_ms = now + STATUS_EVERY_MS;
+		/* Nobody closes incidents here: incidents.auto_close_after does. */
+		incidents_auto_close(c->inc, c->cfg->incidents.auto_close_after_ms, wall, auto_closed, c);
 		retire_events_without_uplink(c);
 	}
 	if (c->up) {

@@ -374,7 +374,7 @@ static void core_reload(struct core *c)
 	store_begin(c->store);
 	stop_southbound(c, &later, &carry);
 	core_drain_engine(c, time_mono_ms());
-	store_commit(c->store);
+	(void)core_commit(c); /* a failure is logged; events and answers are held */
 
 	reload_keepalive(c);
 	engine_adopt_state(ne, c->engine);
@@ -401,8 +401,7 @@ static void core_reload(struct core *c)
 	for (size_t i = 0; i < later.n; i++)
 		core_handle_message(c, &later.m[i], time_mono_ms());
 	core_drain_engine(c, time_mono_ms());
-	store_commit(c->store);
-	core_publish_results(c);
+	(void)core_commit(c);
 	free(later.m);
 	log_info("core", "reloaded: %d buses, %d sources, %d devices, %d rules", ncfg->n_buses, ncfg->n_sources,
 		 ncfg->n_devices, engine_rule_count(c->engine));
@@ -552,10 +551,10 @@ static void core_close(struct core *c)
 			core_handle_message(c, &later.m[i], time_mono_ms());
 		core_drain_engine(c, time_mono_ms());
 		incidents_flush_pending(c->inc, time_wall_ms());
-		store_commit(c->store);
-		core_publish_results(c);
+		(void)core_commit(c);
 		free(later.m);
 	}
+	core_free_results(c);
 	core_web_abandon(c);
 	/* Before the queue closes: the sender posts its results there. */
 	if (c->inc)
@@ -632,8 +631,9 @@ static void run_loop(struct core *c)
 		core_drain_engine(c, now);
 		core_periodic(c, now);
 		incidents_flush_pending(c->inc, time_wall_ms());
-		store_commit(c->store);
-		core_publish_results(c);
+		/* Answers are published only if this commit (and every held
+		 * incident event) made it; otherwise they wait. */
+		(void)core_commit(c);
 		core_web_after_commit(c);
 		if (c->ob)
 			outbox_pump(c->ob);

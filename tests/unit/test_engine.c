@@ -140,6 +140,41 @@ static void h_smoke(struct harness *h, bool latch)
 	r->message = "Smoke at {building}-{entrance}-{room} ({device}) smoke={smoke} alarm={alarm} {nope} {";
 }
 
+/* ---------- evidence ---------- */
+
+/* A device with more points than ENGINE_EVIDENCE_MAX: the rule's point
+ * first, then the others in profile order up to the bound, the rest counted. */
+static void test_evidence_bounded_rule_points_first(void **state)
+{
+	(void)state;
+	enum { BIG_N = ENGINE_EVIDENCE_MAX + 8 };
+	static struct point_def big[BIG_N];
+	static char names[BIG_N][16];
+	for (int i = 0; i < BIG_N; i++) {
+		snprintf(names[i], sizeof names[i], "p%d", i);
+		big[i] = (struct point_def){ .name = names[i], .type = PT_U16 };
+	}
+	struct harness h;
+	h_init(&h);
+	h.profiles[PROF_ELEV] = (struct profile){ .name = "big", .kind = "big", .points = big, .n_points = BIG_N };
+	h_rule(&h, "hot", PROF_ELEV, "p39 > 5", "big.hot");
+	h_start(&h);
+	for (int i = 0; i < BIG_N; i++)
+		put(&h, D_E1, i, i, 1000);
+	assert_int_equal(h_drain(&h), 1);
+	const struct engine_output *o = find(&h, OUT_RAISED, "hot/elev-5-2");
+	assert_non_null(o);
+	assert_int_equal(o->n_evidence, ENGINE_EVIDENCE_MAX);
+	assert_int_equal(o->n_evidence_omitted, BIG_N - ENGINE_EVIDENCE_MAX);
+	assert_int_equal(o->evidence[0].point, 39);
+	assert_true(o->evidence[0].pv.value == 39);
+	for (int i = 1; i < ENGINE_EVIDENCE_MAX; i++) {
+		assert_int_equal(o->evidence[i].point, i - 1);
+		assert_int_equal(o->evidence[i].pv.quality, QUALITY_GOOD);
+	}
+	h_done(&h);
+}
+
 /* ---------- basic transitions ---------- */
 
 static void test_raise_clear_non_latched(void **state)
@@ -165,13 +200,19 @@ static void test_raise_clear_non_latched(void **state)
 	assert_int_equal(o->now_ms, 2000);
 	assert_int_equal(o->device, D_S1);
 	assert_string_equal(o->message, "Smoke at 5-2-701 (smoke-5-2-0701) smoke=10 alarm=true {nope} {");
-	/* evidence: both points the rule reads, with quality */
-	assert_int_equal(o->n_evidence, 2);
+	/* evidence: every point of the device with its quality, the two
+	 * points the rule reads first */
+	assert_int_equal(o->n_evidence, SP_N);
+	assert_int_equal(o->n_evidence_omitted, 0);
 	assert_int_equal(o->evidence[0].point, SP_ALARM);
 	assert_true(o->evidence[0].pv.value == 1);
 	assert_int_equal(o->evidence[0].pv.quality, QUALITY_GOOD);
 	assert_int_equal(o->evidence[1].point, SP_SMOKE);
 	assert_true(o->evidence[1].pv.value == 10);
+	assert_int_equal(o->evidence[2].point, SP_BATTERY);
+	assert_int_equal(o->evidence[2].pv.quality, QUALITY_NEVER_READ);
+	assert_int_equal(o->evidence[3].point, SP_FAULT);
+	assert_int_equal(o->evidence[4].point, SP_SIREN);
 	assert_int_equal(engine_alarm_state(h.e, KEY_S1), ALARM_ACTIVE_UNACKED);
 	/* repeating the same value changes nothing */
 	put(&h, D_S1, SP_ALARM, 1, 2500);
@@ -1028,6 +1069,7 @@ static void test_output_queue_grows(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_evidence_bounded_rule_points_first),
 		cmocka_unit_test(test_raise_clear_non_latched),
 		cmocka_unit_test(test_latch_stays_until_acked),
 		cmocka_unit_test(test_ack_while_active_then_clear),
