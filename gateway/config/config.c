@@ -225,6 +225,7 @@ static int load(const char *path, const char *text, size_t len, struct gw_config
 		cfg_src_free(c.srcs[i]);
 	free(c.srcs);
 	free(c.main_dir);
+	cfg_index_free(&c.device_ids);
 	/* The file names the structs point into move to the config. */
 	c.cfg->files = c.files;
 	c.cfg->n_files = c.n_files;

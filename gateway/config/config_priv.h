@@ -49,6 +49,18 @@ struct cfg_src {
 	int n_bad_int_lines;
 };
 
+/* ---- config_index.c ---- */
+/* A string (+ int tag) -> index table; keys are borrowed, not copied. */
+struct cfg_index_slot {
+	const char *key;
+	int tag;
+	int value;
+};
+struct cfg_index {
+	struct cfg_index_slot *slots;
+	size_t cap, n;
+};
+
 /* Loader context: the error list, interned file names, parsed documents and
  * the config being built. */
 struct cfg_ctx {
@@ -67,6 +79,7 @@ struct cfg_ctx {
 	 * are the installer's and win over a vendor profile of the same name. */
 	bool in_vendor_dir;
 	int first_vendor_profile;
+	struct cfg_index device_ids; /* device id -> index, once the devices are read */
 };
 
 /* ---- memory: allocation failure at load time aborts (there is nothing
@@ -175,6 +188,13 @@ int cfg_column(const char *line, const char *at);
  * of the first token that does not fit, with its column and a description
  * ("unexpected ';' where a value belongs") in what; 0 if none is found. */
 int cfg_syntax_locate(const char *text, int *column, char *what, size_t len);
+
+/* ---- config_index.c ---- */
+void cfg_index_init(struct cfg_index *ix, int expected);
+void cfg_index_free(struct cfg_index *ix);
+/* Adds key -> value unless present; returns the value already there, or -1. */
+int cfg_index_add(struct cfg_index *ix, const char *key, int tag, int value);
+int cfg_index_get(const struct cfg_index *ix, const char *key, int tag);
 
 /* ---- config_warn.c ---- */
 /* The point of p closest to a misspelt name, or NULL. */

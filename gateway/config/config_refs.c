@@ -164,6 +164,11 @@ void cfg_read_devices(struct cfg_ctx *c, const config_setting_t *list)
 	struct gw_config *cfg = c->cfg;
 	int n = config_setting_length(list);
 	cfg->devices = cfg_xcalloc((size_t)n, sizeof *cfg->devices);
+	/* Hashed: comparing with every earlier device made loading quadratic. */
+	struct cfg_index *ids = &c->device_ids, units;
+	cfg_index_free(ids);
+	cfg_index_init(ids, n);
+	cfg_index_init(&units, n);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -173,18 +178,25 @@ void cfg_read_devices(struct cfg_ctx *c, const config_setting_t *list)
 		}
 		struct device_config *d = &cfg->devices[cfg->n_devices++];
 		read_device(c, g, d);
-		for (int j = 0; j < cfg->n_devices - 1; j++) {
+		int me = cfg->n_devices - 1;
+		int j = cfg_index_add(ids, d->id, 0, me);
+		if (j >= 0) {
 			const struct device_config *o = &cfg->devices[j];
-			if (d->id && o->id && strcmp(o->id, d->id) == 0)
-				cfg_err(c, config_setting_get_member(g, "id"), "duplicate device id \"%s\" (first at %s:%d)",
-					d->id, o->file, o->line);
-			if (d->bus >= 0 && o->bus == d->bus && o->unit == d->unit &&
-			    config_setting_get_member(g, "unit"))
+			cfg_err(c, config_setting_get_member(g, "id"), "duplicate device id \"%s\" (first at %s:%d)",
+				d->id, o->file, o->line);
+		}
+		if (d->bus >= 0) {
+			/* The key is (bus, unit): unit ids are < 256, bus counts small. */
+			j = cfg_index_add(&units, "", d->bus * 65536 + (d->unit & 0xffff), me);
+			if (j >= 0 && config_setting_get_member(g, "unit")) {
+				const struct device_config *o = &cfg->devices[j];
 				cfg_err(c, config_setting_get_member(g, "unit"),
 					"unit %d on bus \"%s\" is already used by device \"%s\" (%s:%d)", d->unit,
 					cfg->buses[d->bus].name, o->id ? o->id : "?", o->file, o->line);
+			}
 		}
 	}
+	cfg_index_free(&units);
 }
 
 /* ------------------------------------------------------------------ rules */
@@ -225,7 +237,7 @@ static void resolve_write(struct cfg_ctx *c, const config_setting_t *g, const st
 		memcpy(dev, target, n);
 		dev[n] = '\0';
 		a->point_name = cfg_xstrdup(colon + 1);
-		a->device = config_find_device(cfg, dev);
+		a->device = cfg_index_get(&c->device_ids, dev, 0);
 		if (a->device < 0) {
 			err_missing_ref(c, at, "device", dev, closest_name(dev, cfg->n_devices, device_name_at, cfg));
 			return;
@@ -507,22 +519,30 @@ static bool rule_raises_device_incidents(const struct rule_config *r)
 static void check_confirmed_types(struct cfg_ctx *c, const config_setting_t *const *gs)
 {
 	const struct gw_config *cfg = c->cfg;
+	/* The first correlation rule of each confirmed type, hashed (10k rules
+	 * compared pairwise cost 10^8 steps). */
+	struct cfg_index confirmed;
+	cfg_index_init(&confirmed, cfg->n_rules);
+	for (int j = 0; j < cfg->n_rules; j++) {
+		const struct rule_config *q = &cfg->rules[j];
+		if (q->enabled && q->group != GROUP_NONE)
+			cfg_index_add(&confirmed, rule_confirmed_type(q), 0, j);
+	}
 	for (int i = 0; i < cfg->n_rules; i++) {
 		const struct rule_config *r = &cfg->rules[i];
 		if (!rule_raises_device_incidents(r))
 			continue;
-		for (int j = 0; j < cfg->n_rules; j++) {
+		int j = cfg_index_get(&confirmed, r->type, 0);
+		if (j >= 0) {
 			const struct rule_config *q = &cfg->rules[j];
-			if (!q->enabled || q->group == GROUP_NONE || strcmp(r->type, rule_confirmed_type(q)) != 0)
-				continue;
 			cfg_err(c, config_setting_get_member(gs[i], "type"),
 				"rule \"%s\": 'type' \"%s\" is the confirmed type of correlation rule \"%s\" "
 				"(%s:%d): one detector would raise a confirmed incident; give this rule a "
 				"per-device type such as \"fire.smoke\"",
 				r->id ? r->id : "?", r->type, q->id ? q->id : "?", q->file, q->line);
-			break;
 		}
 	}
+	cfg_index_free(&confirmed);
 }
 
 void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list)
@@ -533,6 +553,8 @@ void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list)
 	int n = config_setting_length(list);
 	cfg->rules = cfg_xcalloc((size_t)n, sizeof *cfg->rules);
 	const config_setting_t **gs = cfg_xcalloc((size_t)n, sizeof *gs);
+	struct cfg_index ids;
+	cfg_index_init(&ids, n);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -543,11 +565,12 @@ void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list)
 		gs[cfg->n_rules] = g;
 		struct rule_config *r = &cfg->rules[cfg->n_rules++];
 		read_rule(c, g, r);
-		for (int j = 0; r->id && j < cfg->n_rules - 1; j++)
-			if (cfg->rules[j].id && strcmp(cfg->rules[j].id, r->id) == 0)
-				cfg_err(c, config_setting_get_member(g, "id"), "duplicate rule id \"%s\" (first at %s:%d)",
-					r->id, cfg->rules[j].file, cfg->rules[j].line);
+		int j = cfg_index_add(&ids, r->id, 0, cfg->n_rules - 1);
+		if (j >= 0)
+			cfg_err(c, config_setting_get_member(g, "id"), "duplicate rule id \"%s\" (first at %s:%d)",
+				r->id, cfg->rules[j].file, cfg->rules[j].line);
 	}
+	cfg_index_free(&ids);
 	check_confirmed_types(c, gs);
 	free(gs);
 }

@@ -752,11 +752,33 @@ static int control_clear_path(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Opens the lock file so that only the service user can open it: flock
+ * works on a read-only handle, so a lock file another user can read lets
+ * that user hold it and stop every start (issue #14). A file left by
+ * someone else, or with group/other bits, is replaced. The name is new
+ * ("…sock.lock" was 0660): a handle still held on the old file locks nothing. */
+static int open_private_lock(const char *lock_path)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (attempt ? O_EXCL : 0), 0600);
+		if (fd < 0)
+			return -1;
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0)
+			return fd;
+		close(fd);
+		if (unlink(lock_path) != 0)
+			return -1;
+	}
+	errno = EPERM;
+	return -1;
+}
+
 static int control_take_lock(struct control *c, char *err, size_t errlen)
 {
-	char lock_path[sizeof c->path + 8];
-	snprintf(lock_path, sizeof lock_path, "%s.lock", c->path);
-	c->lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+	char lock_path[sizeof c->path + 16];
+	snprintf(lock_path, sizeof lock_path, "%s.owner-lock", c->path);
+	c->lockfd = open_private_lock(lock_path);
 	if (c->lockfd < 0) {
 		int e = errno;
 		snprintf(err, errlen, "%s: %s", lock_path, strerror(e));

@@ -365,9 +365,21 @@ static void keep_sources(struct core *c, const struct gw_config *ncfg, struct co
 	}
 }
 
+/* A reload is the core's one long piece of work: it pings the watchdog
+ * between its stages (each linear in the config since #14), so a big but
+ * healthy reload is not killed by systemd while a hung stage still is. */
+static void reload_keepalive(struct core *c)
+{
+	if (c->watchdog_interval_ms <= 0)
+		return;
+	sdnotify_watchdog_ping();
+	c->next_watchdog_ms = time_mono_ms() + c->watchdog_interval_ms;
+}
+
 /* SIGHUP. Validate first; swap only a config that loaded cleanly. */
 static void core_reload(struct core *c)
 {
+	reload_keepalive(c);
 	sdnotify_reloading();
 	log_info("core", "reloading %s", c->config_path);
 	struct gw_config *ncfg = NULL;
@@ -388,8 +400,10 @@ static void core_reload(struct core *c)
 		sdnotify_ready("reload rejected; previous configuration running");
 		return;
 	}
+	reload_keepalive(c);
 	char err[256];
 	struct engine *ne = engine_create(ncfg, err, sizeof err);
+	reload_keepalive(c);
 	if (!ne) {
 		log_error("core", "reload rejected: %s", err);
 		config_errors_clear(&warned);
@@ -406,7 +420,9 @@ static void core_reload(struct core *c)
 	core_drain_engine(c, time_mono_ms());
 	(void)core_commit(c); /* a failure is logged; events and answers are held */
 
+	reload_keepalive(c);
 	engine_adopt_state(ne, c->engine);
+	reload_keepalive(c);
 	engine_destroy(c->engine);
 	c->engine = ne;
 	struct gw_config *old = c->cfg;

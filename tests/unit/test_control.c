@@ -213,7 +213,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	control_close(f->c);
 	char lock[160];
-	snprintf(lock, sizeof lock, "%s.lock", f->path);
+	snprintf(lock, sizeof lock, "%s.owner-lock", f->path);
 	unlink(lock);
 	unlink(f->path);
 	assert_int_equal(rmdir(f->dir), 0);
