@@ -720,12 +720,53 @@ static void test_size_cap_prunes_oldest_history_first(void **state)
 	store_close(s);
 }
 
+/* A gateway upgraded in place: its v2 file holds an open, cleared and
+ * acknowledged incident. The v3 step adds the clear/ack time columns
+ * without touching the row, and the old row reads back with 0 (unknown)
+ * times, which incident.c replaces by last_ms for the auto-close clock. */
+static void test_v2_file_with_incidents_is_migrated(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct incident_row r = make_row("01V2ROW00000000000000000000", "smoke/smoke-1", "raised", 1700000000000);
+	r.active = false;
+	r.acked = true;
+	assert_int_equal(store_put_incident(s, &r), STORE_OK);
+	store_close(s);
+	/* Turn the file back into what v2 wrote. */
+	raw_exec(f->db, "ALTER TABLE incidents DROP COLUMN cleared_ms; ALTER TABLE incidents DROP COLUMN acked_ms;"
+			"PRAGMA user_version = 2;");
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM pragma_table_info('incidents') WHERE name = 'cleared_ms'"), 0);
+	s = open_store(f);
+	struct incident_row got;
+	assert_int_equal(store_get_incident(s, r.id, &got), STORE_OK);
+	assert_string_equal(got.alarm_key, "smoke/smoke-1");
+	assert_false(got.active);
+	assert_true(got.acked);
+	assert_int_equal(got.last_ms, 1700000000000);
+	assert_int_equal(got.cleared_ms, 0);
+	assert_int_equal(got.acked_ms, 0);
+	assert_string_equal(got.evidence_json, "{\"smoke\":0.2}");
+	incident_row_free_json(&got);
+	/* New rows carry the times. */
+	r.cleared_ms = 1700000005000;
+	r.acked_ms = 1700000006000;
+	assert_int_equal(store_put_incident(s, &r), STORE_OK);
+	assert_int_equal(store_get_incident(s, r.id, &got), STORE_OK);
+	assert_int_equal(got.cleared_ms, 1700000005000);
+	assert_int_equal(got.acked_ms, 1700000006000);
+	incident_row_free_json(&got);
+	store_close(s);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_schema_created_and_reopened, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incident_prefix_and_cycle_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v0_file_is_migrated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v2_file_with_incidents_is_migrated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_synchronous_is_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_gapless_across_rollback_and_reopen, setup, teardown),
