@@ -98,38 +98,6 @@ static int req_copy_string(const cJSON *item, const char *key, char *dst, size_t
 	return 0;
 }
 
-/* "2026-11-22T08:00:00Z" or "...:00.123Z" (UTC only, as the gateway writes
- * them) to wall ms. Returns 0 or -1. */
-static int parse_iso_utc(const char *s, int64_t *ms)
-{
-	int y, mo, d, h, mi, sec, n = 0;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
-		return -1;
-	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
-	    h < 0 || mi < 0 || sec < 0)
-		return -1;
-	const char *p = s + n;
-	int frac = 0;
-	if (*p == '.') {
-		int digits = 0;
-		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-			if (digits < 3)
-				frac = frac * 10 + (*p - '0');
-		if (digits == 0)
-			return -1;
-		for (; digits < 3; digits++)
-			frac *= 10;
-	}
-	if (strcmp(p, "Z") != 0)
-		return -1;
-	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec };
-	time_t t = timegm(&tm);
-	if (t == (time_t)-1 || tm.tm_mday != d)
-		return -1;
-	*ms = (int64_t)t * 1000 + frac;
-	return 0;
-}
-
 static int req_set_field(struct control_request *out, int key, const cJSON *item, char *err, size_t errlen)
 {
 	switch (key) {
@@ -139,7 +107,7 @@ static int req_set_field(struct control_request *out, int key, const cJSON *item
 		char text[40];
 		if (req_copy_string(item, "since", text, sizeof text, true, err, errlen) != 0)
 			return -1;
-		if (parse_iso_utc(text, &out->since_ms) != 0) {
+		if (time_parse_iso(text, &out->since_ms) != 0) {
 			snprintf(err, errlen, "\"since\" must be a UTC time like 2026-11-22T08:00:00Z");
 			return -1;
 		}
