@@ -37,12 +37,15 @@ void log_vmsg(enum log_level level, const char *component, const char *fmt, va_l
 	if (getenv("JOURNAL_STREAM"))
 		n = snprintf(line, sizeof line, "<%d>", prio[level]);
 	else {
+		/* Local time with date and offset, as the people on site read it
+		 * ("2026-12-02 21:03:05.123 +0800"); the journal stamps its own. */
 		struct timespec ts;
 		struct tm tm;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		n = (int)strftime(line, sizeof line, "%H:%M:%S", &tm);
+		localtime_r(&ts.tv_sec, &tm);
+		n = (int)strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
 		n += snprintf(line + n, sizeof line - (size_t)n, ".%03ld ", ts.tv_nsec / 1000000);
+		n += (int)strftime(line + n, sizeof line - (size_t)n, "%z ", &tm);
 	}
 	n += snprintf(line + n, sizeof line - (size_t)n, "%s %s: ", tags[level], component);
 	if (n < (int)sizeof line)

@@ -264,6 +264,14 @@ struct console_config {
 	int64_t session_idle_ms;  /* default 30m */
 };
 
+/* incidents = { ... } (docs/configuration.md). */
+struct incidents_config {
+	/* Without an uplink: close an incident cleared and acknowledged this
+	 * long ago. Default 1h; 0 = never. Ignored with an uplink (the platform
+	 * closes incidents). */
+	int64_t auto_close_after_ms;
+};
+
 struct gw_config {
 	char *path;               /* main config file as given */
 	struct console_config console;
@@ -284,6 +292,7 @@ struct gw_config {
 	struct notify_config *notify; /* the notify section (gateway/notify/notify_config.h), NULL when absent */
 	char **files;             /* interned file names the file/line pointers refer to */
 	int n_files;
+	struct incidents_config incidents;
 };
 
 /* Lookups by name (linear; for load time and commands, not hot paths). -1 if absent. */

@@ -73,7 +73,7 @@ static void free_blob(struct core_msg *m)
 {
 	switch (m->type) {
 	case MSG_SOURCE_MESSAGE: case MSG_UPLINK_LOST: case MSG_UPLINK_COMMAND:
-	case MSG_CONTROL: case MSG_USER: case MSG_NOTIFY_RESULT:
+	case MSG_CONTROL: case MSG_USER: case MSG_NOTIFY_RESULT: case MSG_READ_RESULT:
 		free(m->u.blob.data);
 		break;
 	default:
@@ -96,13 +96,9 @@ void queue_destroy(struct queue *q)
 
 int queue_fd(const struct queue *q) { return q->efd; }
 
-/* Called with the lock held. */
-static void push_locked(struct queue *q, const struct core_msg *m)
+/* Called with the lock held: makes the eventfd readable once per drain. */
+static void signal_locked(struct queue *q)
 {
-	q->ring[(q->head + q->len) % q->ring_cap] = *m;
-	q->len++;
-	if (queue_msg_is_control(m->type))
-		q->n_control++;
 	if (!q->signalled) {
 		uint64_t one = 1;
 		/* EAGAIN only if the counter would overflow: it is then readable anyway. */
@@ -112,18 +108,50 @@ static void push_locked(struct queue *q, const struct core_msg *m)
 	}
 }
 
-int queue_push_wait(struct queue *q, const struct core_msg *m)
+/* Called with the lock held. */
+static void push_locked(struct queue *q, const struct core_msg *m, bool wake)
+{
+	q->ring[(q->head + q->len) % q->ring_cap] = *m;
+	q->len++;
+	if (queue_msg_is_control(m->type))
+		q->n_control++;
+	if (wake)
+		signal_locked(q);
+}
+
+static int push_wait(struct queue *q, const struct core_msg *m, bool wake)
 {
 	pthread_mutex_lock(&q->lock);
-	while (!q->closed && !has_room_locked(q, m, q->high_water))
+	while (!q->closed && !has_room_locked(q, m, q->high_water)) {
+		if (q->len > 0)
+			signal_locked(q); /* quiet pushes must not leave a full queue asleep */
 		pthread_cond_wait(&q->not_full, &q->lock);
+	}
 	if (q->closed) {
 		pthread_mutex_unlock(&q->lock);
 		return -1;
 	}
-	push_locked(q, m);
+	push_locked(q, m, wake);
 	pthread_mutex_unlock(&q->lock);
 	return 0;
+}
+
+int queue_push_wait(struct queue *q, const struct core_msg *m)
+{
+	return push_wait(q, m, true);
+}
+
+int queue_push_wait_quiet(struct queue *q, const struct core_msg *m)
+{
+	return push_wait(q, m, false);
+}
+
+void queue_wake(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->len > 0)
+		signal_locked(q);
+	pthread_mutex_unlock(&q->lock);
 }
 
 int queue_push_nowait(struct queue *q, const struct core_msg *m)
@@ -134,7 +162,7 @@ int queue_push_nowait(struct queue *q, const struct core_msg *m)
 		pthread_mutex_unlock(&q->lock);
 		return -1;
 	}
-	push_locked(q, m);
+	push_locked(q, m, true);
 	pthread_mutex_unlock(&q->lock);
 	return 0;
 }

@@ -44,8 +44,14 @@ enum core_msg_type {
 	MSG_NOTIFY_RESULT,      /* a notification outcome: blob = struct notify_result (gateway/notify/notify.h) */
 	MSG_WEB_REQUEST,        /* console request: blob.data = struct web_call * (gateway/web/web.h), answered
 				 * with web_call_answer; a plain malloc block, so queue_destroy may free it */
+	MSG_READ_RESULT,        /* a one-shot bus read for the console: blob.data = struct modbus_read_result *
+				 * (sensors/modbus_bus.h, a plain malloc block), blob.a = the core's token */
 	MSG_USER,               /* free for modules: a/b/seq/blob as they define */
+	MSG_POINTS,             /* one device poll's changed points: points (bus threads) */
 };
+
+/* Entries one MSG_POINTS carries; a poll that changes more posts several. */
+#define QUEUE_POINTS_MAX 16
 
 struct core_msg {
 	enum core_msg_type type;
@@ -55,6 +61,18 @@ struct core_msg {
 			int32_t point;        /* index into the device profile's points */
 			struct point_value pv;
 		} point;
+		/* Up to QUEUE_POINTS_MAX points of one device read in one poll:
+		 * entry i is point[i] with quality[i] and value[i], all read at
+		 * ts_ms (wall clock). Parallel arrays keep the slot small (11
+		 * bytes an entry); core_msg_point() gives entry i back. */
+		struct {
+			int32_t device;
+			uint16_t n;
+			int64_t ts_ms;
+			double value[QUEUE_POINTS_MAX];
+			uint16_t point[QUEUE_POINTS_MAX];
+			uint8_t quality[QUEUE_POINTS_MAX];
+		} points;
 		struct {
 			int32_t device;
 			int32_t ok;
@@ -79,6 +97,28 @@ struct core_msg {
 	} u;
 };
 
+/* Entry i (< m->u.points.n) of a MSG_POINTS message. */
+static inline void core_msg_point(const struct core_msg *m, int i, int *point, struct point_value *pv)
+{
+	*point = m->u.points.point[i];
+	pv->value = m->u.points.value[i];
+	pv->quality = (enum quality)m->u.points.quality[i];
+	pv->ts_ms = m->u.points.ts_ms;
+}
+
+/* Appends one entry to a MSG_POINTS message; false when it is full. */
+static inline bool core_msg_add_point(struct core_msg *m, int point, const struct point_value *pv)
+{
+	uint16_t i = m->u.points.n;
+	if (i >= QUEUE_POINTS_MAX)
+		return false;
+	m->u.points.point[i] = (uint16_t)point;
+	m->u.points.quality[i] = (uint8_t)pv->quality;
+	m->u.points.value[i] = pv->value;
+	m->u.points.n = (uint16_t)(i + 1);
+	return true;
+}
+
 struct queue;
 
 /* Slots reserved for control messages. Their producers are bounded: one
@@ -100,6 +140,13 @@ int queue_fd(const struct queue *q);
 /* Returns 0, or -1 when the queue is closed. Data waits below high_water,
  * control for a free control slot. */
 int queue_push_wait(struct queue *q, const struct core_msg *m);
+/* As queue_push_wait, but does not wake the consumer: a producer that posts
+ * a burst (a bus thread's polls of one tick) wakes the core once, with
+ * queue_wake, when the burst ends, instead of once per message. A push that
+ * has to wait for room wakes the core itself first. */
+int queue_push_wait_quiet(struct queue *q, const struct core_msg *m);
+/* Wakes the consumer when messages are waiting that it was not woken for. */
+void queue_wake(struct queue *q);
 /* Returns 0, or -1 when the message's class is full or the queue closed
  * (the caller keeps ownership of any blob). */
 int queue_push_nowait(struct queue *q, const struct core_msg *m);

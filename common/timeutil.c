@@ -64,3 +64,42 @@ void time_format_iso(int64_t wall_ms, char *buf, size_t len)
 	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf, len, "%s.%03dZ", base, (int)(wall_ms % 1000));
 }
+
+void time_format_local(int64_t wall_ms, char *buf, size_t len)
+{
+	time_t s = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	if (len == 0)
+		return;
+	if (!localtime_r(&s, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
+		buf[0] = '\0';
+}
+
+int time_parse_iso(const char *text, int64_t *wall_ms)
+{
+	int y, mo, d, h, mi, sec, n = 0;
+	if (!text || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+		return -1;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 ||
+	    sec > 60)
+		return -1;
+	const char *p = text + n;
+	int frac = 0, digits = 0;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 3)
+				frac = frac * 10 + (*p - '0');
+		if (digits == 0)
+			return -1;
+		for (; digits < 3; digits++)
+			frac *= 10;
+	}
+	if (strcmp(p, "Z") != 0)
+		return -1;
+	struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec };
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != d)
+		return -1;
+	*wall_ms = (int64_t)t * 1000 + frac;
+	return 0;
+}

@@ -19,4 +19,13 @@ int64_t time_wall_ms(void);
 /* "2026-11-22T08:00:00.123Z"; buf needs 25 bytes. */
 void time_format_iso(int64_t wall_ms, char *buf, size_t len);
 
+/* The same instant in the process's local time zone (TZ, else
+ * /etc/localtime), with the date and the UTC offset, as people on site read
+ * it: "2026-12-02 21:03:05 +0800"; buf needs 26 bytes. Logs and tables use
+ * it; JSON, MQTT and the store stay UTC (time_format_iso). */
+void time_format_local(int64_t wall_ms, char *buf, size_t len);
+/* Parses what time_format_iso writes ("2026-11-22T08:00:00Z", optional
+ * ".123" fraction, UTC only) to wall ms. Returns 0 or -1. */
+int time_parse_iso(const char *text, int64_t *wall_ms);
+
 #endif

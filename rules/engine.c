@@ -193,6 +193,7 @@ static struct engine_output *out_push(struct engine *e)
 	e->q_n++;
 	memset(o, 0, offsetof(struct engine_output, evidence));
 	o->n_evidence = 0;
+	o->n_evidence_omitted = 0;
 	o->action = NULL;
 	o->action_device = -1;
 	o->action_point = -1;
@@ -306,12 +307,45 @@ static void alarm_key(const struct engine *e, const struct alarm *a, char *buf, 
 		snprintf(buf, len, "%s/%s", r->id, e->cfg->devices[a->device].id);
 }
 
-static void emit_alarm(struct engine *e, const struct alarm *a, enum engine_output_kind kind, int64_t now)
+/* Evidence is every point of the device with its quality — what a worker
+ * sent to the site wants (battery and temperature beside the smoke
+ * reading): the rule's points first, so they are always there, then the
+ * device's other points in profile order, up to ENGINE_EVIDENCE_MAX;
+ * n_evidence_omitted counts the points that did not fit. */
+static void fill_evidence(const struct engine *e, const struct erule *r, int d, struct engine_output *o)
+{
+	const struct point_value *vals = e->devs[d].values;
+	int n = 0, omitted = 0;
+	for (int i = 0; i < r->n_ev && n < ENGINE_EVIDENCE_MAX; i++)
+		o->evidence[n++] = (struct evidence_item){ r->ev_points[i], vals[r->ev_points[i]] };
+	const struct profile *p = dev_profile(e, d);
+	for (int pt = 0; pt < p->n_points; pt++) {
+		bool seen = false;
+		for (int i = 0; i < r->n_ev && !seen; i++)
+			seen = r->ev_points[i] == pt;
+		if (seen)
+			continue;
+		if (n < ENGINE_EVIDENCE_MAX)
+			o->evidence[n++] = (struct evidence_item){ pt, vals[pt] };
+		else
+			omitted++;
+	}
+	o->n_evidence = n;
+	o->n_evidence_omitted = omitted;
+	/* An offline device's last values are not current (device.offline,
+	 * or a clear while offline): say so per point. */
+	for (int i = 0; !e->devs[d].online && i < n; i++)
+		if (o->evidence[i].pv.quality == QUALITY_GOOD)
+			o->evidence[i].pv.quality = QUALITY_COMM_ERROR;
+}
+
+static struct engine_output *emit_alarm(struct engine *e, const struct alarm *a, enum engine_output_kind kind,
+				       int64_t now)
 {
 	const struct erule *r = &e->rules[a->rule];
 	struct engine_output *o = out_push(e);
 	if (!o)
-		return;
+		return NULL;
 	o->kind = kind;
 	alarm_key(e, a, o->key, sizeof o->key);
 	o->rule = a->rule;
@@ -323,12 +357,8 @@ static void emit_alarm(struct engine *e, const struct alarm *a, enum engine_outp
 	o->count = a->count;
 	o->now_ms = now;
 	render_template(e, a->device, r->message ? r->message : o->type, o->message, sizeof o->message);
-	const struct point_value *vals = e->devs[a->device].values;
-	for (int i = 0; i < r->n_ev; i++) {
-		o->evidence[i].point = r->ev_points[i];
-		o->evidence[i].pv = vals[r->ev_points[i]];
-	}
-	o->n_evidence = r->n_ev;
+	fill_evidence(e, r, a->device, o);
+	return o;
 }
 
 static void emit_actions(struct engine *e, const struct alarm *a, bool raise, int64_t now)
@@ -447,6 +477,19 @@ static void isa_clear(struct engine *e, struct alarm *a, int64_t now)
 static void group_on_raise(struct engine *e, const struct erule *r, int d, int64_t now);
 static void group_on_clear(struct engine *e, const struct erule *r, int d, int64_t now);
 
+/* A raise or its clear while the device is shelved: said (log, views), never
+ * an incident. `active` is the condition, not the alarm state. */
+static void emit_suppressed(struct engine *e, const struct alarm *a, bool active, int64_t now)
+{
+	if (alarm_silent(e, a))
+		return;
+	struct engine_output *o = emit_alarm(e, a, OUT_SUPPRESSED, now);
+	if (o) {
+		o->active = active;
+		o->until_ms = e->devs[a->device].shelve_until;
+	}
+}
+
 /* The debounced condition rose. */
 static void cond_raise(struct engine *e, int id, int64_t now)
 {
@@ -454,11 +497,19 @@ static void cond_raise(struct engine *e, int id, int64_t now)
 	a->cond = true;
 	a->last_raise = now;
 	a->n_edges = 0;
+	if (alarm_shelved(e, a)) {
+		/* A detector under test: shown as suppressed, but it raises
+		 * nothing, counts towards no correlation (not even after the
+		 * unshelve) and is dropped when the shelve ends (§2.5). */
+		a->shelved_cond = true;
+		a->suppressed_at = now;
+		a->n_suppressed++;
+		emit_suppressed(e, a, true, now);
+		return;
+	}
+	a->corr_raise = now;
 	if (a->group < 0 && e->rules[a->rule].group != GROUP_NONE)
 		group_on_raise(e, &e->rules[a->rule], a->device, now);
-	a = &e->alarms[id];
-	if (alarm_shelved(e, a))
-		return;  /* reconciled at unshelve */
 	isa_raise(e, id, now);
 }
 
@@ -466,6 +517,10 @@ static void cond_clear(struct engine *e, int id, int64_t now)
 {
 	struct alarm *a = &e->alarms[id];
 	a->cond = false;
+	if (a->shelved_cond) {
+		a->shelved_cond = false;
+		emit_suppressed(e, a, false, now);
+	}
 	if (a->group < 0 && e->rules[a->rule].group != GROUP_NONE)
 		group_on_clear(e, &e->rules[a->rule], a->device, now);
 	a = &e->alarms[id];
@@ -489,9 +544,9 @@ static void group_on_raise(struct engine *e, const struct erule *r, int d, int64
 		if (r->slot_group[s] != g)
 			continue;
 		const struct alarm *m = &e->alarms[r->first_alarm + s];
-		if (e->devs[m->device].shelved)
+		if (e->devs[m->device].shelved || m->shelved_cond)
 			continue;
-		if (m->cond || (m->last_raise != NEVER && now - m->last_raise <= r->within_ms))
+		if (m->cond || (m->corr_raise != NEVER && now - m->corr_raise <= r->within_ms))
 			n++;
 	}
 	if (n >= r->min_devices) {
@@ -509,9 +564,12 @@ static void group_on_clear(struct engine *e, const struct erule *r, int d, int64
 	int gid = r->first_group_alarm + g;
 	if (!e->alarms[gid].cond)
 		return;
-	for (int s = 0; s < r->n_slots; s++)
-		if (r->slot_group[s] == g && e->alarms[r->first_alarm + s].cond)
+	/* a condition that rose while shelved holds no group open */
+	for (int s = 0; s < r->n_slots; s++) {
+		const struct alarm *m = &e->alarms[r->first_alarm + s];
+		if (r->slot_group[s] == g && m->cond && !m->shelved_cond)
 			return;
+	}
 	cond_clear(e, gid, now);
 	alarm_reschedule(e, gid);
 }
@@ -796,6 +854,70 @@ void engine_point(struct engine *e, int device, int point, const struct point_va
 	}
 }
 
+/* Stores one update; true when a rule reading it has to be evaluated
+ * (the value or quality changed). */
+static bool store_update(struct edev *dv, int point, const struct point_value *pv, int64_t now)
+{
+	struct point_value old = dv->values[point];
+	dv->values[point] = *pv;
+	if (dv->hist[point])
+		hist_push(dv->hist[point], pv->value, pv->quality == QUALITY_GOOD && isfinite(pv->value), now);
+	/* bitwise compare as engine_point: NaN == NaN, -0 differs from 0 harmlessly */
+	return memcmp(&old.value, &pv->value, sizeof old.value) != 0 || old.quality != pv->quality;
+}
+
+#define BATCH_RULES 64   /* distinct rules remembered per batch; past that, evaluated as met */
+
+/* Adds rid to the set; false when the set is full (the caller evaluates it now). */
+static bool rule_set_add(int *set, int *n, int rid)
+{
+	for (int i = 0; i < *n; i++)
+		if (set[i] == rid)
+			return true;
+	if (*n == BATCH_RULES)
+		return false;
+	set[(*n)++] = rid;
+	return true;
+}
+
+void engine_points(struct engine *e, int device, const struct engine_update *u, size_t n, int64_t now_ms)
+{
+	if (device < 0 || device >= e->n_devs)
+		return;
+	struct edev *dv = &e->devs[device];
+	const struct profile *p = dev_profile(e, device);
+	run_due(e, now_ms);
+	int set[BATCH_RULES], n_set = 0;
+	for (size_t k = 0; k < n; k++) {
+		int point = u[k].point;
+		if (point < 0 || point >= p->n_points)
+			continue;
+		bool changed = store_update(dv, point, &u[k].pv, now_ms);
+		if (!dv->online || dv->force_eval)
+			continue;
+		const struct rule_list *rl = &e->prof_rules[dv->profile][point];
+		for (int i = 0; i < rl->n; i++) {
+			int rid = rl->rules[i];
+			if ((changed || e->rules[rid].windowed) && !rule_set_add(set, &n_set, rid))
+				evaluate(e, rid, device, now_ms);
+		}
+	}
+	if (!dv->online)
+		return; /* conditions are unknown while offline */
+	if (dv->force_eval) {
+		/* back online: every rule of the device, on the whole batch */
+		dv->force_eval = false;
+		for (int i = 0; i < dv->n_alarms; i++) {
+			const struct alarm *a = &e->alarms[dv->alarms[i]];
+			if (e->rules[a->rule].kind != RK_OFFLINE)
+				evaluate(e, a->rule, device, now_ms);
+		}
+		return;
+	}
+	for (int i = 0; i < n_set; i++)
+		evaluate(e, set[i], device, now_ms);
+}
+
 void engine_device_online(struct engine *e, int device, bool online, int64_t now_ms)
 {
 	if (device < 0 || device >= e->n_devs)
@@ -905,6 +1027,7 @@ int engine_restore_alarm(struct engine *e, const char *key, bool active, bool ac
 		a->cond = true;
 		a->last_w = true;
 		a->last_raise = now_ms;
+		a->corr_raise = now_ms;
 		a->unacked_since = now_ms;
 		if (r->kind == RK_OFFLINE && a->group < 0)
 			e->devs[a->device].online = false; /* cleared by the first good read */
@@ -928,6 +1051,8 @@ int engine_shelve_device(struct engine *e, int device, int64_t until_ms, int64_t
 		for (int i = 0; i < dv->n_alarms; i++) {
 			int id = dv->alarms[i];
 			struct alarm *a = &e->alarms[id];
+			a->suppressed_at = NEVER;  /* what this shelve suppresses, from now */
+			a->n_suppressed = 0;
 			if (a->state != ALARM_NORMAL) {
 				a->shelved_out = true;
 				emit_alarm(e, a, OUT_SHELVED, now_ms);
@@ -938,6 +1063,31 @@ int engine_shelve_device(struct engine *e, int device, int64_t until_ms, int64_t
 	dv->shelve_until = until_ms;
 	heap_set(&e->heap, e->n_alarms + device, until_ms);
 	return 0;
+}
+
+/* The end of a shelve for a condition that rose during it. That raise is
+ * dropped: a detector that was tested and is clearing (clear_for still
+ * running) or has cleared raises nothing. One still in alarm starts over as
+ * a condition that has just become true, so it is a new raise once the
+ * rule's on-delay has run from now. device.offline has no on-delay of its
+ * own here (the bus already waited before calling the device offline): a
+ * device still offline is raised now. */
+static void unshelve_shelved_cond(struct engine *e, int id, int64_t now)
+{
+	struct alarm *a = &e->alarms[id];
+	const struct erule *r = &e->rules[a->rule];
+	a->shelved_cond = false;
+	if (r->kind == RK_OFFLINE) {
+		if (!is_active(a))
+			isa_raise(e, id, now);
+		return;
+	}
+	bool still = e->devs[a->device].online && a->last_w && a->off_since == NEVER;
+	a->cond = false;
+	a->off_since = NEVER;
+	a->on_since = still ? now : NEVER;
+	if (is_active(a) && !a->held)
+		isa_clear(e, a, now);  /* shown active from before the shelve, its condition gone meanwhile */
 }
 
 static void engine_unshelve_at(struct engine *e, int device, int64_t now)
@@ -951,15 +1101,22 @@ static void engine_unshelve_at(struct engine *e, int device, int64_t now)
 	for (int i = 0; i < dv->n_alarms; i++) {
 		int id = dv->alarms[i];
 		struct alarm *a = &e->alarms[id];
+		a->suppressed_at = NEVER;
+		a->n_suppressed = 0;
 		if (a->shelved_out) {
 			a->shelved_out = false;
 			emit_alarm(e, a, OUT_UNSHELVED, now);
 		}
-		/* a condition that rose while shelved is raised now */
-		if (a->cond && !is_active(a))
-			isa_raise(e, id, now);
-		else if (!a->cond && is_active(a) && !a->held)
+		if (a->shelved_cond) {
+			unshelve_shelved_cond(e, id, now);
+		} else if (a->on_since != NEVER) {
+			/* rising while shelved: the whole on-delay runs from the unshelve */
+			a->on_since = now;
+		} else if (a->cond && !is_active(a)) {
+			isa_raise(e, id, now);  /* silent alarms only: nothing to show */
+		} else if (!a->cond && is_active(a) && !a->held) {
 			isa_clear(e, a, now);
+		}
 		alarm_reschedule(e, id);
 	}
 }
@@ -1006,6 +1163,41 @@ bool engine_device_is_shelved(const struct engine *e, int device, int64_t now_ms
 int64_t engine_device_shelved_until(const struct engine *e, int device, int64_t now_ms)
 {
 	return engine_device_is_shelved(e, device, now_ms) ? e->devs[device].shelve_until : 0;
+}
+
+int engine_device_suppressed(const struct engine *e, int device, struct engine_suppressed *out, int max)
+{
+	if (device < 0 || device >= e->n_devs || !e->devs[device].shelved)
+		return 0;
+	const struct edev *dv = &e->devs[device];
+	int n = 0;
+	for (int i = 0; i < dv->n_alarms && n < max; i++) {
+		const struct alarm *a = &e->alarms[dv->alarms[i]];
+		if (a->n_suppressed == 0 || alarm_silent(e, a))
+			continue;
+		out[n++] = (struct engine_suppressed){ .rule = a->rule, .type = e->rules[a->rule].type,
+						       .at_ms = a->suppressed_at, .count = a->n_suppressed,
+						       .active = a->shelved_cond,
+						       .clearing = a->shelved_cond && a->off_since != NEVER };
+	}
+	return n;
+}
+
+int engine_device_pending(const struct engine *e, int device, struct engine_pending *out, int max)
+{
+	if (device < 0 || device >= e->n_devs || e->devs[device].shelved)
+		return 0;
+	const struct edev *dv = &e->devs[device];
+	int n = 0;
+	for (int i = 0; i < dv->n_alarms && n < max; i++) {
+		const struct alarm *a = &e->alarms[dv->alarms[i]];
+		if (a->cond || a->on_since == NEVER || alarm_silent(e, a))
+			continue;
+		const struct erule *r = &e->rules[a->rule];
+		out[n++] = (struct engine_pending){ .rule = a->rule, .type = r->type,
+						    .due_ms = add_sat(a->on_since, r->for_ms) };
+	}
+	return n;
 }
 
 enum alarm_state engine_alarm_state(const struct engine *e, const char *key)

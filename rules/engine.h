@@ -19,7 +19,9 @@
 
 #define ENGINE_KEY_MAX 160
 #define ENGINE_MSG_MAX 256
-#define ENGINE_EVIDENCE_MAX 16
+/* Points of a device carried as an output's evidence (the rule's first,
+ * then the others in profile order); a rule reads at most this many. */
+#define ENGINE_EVIDENCE_MAX 32
 
 enum alarm_state {
 	ALARM_NORMAL = 0,
@@ -37,6 +39,8 @@ enum engine_output_kind {
 	OUT_NORMAL,       /* alarm fully back to normal and acknowledged: incident may close */
 	OUT_SHELVED,      /* device shelved / unshelved (one per affected active alarm) */
 	OUT_UNSHELVED,
+	OUT_SUPPRESSED,   /* a raise (active) or the clear of one (!active) while the device is shelved:
+			   * for the log and the views only, never an incident */
 	OUT_ACTION,       /* execute `action` (on_raise/on_clear) */
 };
 
@@ -56,9 +60,11 @@ struct engine_output {
 	bool acked;
 	uint32_t count;            /* raises folded into this alarm so far */
 	int64_t now_ms;            /* monotonic time of the change */
+	int64_t until_ms;          /* OUT_SUPPRESSED: when the device's shelve ends (monotonic) */
 	char message[ENGINE_MSG_MAX]; /* rendered template */
-	struct evidence_item evidence[ENGINE_EVIDENCE_MAX];
+	struct evidence_item evidence[ENGINE_EVIDENCE_MAX]; /* every point of the device, bounded */
 	int n_evidence;
+	int n_evidence_omitted;    /* device points beyond ENGINE_EVIDENCE_MAX, left out */
 	/* OUT_ACTION */
 	const struct action_config *action;
 	int action_device;         /* resolved target device */
@@ -78,6 +84,17 @@ void engine_destroy(struct engine *e);
 void engine_adopt_state(struct engine *e, struct engine *old);
 
 void engine_point(struct engine *e, int device, int point, const struct point_value *pv, int64_t now_ms);
+/* One point of a batch. */
+struct engine_update {
+	int point;
+	struct point_value pv;
+};
+/* A batch of updates of one device read together (one poll): the same as
+ * engine_point for each in turn, except that each rule reading any of them
+ * is evaluated once, after the whole batch is stored, so it sees one
+ * consistent reading of the device rather than a mix of old and new values.
+ * No allocation. */
+void engine_points(struct engine *e, int device, const struct engine_update *u, size_t n, int64_t now_ms);
 void engine_device_online(struct engine *e, int device, bool online, int64_t now_ms);
 /* Runs delays, windows, escalation, shelve expiry up to now_ms. */
 void engine_tick(struct engine *e, int64_t now_ms);
@@ -110,6 +127,29 @@ bool engine_device_is_online(const struct engine *e, int device);
 bool engine_device_is_shelved(const struct engine *e, int device, int64_t now_ms);
 /* When the device's shelve ends (monotonic ms), or 0 when it is not shelved. */
 int64_t engine_device_shelved_until(const struct engine *e, int device, int64_t now_ms);
+
+/* An alarm of a shelved device whose condition rose during this shelve:
+ * what `gridgw status` shows so a technician sees the test worked. */
+struct engine_suppressed {
+	int rule;
+	const char *type;          /* points into config/engine */
+	int64_t at_ms;             /* monotonic time of its latest suppressed raise */
+	uint32_t count;            /* suppressed raises during this shelve */
+	bool active;               /* its condition is still true (or clearing) */
+	bool clearing;             /* active, and the clear delay (clear_for) is running */
+};
+/* Up to max of device's suppressed alarms into out; returns how many. */
+int engine_device_suppressed(const struct engine *e, int device, struct engine_suppressed *out, int max);
+
+/* An alarm of a device that is not shelved whose on-delay is running: it
+ * is raised at due_ms unless its condition ends first (what `gridgw
+ * unshelve` says is coming). */
+struct engine_pending {
+	int rule;
+	const char *type;
+	int64_t due_ms;            /* monotonic */
+};
+int engine_device_pending(const struct engine *e, int device, struct engine_pending *out, int max);
 enum alarm_state engine_alarm_state(const struct engine *e, const char *key);
 
 #endif

@@ -332,6 +332,8 @@ static void init_alarm(struct alarm *a, int rule, int device, int group, int slo
 	a->severity = severity;
 	a->on_since = a->off_since = NEVER;
 	a->last_raise = NEVER;
+	a->corr_raise = NEVER;
+	a->suppressed_at = NEVER;
 }
 
 static int build_alarms(struct engine *e)
@@ -663,12 +665,16 @@ static void copy_alarm_state(struct alarm *to, const struct alarm *from)
 	to->held = from->held;
 	to->dirty = from->dirty;
 	to->shelved_out = from->shelved_out;
+	to->shelved_cond = from->shelved_cond;
 	to->severity = from->severity;
 	to->count = from->count;
 	to->on_since = from->on_since;
 	to->off_since = from->off_since;
 	to->unacked_since = from->unacked_since;
 	to->last_raise = from->last_raise;
+	to->corr_raise = from->corr_raise;
+	to->suppressed_at = from->suppressed_at;
+	to->n_suppressed = from->n_suppressed;
 	to->last_update_out = from->last_update_out;
 }
 

@@ -82,11 +82,15 @@ struct alarm {
 	bool held;                  /* chatter: held active */
 	bool dirty;                 /* chatter: count grew, UPDATED not yet sent */
 	bool shelved_out;           /* SHELVED was emitted */
+	bool shelved_cond;          /* cond rose while shelved: never shown, never counted, dropped at unshelve */
 	int severity;
 	uint32_t count;
 	int64_t on_since, off_since;
 	int64_t unacked_since;      /* escalation timer start */
 	int64_t last_raise;         /* cond went true */
+	int64_t corr_raise;         /* cond went true while not shelved: what correlation's `within` counts */
+	int64_t suppressed_at;      /* latest raise suppressed during this shelve, NEVER if none */
+	uint32_t n_suppressed;      /* raises suppressed during this shelve */
 	int64_t last_update_out;    /* chatter: last UPDATED sent */
 	int n_edges, edge_head;
 	int n_chat, chat_head;

@@ -35,6 +35,7 @@
 #define LINK_BACKOFF_MIN_US (200 * 1000LL)
 #define LINK_BACKOFF_MAX_US (10 * 1000000LL)
 #define LINK_MAX_TIMEOUTS 3                     /* consecutive timed-out TCP polls before reconnecting */
+#define MODBUS_BUS_WAKE_MAX_US 2000             /* longest a posted message waits for the core's wake-up */
 #define LATE_BUCKET_US 50
 #define LATE_BUCKETS 4000                       /* 0..200 ms, then one overflow bucket */
 
@@ -64,6 +65,11 @@ struct write_req {
 	uint64_t id;
 };
 
+struct read_req {
+	int device;
+	uint64_t token;
+};
+
 struct bus_counters {
 	atomic_uint_fast64_t requests, errors, timeouts, points, polls, overruns, writes,
 		write_errors, connects, posted;
@@ -86,6 +92,8 @@ struct modbus_bus {
 	bool stop;
 	struct write_req wq[MODBUS_BUS_WRITE_QUEUE];
 	int wq_head, wq_len;
+	struct read_req rq[MODBUS_BUS_READ_QUEUE];   /* the console's one-shot reads (also under lock) */
+	int rq_head, rq_len;
 
 	/* everything below is owned by the bus thread */
 	struct dev_state *devs;
@@ -101,8 +109,12 @@ struct modbus_bus {
 	int64_t last_io_end_us;
 	bool queue_closed;
 	struct log_ratelimit rl;
+	bool down_reported;         /* the link's failure is logged: retries are quiet until it opens */
+	unsigned failed_connects;   /* since the link was last open */
 	uint16_t regs[MODBUS_PLAN_MAX_REGS];
 	uint8_t bits[MODBUS_PLAN_MAX_BITS];
+	struct core_msg pend;       /* MSG_POINTS being filled by the current poll */
+	int64_t unwoken_since_us;   /* first message posted since the core was last woken, or 0 */
 
 	struct bus_counters c;
 };
@@ -123,9 +135,11 @@ static void sleep_us(int64_t us)
 
 /* ---- schedule: a binary min-heap of device indices by due time ---- */
 
+/* Ties (the devices of one tick) in configuration order. */
 static bool heap_less(const struct modbus_bus *b, int i, int j)
 {
-	return b->devs[b->heap[i]].due_us < b->devs[b->heap[j]].due_us;
+	int64_t a = b->devs[b->heap[i]].due_us, c = b->devs[b->heap[j]].due_us;
+	return a < c || (a == c && b->heap[i] < b->heap[j]);
 }
 
 static void heap_swap(struct modbus_bus *b, int i, int j)
@@ -166,24 +180,58 @@ static int heap_pop(struct modbus_bus *b)
 
 /* ---- posting to the core ---- */
 
+/* Posts without waking the core: bus_wake_core does, once per burst. */
 static void bus_post(struct modbus_bus *b, const struct core_msg *m)
 {
 	if (b->queue_closed)
 		return;
-	if (queue_push_wait(b->q, m) < 0) {
+	if (queue_push_wait_quiet(b->q, m) < 0) {
 		b->queue_closed = true; /* the core is gone: the thread winds down */
 		return;
 	}
+	if (b->unwoken_since_us == 0)
+		b->unwoken_since_us = mono_us();
 	atomic_fetch_add_explicit(&b->c.posted, 1, memory_order_relaxed);
 }
 
+/* Wakes the core for what was posted since the last wake-up: when the bus
+ * is about to sleep (the tick's polls are done), or, inside a long burst (a
+ * slow serial line), once MODBUS_BUS_WAKE_MAX_US have passed since the
+ * first of them, which bounds what the batching adds to an alarm's way. */
+static void bus_wake_core(struct modbus_bus *b, bool sleeping)
+{
+	if (b->unwoken_since_us == 0)
+		return;
+	if (!sleeping && mono_us() - b->unwoken_since_us < MODBUS_BUS_WAKE_MAX_US)
+		return;
+	queue_wake(b->q);
+	b->unwoken_since_us = 0;
+}
+
+/* Posts the points gathered for the device being polled, if any. */
+static void bus_flush_points(struct modbus_bus *b)
+{
+	if (b->pend.u.points.n == 0)
+		return;
+	bus_post(b, &b->pend);
+	b->pend.u.points.n = 0;
+}
+
+/* Adds point's current value to the device's poll message (one MSG_POINTS
+ * per poll; a full one is posted and a new one begun). */
 static void bus_post_point(struct modbus_bus *b, struct dev_state *d, int point)
 {
-	struct core_msg m = { .type = MSG_POINT };
-	m.u.point.device = d->device;
-	m.u.point.point = point;
-	m.u.point.pv = d->cur[point];
-	bus_post(b, &m);
+	if (b->pend.u.points.n > 0 &&
+	    (b->pend.u.points.device != d->device || b->pend.u.points.ts_ms != d->cur[point].ts_ms))
+		bus_flush_points(b);
+	if (b->pend.u.points.n == 0) {
+		b->pend.type = MSG_POINTS;
+		b->pend.u.points.device = d->device;
+		b->pend.u.points.ts_ms = d->cur[point].ts_ms;
+	}
+	(void)core_msg_add_point(&b->pend, point, &d->cur[point]);
+	if (b->pend.u.points.n == QUEUE_POINTS_MAX)
+		bus_flush_points(b);
 }
 
 /* Records a new value/quality of a point; posts it if it changed or force. */
@@ -204,6 +252,7 @@ static void bus_set_point(struct modbus_bus *b, struct dev_state *d, int point, 
 
 static void bus_post_comm(struct modbus_bus *b, struct dev_state *d, int ok, int error)
 {
+	bus_flush_points(b); /* the core sees the points read before this change, in order */
 	struct core_msg m = { .type = MSG_DEVICE_COMM };
 	m.u.comm.device = d->device;
 	m.u.comm.ok = ok;
@@ -218,8 +267,9 @@ static void bus_drop_link(struct modbus_bus *b, int err)
 	char eb[96];
 	if (!b->ctx)
 		return;
-	log_warn("modbus", "bus %s: link lost (%s); reconnecting in %lld ms", b->bc->name,
-		 modbus_link_strerror(err, eb, sizeof eb), (long long)(b->reconnect_backoff_us / 1000));
+	log_warn("modbus", "bus %s: link lost (%s); reconnecting in %lld ms (retries logged once it opens again)",
+		 b->bc->name, modbus_link_strerror(err, eb, sizeof eb), (long long)(b->reconnect_backoff_us / 1000));
+	b->down_reported = true;
 	modbus_link_close(&b->ctx);
 	atomic_store(&b->c.link_up, false);
 	b->reconnect_at_us = mono_us() + b->reconnect_backoff_us;
@@ -231,10 +281,15 @@ static void bus_try_connect(struct modbus_bus *b, int64_t now)
 	char err[256];
 	b->ctx = modbus_link_open(b->bc, err, sizeof err);
 	if (!b->ctx) {
-		unsigned long supp = 0;
-		if (log_ratelimit_ok(&b->rl, &supp))
-			log_warn("modbus", "%s; retrying in %lld ms (%lu similar suppressed)", err,
-				 (long long)(b->reconnect_backoff_us / 1000), supp);
+		/* Once per state change: the first failure at WARN with its
+		 * cause, the retries at DEBUG, the recovery once at INFO. */
+		b->failed_connects++;
+		if (!b->down_reported)
+			log_warn("modbus", "%s; retrying with backoff up to %lld s (logged again when the link opens)", err,
+				 (long long)(LINK_BACKOFF_MAX_US / 1000000));
+		else
+			log_debug("modbus", "%s; retrying in %lld ms", err, (long long)(b->reconnect_backoff_us / 1000));
+		b->down_reported = true;
 		b->reconnect_at_us = now + b->reconnect_backoff_us;
 		b->reconnect_backoff_us *= 2;
 		if (b->reconnect_backoff_us > LINK_BACKOFF_MAX_US)
@@ -245,7 +300,12 @@ static void bus_try_connect(struct modbus_bus *b, int64_t now)
 	atomic_store(&b->c.link_up, true);
 	b->link_timeouts = 0;
 	b->last_io_end_us = 0;
-	log_info("modbus", "bus %s: link open", b->bc->name);
+	if (b->down_reported)
+		log_info("modbus", "bus %s: link open again (after %u failed connects)", b->bc->name, b->failed_connects);
+	else
+		log_info("modbus", "bus %s: link open", b->bc->name);
+	b->down_reported = false;
+	b->failed_connects = 0;
 }
 
 /* Waits the RTU inter-frame silence since the last transaction ended. */
@@ -541,6 +601,108 @@ static void bus_run_writes(struct modbus_bus *b)
 	}
 }
 
+/* ---- one-shot reads (the console's live read) ---- */
+
+static bool bus_pop_read(struct modbus_bus *b, struct read_req *out)
+{
+	pthread_mutex_lock(&b->lock);
+	bool got = b->rq_len > 0 && !b->stop;
+	if (got) {
+		*out = b->rq[b->rq_head];
+		b->rq_head = (b->rq_head + 1) % MODBUS_BUS_READ_QUEUE;
+		b->rq_len--;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return got;
+}
+
+/* The points of one block into the result, from the bus buffers (read_ok)
+ * or with the block's error. */
+static void bus_read_fill(const struct modbus_bus *b, const struct dev_state *d, const struct modbus_block *blk,
+			  bool ok, int err, struct modbus_read_result *r)
+{
+	bool bits = blk->table == TABLE_COIL || blk->table == TABLE_DISCRETE;
+	for (int s = blk->first_slot; s < blk->first_slot + blk->n_slots; s++) {
+		const struct modbus_slot *sl = &d->plan.slots[s];
+		const struct point_def *pd = &d->prof->points[sl->point];
+		struct modbus_read_point *p = &r->points[sl->point];
+		p->read_ok = ok;
+		p->quality = QUALITY_COMM_ERROR;
+		p->error = ok ? 0 : err;
+		if (!ok)
+			continue;
+		if (bits) {
+			p->bit = b->bits[sl->offset];
+			p->quality = point_decode_bit(pd, p->bit, &p->value);
+		} else {
+			p->raw[0] = b->regs[sl->offset];
+			if (point_width(pd) == 2)
+				p->raw[1] = b->regs[sl->offset + 1];
+			p->quality = point_decode_regs(pd, &b->regs[sl->offset], &p->value);
+		}
+		r->good += p->quality == QUALITY_GOOD;
+	}
+}
+
+/* Every block of the device once, as `gridgw read` does, with the bus's
+ * retries while the device is online (one attempt once it is known
+ * dead, so a read of a dead unit costs what one of its polls costs). The
+ * poll state is left alone: the next poll still decides online/offline. */
+static struct modbus_read_result *bus_read_once(struct modbus_bus *b, struct dev_state *d)
+{
+	int np = d->prof->n_points;
+	struct modbus_read_result *r = calloc(1, sizeof *r + (size_t)(np > 0 ? np : 1) * sizeof r->points[0]);
+	if (!r)
+		return NULL;
+	r->device = d->device;
+	r->unit = d->dc->unit;
+	r->n_points = np;
+	r->ts_ms = time_wall_ms();
+	for (int i = 0; i < np; i++) {
+		r->points[i].quality = QUALITY_COMM_ERROR;
+		r->points[i].error = ENOTCONN;
+	}
+	int attempts = d->fails == 0 ? 1 + (b->bc->retries > 0 ? b->bc->retries : 0) : 1;
+	uint64_t req0 = atomic_load(&b->c.requests);
+	int64_t start = mono_us();
+	int err = 0;
+	for (int i = 0; i < d->plan.n_blocks; i++) {
+		const struct modbus_block *blk = &d->plan.blocks[i];
+		int e = ENOTCONN;
+		bool ok = err == 0 && bus_read_block(b, d, blk, attempts, &e) == 0;
+		if (!ok && err == 0) {
+			enum link_fail kind = e == ENOTCONN ? LINK_FAIL_LINK : modbus_link_classify(e);
+			if (kind != LINK_FAIL_EXCEPTION && kind != LINK_FAIL_BUSY)
+				err = e; /* timeout or link gone: the other blocks would only time out too */
+		}
+		bus_read_fill(b, d, blk, ok, err ? err : e, r);
+	}
+	r->elapsed_us = mono_us() - start;
+	r->requests = (int)(atomic_load(&b->c.requests) - req0);
+	return r;
+}
+
+/* Runs the queued one-shot reads, each posted as MSG_READ_RESULT. */
+static void bus_run_reads(struct modbus_bus *b)
+{
+	struct read_req rq;
+	while (!b->queue_closed && bus_pop_read(b, &rq)) {
+		struct dev_state *d = &b->devs[b->dev_slot[rq.device]];
+		struct modbus_read_result *r = bus_read_once(b, d);
+		if (!r) {
+			log_warn("modbus", "bus %s: live read of %s: out of memory", b->bc->name, d->dc->id);
+			continue; /* the core's deadline answers the console */
+		}
+		struct core_msg m = { .type = MSG_READ_RESULT };
+		m.u.blob.data = (char *)r;
+		m.u.blob.len = sizeof *r + (size_t)r->n_points * sizeof r->points[0];
+		m.u.blob.a = (int64_t)rq.token;
+		bus_post(b, &m);
+		if (b->queue_closed)
+			free(r); /* not taken: the core is gone */
+	}
+}
+
 /* ---- the thread ---- */
 
 static bool bus_should_stop(struct modbus_bus *b)
@@ -556,7 +718,7 @@ static void bus_wait_until(struct modbus_bus *b, int64_t deadline)
 {
 	struct timespec ts = { (time_t)(deadline / 1000000), (long)(deadline % 1000000) * 1000 };
 	pthread_mutex_lock(&b->lock);
-	while (!b->stop && b->wq_len == 0) {
+	while (!b->stop && b->wq_len == 0 && b->rq_len == 0) {
 		if (pthread_cond_timedwait(&b->cond, &b->lock, &ts) == ETIMEDOUT)
 			break;
 	}
@@ -574,6 +736,7 @@ static void *bus_thread(void *arg)
 		if (!b->ctx && now >= b->reconnect_at_us)
 			bus_try_connect(b, now);
 		bus_run_writes(b);
+		bus_run_reads(b);
 		now = mono_us();
 		int64_t wake = now + 1000000;
 		if (!b->ctx && b->reconnect_at_us < wake)
@@ -584,6 +747,8 @@ static void *bus_thread(void *arg)
 				heap_pop(b);
 				bus_record_lateness(b, now - d->due_us);
 				bus_poll_device(b, d);
+				bus_flush_points(b);
+				bus_wake_core(b, false);
 				bus_reschedule(b, d, mono_us());
 				heap_push(b, (int)(d - b->devs));
 				continue;
@@ -591,8 +756,10 @@ static void *bus_thread(void *arg)
 			if (d->due_us < wake)
 				wake = d->due_us;
 		}
+		bus_wake_core(b, true);
 		bus_wait_until(b, wake);
 	}
+	bus_wake_core(b, true);
 	modbus_link_close(&b->ctx);
 	atomic_store(&b->c.link_up, false);
 	return NULL;
@@ -623,6 +790,11 @@ static int bus_init_device(struct modbus_bus *b, int ci, int64_t start, char *er
 	d->device = ci;
 	d->dc = dc;
 	d->prof = &b->cfg->profiles[dc->profile];
+	if (d->prof->n_points > UINT16_MAX) { /* MSG_POINTS numbers points in 16 bits */
+		snprintf(err, errlen, "device %s: profile %s has more than %d points", dc->id, d->prof->name,
+			 UINT16_MAX);
+		return -1;
+	}
 	int rc = modbus_plan_build(d->prof, b->bc, &d->plan);
 	if (rc < 0) {
 		snprintf(err, errlen, "device %s: profile %s cannot be read (%s)", dc->id, d->prof->name,
@@ -642,12 +814,39 @@ static int bus_init_device(struct modbus_bus *b, int ci, int64_t start, char *er
 	return 0;
 }
 
-/* Spreads the devices' first polls evenly over their periods. */
+/* Spreads the devices' first polls over their periods, in at most
+ * period / MODBUS_BUS_TICK_MS slots: devices of one slot are due at the
+ * same instant and polled back to back on one wake-up of the thread. A bus
+ * with few devices gets one slot each (spread evenly, as they were); a
+ * large one wakes once per tick instead of once per device poll, which on
+ * a virtual machine cost more than the poll itself. Each device keeps its
+ * exact period, so the slot only fixes its phase. Measured on a shared
+ * 2-core VM (docs/benchmarks.md): every burst costs the bus and the core
+ * a fixed ~0.1-0.3 ms (wake-ups, cold caches), so fewer, longer bursts are
+ * cheaper; MODBUS_BUS_TICK_MS bounds how long a burst gets. */
 static void bus_spread_phases(struct modbus_bus *b, int64_t start)
 {
+	const int64_t tick = MODBUS_BUS_TICK_MS * 1000LL;
+	/* Buses take turns inside a tick: one bus's burst does not stretch
+	 * another's (they share the CPU) and each wakes the core on its own. */
+	int64_t offset = b->cfg->n_buses > 1 ? tick * b->bus_index / b->cfg->n_buses : 0;
 	for (int i = 0; i < b->n_devs; i++) {
 		struct dev_state *d = &b->devs[i];
-		d->due_us = start + d->period_us * i / b->n_devs;
+		int same = 0, rank = 0; /* devices of this period on the bus, and this one's place among them */
+		for (int j = 0; j < b->n_devs; j++) {
+			if (b->devs[j].period_us != d->period_us)
+				continue;
+			if (j < i)
+				rank++;
+			same++;
+		}
+		int64_t slots = d->period_us / tick;
+		if (slots > same)
+			slots = same;
+		if (slots < 1)
+			slots = 1;
+		/* the offset only matters where devices share slots (bursts) */
+		d->due_us = start + (slots < same ? offset : 0) + d->period_us * (rank * slots / same) / slots;
 		heap_push(b, i);
 	}
 }
@@ -729,6 +928,25 @@ int modbus_bus_write(struct modbus_bus *b, int device, int point, double value, 
 		b->wq[(b->wq_head + b->wq_len) % MODBUS_BUS_WRITE_QUEUE] =
 			(struct write_req){ device, point, value, request_id };
 		b->wq_len++;
+		pthread_cond_signal(&b->cond);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+int modbus_bus_read(struct modbus_bus *b, int device, uint64_t token)
+{
+	if (device < 0 || device >= b->cfg->n_devices || b->dev_slot[device] < 0)
+		return -EINVAL;
+	int rc = 0;
+	pthread_mutex_lock(&b->lock);
+	if (b->stop) {
+		rc = -ESHUTDOWN;
+	} else if (b->rq_len == MODBUS_BUS_READ_QUEUE) {
+		rc = -EAGAIN;
+	} else {
+		b->rq[(b->rq_head + b->rq_len) % MODBUS_BUS_READ_QUEUE] = (struct read_req){ device, token };
+		b->rq_len++;
 		pthread_cond_signal(&b->cond);
 	}
 	pthread_mutex_unlock(&b->lock);

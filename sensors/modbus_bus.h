@@ -6,12 +6,16 @@
  * coming back, and reports everything to the core through its queue.
  * Requests on one bus are strictly serialised (one thread, one context).
  *
- * Messages the thread posts (queue_push_wait; a closed queue stops the thread):
- *  - MSG_POINT {device, point, pv}: when a point's value or quality changes,
- *    and every point of a device after MODBUS_BUS_REFRESH_POLLS polls but not
+ * Messages the thread posts (queue_push_wait_quiet, then one queue_wake when
+ * the tick's polls are done or 2 ms have passed; a closed queue stops the
+ * thread):
+ *  - MSG_POINTS {device, n, ts_ms, point/quality/value[n]}: one per device
+ *    poll (several when more than QUEUE_POINTS_MAX points changed; none when
+ *    nothing did), carrying the points whose value or quality changed, and
+ *    every point of a device after MODBUS_BUS_REFRESH_POLLS polls but not
  *    more often than every MODBUS_BUS_REFRESH_MIN_MS (so the core's current
- *    values and their ts stay fresh without flooding it at fast poll rates). pv.ts_ms is wall time of
- *    the read. Qualities: good after a decoded read; decode_error when the
+ *    values and their ts stay fresh without flooding it at fast poll rates).
+ *    ts_ms is wall time of the read. Qualities: good after a decoded read; decode_error when the
  *    answer cannot be decoded (f32 NaN/Inf); comm_error for the points of a
  *    block the device refused with an exception, and for every point of a
  *    device when it goes offline. A single missed poll does NOT change
@@ -23,6 +27,8 @@
  *    code of the last failure (ENOTCONN when the link is down).
  *  - MSG_WRITE_RESULT {device, point, ok, request, error}: one per accepted
  *    modbus_bus_write, in order.
+ *  - MSG_READ_RESULT {blob.data = struct modbus_read_result *, blob.a = token}:
+ *    one per accepted modbus_bus_read (the console's live read), in order.
  * A "good read" is a poll in which at least one block was read. */
 #ifndef GRIDGW_MODBUS_BUS_H
 #define GRIDGW_MODBUS_BUS_H
@@ -37,6 +43,8 @@
 #define MODBUS_BUS_REFRESH_POLLS 30      /* re-post unchanged points after this many polls */
 #define MODBUS_BUS_REFRESH_MIN_MS 10000  /* ... and at most this often */
 #define MODBUS_BUS_WRITE_QUEUE 32   /* pending writes per bus before -EAGAIN */
+#define MODBUS_BUS_READ_QUEUE 4     /* pending one-shot reads per bus before -EAGAIN */
+#define MODBUS_BUS_TICK_MS 200      /* phases are grouped so a bus wakes at most once per tick */
 
 struct modbus_bus;
 
@@ -74,6 +82,39 @@ struct modbus_bus *modbus_bus_start(const struct gw_config *cfg, int bus_index, 
  * (device not on this bus, bad point, point not a coil/holding point),
  * -EAGAIN (write queue full) or -ESHUTDOWN (bus stopping). */
 int modbus_bus_write(struct modbus_bus *b, int device, int point, double value, uint64_t request_id);
+
+/* One point of a one-shot read (modbus_bus_read). */
+struct modbus_read_point {
+	enum quality quality;      /* good, decode_error, or comm_error when its block was not read */
+	double value;              /* valid when good */
+	bool read_ok;              /* its block was read: raw/bit are what the device sent */
+	uint16_t raw[2];           /* registers (1 or 2 by the point's width) */
+	uint8_t bit;               /* coil/discrete */
+	int error;                 /* errno or libmodbus code when !read_ok (ENOTCONN: link down) */
+};
+
+/* The answer to a one-shot read: every point of the device's profile, by
+ * profile index. A plain malloc block (one free) that the core owns once
+ * popped. */
+struct modbus_read_result {
+	int device;                /* index in cfg->devices */
+	int unit;
+	int requests;              /* Modbus requests sent for it, retries included */
+	int good;                  /* points decoded good */
+	int64_t ts_ms;             /* wall time the read started */
+	int64_t elapsed_us;        /* how long the requests took */
+	int n_points;
+	struct modbus_read_point points[];
+};
+
+/* Queues a one-shot read of every block of device `device` (index in
+ * cfg->devices) for an installer's live read from the console: the bus
+ * thread, which alone owns the line, runs it between polls (after queued
+ * writes) and posts MSG_READ_RESULT with `token`. It does not change the
+ * device's poll schedule, comm state or the values the core holds.
+ * Thread-safe, never blocks. Returns 0, -EINVAL (device not on this bus),
+ * -EAGAIN (MODBUS_BUS_READ_QUEUE reads pending) or -ESHUTDOWN. */
+int modbus_bus_read(struct modbus_bus *b, int device, uint64_t token);
 
 /* Stops and joins the thread, closes the link, frees. The thread may be
  * inside queue_push_wait: close the queue (queue_close) or keep draining it

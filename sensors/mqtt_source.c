@@ -25,6 +25,7 @@
 #include "sensors/mqtt_source.h"
 
 #include <MQTTAsync.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -35,28 +36,40 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 
 struct backlog_item {
 	struct backlog_item *next;
 	struct core_msg msg;
 };
 
+/* One FIFO lane of the backlog. */
+struct lane {
+	struct backlog_item *head, *tail;
+	size_t msgs;
+};
+
 struct mqtt_source {
 	MQTTAsync client;
-	int index;
+	int index;                /* under `lock`: changes on a reload that keeps the source */
 	struct queue *q;
 	char *name;               /* copies: the callbacks must not depend on cfg */
 	char *topic;
 	size_t max_payload;
 	atomic_bool connected, subscribed, disconnected;
+	atomic_bool down_reported;   /* a failure is logged: retries quiet until connected */
 	_Atomic uint64_t received, oversized, backlogged, deferred, bad_topic, connects, lost, subscribe_failed,
-		published, publish_failed;
-	/* The overflow FIFO. `lock` is a leaf lock (only queue_push_nowait, whose
-	 * own lock is a leaf, is called under it); never held while calling Paho. */
+		published, publish_failed, dropped, priority, dropped_priority;
+	/* The overflow FIFO, two lanes (alarm-relevant first). `lock` is a leaf
+	 * lock (only queue_push_nowait/queue_length, whose own lock is a leaf, are
+	 * called under it); never held while calling Paho. */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct backlog_item *head, *tail;
-	size_t backlog_msgs, backlog_bytes;
+	struct lane prio, bulk;
+	size_t backlog_bytes;
+	char **keys;              /* quoted JSON key names ("\"alarm\"") that mark a message alarm-relevant */
+	int n_keys;
+	bool held;                /* reload in progress: nothing goes to the core queue */
 	bool stopping;
 	pthread_t feeder;
 	bool feeder_started;
@@ -64,6 +77,10 @@ struct mqtt_source {
 	struct log_ratelimit cb_rl;   /* callbacks */
 	struct log_ratelimit core_rl; /* core thread (publish) */
 };
+
+/* Arrival order over every source of the process (also across a source
+ * restarted by a reload): the core's per-device ordering key. */
+static _Atomic uint64_t arrival_seq;
 
 #define COMP "mqtt-source"
 
@@ -87,30 +104,85 @@ static void cb_warn(struct mqtt_source *s, const char *fmt, ...)
 
 /* ---- backlog ---------------------------------------------------------- */
 
-/* Queues m for the core, directly when nothing is waiting ahead of it, else
- * behind the backlog. Returns 0 (queued), 1 (backlogged) or -1 (backlog full;
- * the caller keeps ownership of the blob). */
-static int backlog_offer(struct mqtt_source *s, const struct core_msg *m)
+static void lane_push(struct lane *l, struct backlog_item *it)
+{
+	it->next = NULL;
+	if (l->tail)
+		l->tail->next = it;
+	else
+		l->head = it;
+	l->tail = it;
+	l->msgs++;
+}
+
+static struct backlog_item *lane_pop(struct lane *l)
+{
+	struct backlog_item *it = l->head;
+	if (!it)
+		return NULL;
+	l->head = it->next;
+	if (!l->head)
+		l->tail = NULL;
+	l->msgs--;
+	return it;
+}
+
+/* Under `lock`: may a message of this lane go to the core queue now? Bulk
+ * readings only while the queue is below this source's share, so a flood
+ * never fills the queue in front of a bus's alarm or of an alarm-relevant
+ * report of this source. */
+static bool queue_has_room_for(struct mqtt_source *s, bool prio)
+{
+	return prio || queue_length(s->q) < MQTT_SOURCE_QUEUE_SHARE;
+}
+
+/* Under `lock`: frees the oldest message of l, counting it in *counter. */
+static void drop_oldest(struct mqtt_source *s, struct lane *l, _Atomic uint64_t *counter)
+{
+	struct backlog_item *it = lane_pop(l);
+	s->backlog_bytes -= it->msg.u.blob.len;
+	free(it->msg.u.blob.data);
+	free(it);
+	atomic_fetch_add(counter, 1);
+}
+
+/* Under `lock`: keeps the backlog within its bounds. Bulk readings are
+ * dropped oldest first (counted `dropped`); alarm-relevant messages only
+ * past a bound four times larger (counted `dropped_priority`, logged as an
+ * error): that is alarm traffic beyond anything a compound produces. */
+static void enforce_bounds(struct mqtt_source *s)
+{
+	while (s->bulk.msgs && (s->prio.msgs + s->bulk.msgs > MQTT_SOURCE_BACKLOG_MSGS ||
+				s->backlog_bytes > MQTT_SOURCE_BACKLOG_BYTES))
+		drop_oldest(s, &s->bulk, &s->dropped);
+	while (s->prio.msgs > 4 * MQTT_SOURCE_BACKLOG_MSGS || s->backlog_bytes > 4 * MQTT_SOURCE_BACKLOG_BYTES) {
+		drop_oldest(s, &s->prio, &s->dropped_priority);
+		log_error(COMP, "source %s: alarm-relevant backlog over its bound: oldest dropped (%llu so far)",
+			  s->name, (unsigned long long)atomic_load(&s->dropped_priority));
+	}
+}
+
+/* Queues m for the core, directly when nothing of its lane waits ahead of
+ * it (and, for a bulk reading, nothing alarm-relevant either), else behind
+ * its lane. Returns 0 (queued), 1 (backlogged) or -1 (out of memory; the
+ * caller keeps ownership of the blob). Never refuses for lack of room:
+ * a message left with Paho is offered again only every ~15 s and slows
+ * Paho's one receive thread for every client, the uplink's PUBACKs too. */
+static int backlog_offer(struct mqtt_source *s, const struct core_msg *m, bool prio)
 {
 	int rc = 0;
 	pthread_mutex_lock(&s->lock);
-	if (s->head || queue_push_nowait(s->q, m) < 0) {
-		struct backlog_item *it = NULL;
-		if (s->backlog_msgs < MQTT_SOURCE_BACKLOG_MSGS &&
-		    s->backlog_bytes + m->u.blob.len <= MQTT_SOURCE_BACKLOG_BYTES)
-			it = malloc(sizeof *it);
+	struct lane *l = prio ? &s->prio : &s->bulk;
+	bool direct = !s->held && !l->head && (prio || !s->prio.head) && queue_has_room_for(s, prio);
+	if (!direct || queue_push_nowait(s->q, m) < 0) {
+		struct backlog_item *it = malloc(sizeof *it);
 		if (!it) {
 			rc = -1;
 		} else {
-			it->next = NULL;
 			it->msg = *m;
-			if (s->tail)
-				s->tail->next = it;
-			else
-				s->head = it;
-			s->tail = it;
-			s->backlog_msgs++;
+			lane_push(l, it);
 			s->backlog_bytes += m->u.blob.len;
+			enforce_bounds(s);
 			pthread_cond_signal(&s->wake);
 			rc = 1;
 		}
@@ -119,29 +191,39 @@ static int backlog_offer(struct mqtt_source *s, const struct core_msg *m)
 	return rc;
 }
 
-/* Moves the backlog into the core queue as room appears. The head stays in
- * the list until it is in the queue, so a callback never overtakes it. */
+/* Under `lock`: the lane whose head may go to the core next, or NULL. */
+static struct lane *next_lane(struct mqtt_source *s)
+{
+	if (s->held)
+		return NULL;
+	if (s->prio.head)
+		return &s->prio;
+	if (s->bulk.head && queue_has_room_for(s, false))
+		return &s->bulk;
+	return NULL;
+}
+
+/* Moves the backlog into the core queue as room appears, alarm-relevant
+ * messages first. A head stays in its lane until it is in the queue, so a
+ * callback never overtakes it. */
 static void *backlog_feed(void *arg)
 {
 	struct mqtt_source *s = arg;
-	struct timespec retry = { 0, 5 * 1000 * 1000 };
+	struct timespec retry = { 0, 2 * 1000 * 1000 };
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while (!s->head && !s->stopping)
+		while ((s->held || (!s->prio.head && !s->bulk.head)) && !s->stopping)
 			pthread_cond_wait(&s->wake, &s->lock);
 		if (s->stopping)
 			break;
-		struct backlog_item *it = s->head;
-		if (queue_push_nowait(s->q, &it->msg) < 0) {
+		struct lane *l = next_lane(s);
+		if (!l || queue_push_nowait(s->q, &l->head->msg) < 0) {
 			pthread_mutex_unlock(&s->lock);
 			nanosleep(&retry, NULL);
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
-		s->head = it->next;
-		if (!s->head)
-			s->tail = NULL;
-		s->backlog_msgs--;
+		struct backlog_item *it = lane_pop(l);
 		s->backlog_bytes -= it->msg.u.blob.len;
 		free(it);
 	}
@@ -149,28 +231,137 @@ static void *backlog_feed(void *arg)
 	return NULL;
 }
 
-/* Ends the feeder and frees what it did not deliver (we are shutting down). */
-static void backlog_stop(struct mqtt_source *s)
+static void backlog_join(struct mqtt_source *s)
 {
-	if (s->feeder_started) {
-		pthread_mutex_lock(&s->lock);
-		s->stopping = true;
-		pthread_cond_signal(&s->wake);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->feeder, NULL);
-		s->feeder_started = false;
-	}
+	if (!s->feeder_started)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->feeder, NULL);
+	s->feeder_started = false;
+}
+
+/* Ends the feeder and hands what it did not deliver to `take` (the core
+ * handles it: the broker was PUBACKed for these, nobody will resend them),
+ * alarm-relevant lane first; with no `take` they are freed and counted. */
+static void backlog_stop(struct mqtt_source *s, mqtt_source_take_fn take, void *ctx)
+{
+	backlog_join(s);
 	size_t dropped = 0;
-	while (s->head) {
-		struct backlog_item *it = s->head;
-		s->head = it->next;
-		free(it->msg.u.blob.data);
-		free(it);
-		dropped++;
+	struct lane *lanes[2] = { &s->prio, &s->bulk };
+	for (int i = 0; i < 2; i++) {
+		struct backlog_item *it;
+		while ((it = lane_pop(lanes[i]))) {
+			if (take) {
+				take(ctx, &it->msg);
+			} else {
+				free(it->msg.u.blob.data);
+				dropped++;
+			}
+			free(it);
+		}
 	}
-	s->tail = NULL;
+	s->backlog_bytes = 0;
 	if (dropped)
 		log_warn(COMP, "source %s: %zu backlogged messages discarded at stop", s->name, dropped);
+}
+
+/* ---- alarm-relevant keys ---------------------------------------------- */
+
+/* Is `name` a whole identifier in expression text `e`? (over-approximates:
+ * a string literal with the name also counts, which only makes more
+ * messages alarm-relevant). */
+static bool expr_mentions(const char *e, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = e ? strstr(e, name) : NULL; p && n; p = strstr(p + 1, name)) {
+		bool before = p > e && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.');
+		bool after = isalnum((unsigned char)p[n]) || p[n] == '_';
+		if (!before && !after)
+			return true;
+	}
+	return false;
+}
+
+/* The last key of a point path: "data.tilt" -> tilt, "list[0].v" -> v,
+ * "m[1][0]" -> m. Written quoted into out; false when there is none. */
+static bool path_last_key(const char *path, char *out, size_t outlen)
+{
+	const char *k = strrchr(path, '.');
+	k = k ? k + 1 : path;
+	size_t n = strcspn(k, "[");
+	if (n == 0 || n + 3 > outlen)
+		return false;
+	snprintf(out, outlen, "\"%.*s\"", (int)n, k);
+	return true;
+}
+
+static bool key_known(char **keys, int n, const char *k)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(keys[i], k) == 0)
+			return true;
+	return false;
+}
+
+static bool point_read_by_a_rule(const struct gw_config *cfg, int profile, const char *name)
+{
+	for (int r = 0; r < cfg->n_rules; r++) {
+		const struct rule_config *rc = &cfg->rules[r];
+		if (rc->profile == profile && (expr_mentions(rc->when, name) || expr_mentions(rc->clear_when, name)))
+			return true;
+	}
+	return false;
+}
+
+/* The quoted key names of every point that some rule reads, on a profile
+ * of a device of this source. A message whose payload holds one of them is
+ * alarm-relevant. */
+static int collect_keys(const struct gw_config *cfg, int idx, char ***out)
+{
+	char **keys = NULL;
+	int n = 0, cap = 0;
+	for (int d = 0; d < cfg->n_devices; d++) {
+		const struct device_config *dc = &cfg->devices[d];
+		if (dc->source != idx)
+			continue;
+		const struct profile *p = &cfg->profiles[dc->profile];
+		for (int i = 0; i < p->n_points; i++) {
+			char k[160];
+			if (!p->points[i].json || !path_last_key(p->points[i].json, k, sizeof k) ||
+			    key_known(keys, n, k) || !point_read_by_a_rule(cfg, dc->profile, p->points[i].name))
+				continue;
+			if (n == cap) {
+				char **nk = realloc(keys, (size_t)(cap = cap ? cap * 2 : 8) * sizeof *nk);
+				if (!nk)
+					break;
+				keys = nk;
+			}
+			if (!(keys[n] = strdup(k)))
+				break;
+			n++;
+		}
+	}
+	*out = keys;
+	return n;
+}
+
+static void free_keys(char **keys, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/* Under `lock`. */
+static bool is_priority(const struct mqtt_source *s, const char *payload, size_t len)
+{
+	for (int i = 0; i < s->n_keys; i++)
+		if (memmem(payload, len, s->keys[i], strlen(s->keys[i])))
+			return true;
+	return false;
 }
 
 /* ---- Paho callbacks (Paho's threads) --------------------------------- */
@@ -205,7 +396,10 @@ static void on_connected(void *ctx, char *cause)
 	atomic_store(&s->connected, true);
 	atomic_store(&s->subscribed, false);
 	atomic_fetch_add(&s->connects, 1);
-	log_info(COMP, "source %s: connected (%s)", s->name, cause ? cause : "connect");
+	if (atomic_exchange(&s->down_reported, false))
+		log_info(COMP, "source %s: connected again (%s)", s->name, cause ? cause : "connect");
+	else
+		log_info(COMP, "source %s: connected (%s)", s->name, cause ? cause : "connect");
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	ro.onSuccess = on_subscribe_ok;
 	ro.onFailure = on_subscribe_fail;
@@ -220,8 +414,14 @@ static void on_connected(void *ctx, char *cause)
 static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
 {
 	struct mqtt_source *s = ctx;
-	cb_warn(s, "connect failed: %s (code %d); retrying with backoff",
-		resp && resp->message ? resp->message : "no answer", resp ? resp->code : 0);
+	/* Once per state change: the first failure at WARN with its cause,
+	 * the retries at DEBUG, the recovery once at INFO (on_connected). */
+	if (!atomic_exchange(&s->down_reported, true))
+		log_warn(COMP, "source %s: cannot connect: %s (code %d); retrying with backoff (logged again when "
+			 "connected)", s->name, resp && resp->message ? resp->message : "no answer", resp ? resp->code : 0);
+	else
+		log_debug(COMP, "source %s: connect failed: %s (code %d)", s->name,
+			  resp && resp->message ? resp->message : "no answer", resp ? resp->code : 0);
 }
 
 static void on_lost(void *ctx, char *cause)
@@ -230,8 +430,9 @@ static void on_lost(void *ctx, char *cause)
 	atomic_store(&s->connected, false);
 	atomic_store(&s->subscribed, false);
 	atomic_fetch_add(&s->lost, 1);
-	cb_warn(s, "connection lost: %s (%llu); reconnecting", cause ? cause : "socket closed",
-		(unsigned long long)atomic_load(&s->lost));
+	atomic_store(&s->down_reported, true);
+	cb_warn(s, "connection lost: %s (%llu); reconnecting (retries logged once connected again)",
+		cause ? cause : "socket closed", (unsigned long long)atomic_load(&s->lost));
 }
 
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
@@ -248,7 +449,8 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 			cb_warn(s, "dropped a message whose topic holds a NUL");
 		goto consumed;
 	}
-	char *blob = malloc(tlen + 1 + plen + 1);
+	struct mqtt_source_meta meta = { .arrival_ms = time_wall_ms(), .seq = atomic_fetch_add(&arrival_seq, 1) + 1 };
+	char *blob = malloc(tlen + 1 + plen + 1 + sizeof meta);
 	if (!blob)
 		return 0;  /* Paho keeps it and offers it again */
 	memcpy(blob, topic, tlen);
@@ -256,23 +458,26 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	if (plen)
 		memcpy(blob + tlen + 1, msg->payload, plen);
 	blob[tlen + 1 + plen] = '\0';
+	memcpy(blob + tlen + 1 + plen + 1, &meta, sizeof meta);
 	struct core_msg m = { .type = MSG_SOURCE_MESSAGE };
-	m.u.blob.a = s->index;
 	m.u.blob.b = (int64_t)tlen;
 	m.u.blob.data = blob;
 	m.u.blob.len = tlen + 1 + plen;
-	int rc = backlog_offer(s, &m);
+	pthread_mutex_lock(&s->lock);
+	m.u.blob.a = s->index;
+	bool prio = is_priority(s, blob + tlen + 1, plen);
+	pthread_mutex_unlock(&s->lock);
+	if (prio)
+		atomic_fetch_add(&s->priority, 1);
+	int rc = backlog_offer(s, &m, prio);
 	if (rc < 0) {
 		free(blob);
 		uint64_t n = atomic_fetch_add(&s->deferred, 1) + 1;
-		cb_warn(s, "core queue and backlog full, message left with Paho for redelivery (%llu so far)",
-			(unsigned long long)n);
+		cb_warn(s, "out of memory: message left with Paho for redelivery (%llu so far)", (unsigned long long)n);
 		return 0;
 	}
-	if (rc > 0) {
-		uint64_t n = atomic_fetch_add(&s->backlogged, 1) + 1;
-		cb_warn(s, "core queue full: message held in the backlog, in order (%llu so far)", (unsigned long long)n);
-	}
+	if (rc > 0)
+		atomic_fetch_add(&s->backlogged, 1);
 	atomic_fetch_add(&s->received, 1);
 consumed:
 	MQTTAsync_freeMessage(&msg);
@@ -320,6 +525,7 @@ static void source_free(struct mqtt_source *s)
 {
 	free(s->name);
 	free(s->topic);
+	free_keys(s->keys, s->n_keys);
 	pthread_mutex_destroy(&s->log_lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);
@@ -385,6 +591,7 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 	pthread_cond_init(&s->wake, NULL);
 	s->name = strdup(sc->name);
 	s->topic = strdup(sc->topic);
+	s->n_keys = collect_keys(cfg, source_index, &s->keys);
 	char client_id[256];
 	if (sc->client_id && *sc->client_id)
 		snprintf(client_id, sizeof client_id, "%s", sc->client_id);
@@ -415,7 +622,7 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 	if (rc != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "source %s: cannot create a client for %s: %s (%d)", sc->name, sc->url,
 			 MQTTAsync_strerror(rc), rc);
-		backlog_stop(s);
+		backlog_stop(s, NULL, NULL);
 		source_free(s);
 		return NULL;
 	}
@@ -423,13 +630,13 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 	    (rc = MQTTAsync_setConnected(s->client, s, on_connected)) != MQTTASYNC_SUCCESS) {
 		snprintf(err, errlen, "source %s: cannot set callbacks: %s", sc->name, MQTTAsync_strerror(rc));
 		MQTTAsync_destroy(&s->client);
-		backlog_stop(s);
+		backlog_stop(s, NULL, NULL);
 		source_free(s);
 		return NULL;
 	}
 	if (source_connect(s, sc, err, errlen) < 0) {
 		MQTTAsync_destroy(&s->client);
-		backlog_stop(s);
+		backlog_stop(s, NULL, NULL);
 		source_free(s);
 		return NULL;
 	}
@@ -503,9 +710,15 @@ void mqtt_source_get_stats(struct mqtt_source *s, struct mqtt_source_stats *out)
 	out->publish_failed = atomic_load(&s->publish_failed);
 	out->connected = atomic_load(&s->connected);
 	out->subscribed = atomic_load(&s->subscribed);
+	out->dropped = atomic_load(&s->dropped);
+	out->priority = atomic_load(&s->priority);
+	out->dropped_priority = atomic_load(&s->dropped_priority);
+	pthread_mutex_lock(&s->lock);
+	out->backlog = s->prio.msgs + s->bulk.msgs;
+	pthread_mutex_unlock(&s->lock);
 }
 
-void mqtt_source_stop(struct mqtt_source *s)
+void mqtt_source_stop_take(struct mqtt_source *s, mqtt_source_take_fn take, void *ctx)
 {
 	if (!s)
 		return;
@@ -525,6 +738,68 @@ void mqtt_source_stop(struct mqtt_source *s)
 	/* Destroy takes Paho's mutex: any callback still running finishes
 	 * first, and none runs after. */
 	MQTTAsync_destroy(&s->client);
-	backlog_stop(s);
+	backlog_stop(s, take, ctx);
 	source_free(s);
+}
+
+void mqtt_source_stop(struct mqtt_source *s)
+{
+	mqtt_source_stop_take(s, NULL, NULL);
+}
+
+void mqtt_source_hold(struct mqtt_source *s, bool hold)
+{
+	pthread_mutex_lock(&s->lock);
+	s->held = hold;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int mqtt_source_rebind(struct mqtt_source *s, const struct gw_config *cfg, int source_index)
+{
+	char **keys = NULL;
+	int n = collect_keys(cfg, source_index, &keys);
+	pthread_mutex_lock(&s->lock);
+	s->index = source_index;
+	/* Messages already backlogged were made for the old index. */
+	struct lane *lanes[2] = { &s->prio, &s->bulk };
+	for (int i = 0; i < 2; i++)
+		for (struct backlog_item *it = lanes[i]->head; it; it = it->next)
+			it->msg.u.blob.a = source_index;
+	char **old = s->keys;
+	int n_old = s->n_keys;
+	s->keys = keys;
+	s->n_keys = n;
+	pthread_mutex_unlock(&s->lock);
+	free_keys(old, n_old);
+	return 0;
+}
+
+static char *client_id_of(const struct gw_config *cfg, const struct mqtt_source_config *sc, char *buf, size_t len)
+{
+	if (sc->client_id && *sc->client_id)
+		snprintf(buf, len, "%s", sc->client_id);
+	else
+		snprintf(buf, len, "%s-src-%s", cfg->gateway.id ? cfg->gateway.id : "gridgw", sc->name);
+	return buf;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (a == NULL) == (b == NULL) && (!a || strcmp(a, b) == 0);
+}
+
+bool mqtt_source_same_client(const struct gw_config *a, int ia, const struct gw_config *b, int ib)
+{
+	const struct mqtt_source_config *x = &a->sources[ia], *y = &b->sources[ib];
+	char ca[256], cb[256];
+	return str_eq(x->name, y->name) && str_eq(x->url, y->url) && str_eq(x->topic, y->topic) &&
+	       str_eq(x->username, y->username) && str_eq(x->password, y->password) &&
+	       x->max_payload == y->max_payload &&
+	       strcmp(client_id_of(a, x, ca, sizeof ca), client_id_of(b, y, cb, sizeof cb)) == 0;
+}
+
+void mqtt_source_msg_meta(const struct core_msg *m, struct mqtt_source_meta *out)
+{
+	memcpy(out, m->u.blob.data + m->u.blob.len + 1, sizeof *out);
 }

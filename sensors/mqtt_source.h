@@ -8,14 +8,20 @@
  * Message to the core: type MSG_SOURCE_MESSAGE, u.blob.a = source index,
  * u.blob.b = topic length T, u.blob.data = malloc'd "topic\0payload\0",
  * u.blob.len = T + 1 + payload length (the final NUL is not counted), so
- * payload = data + T + 1, payload length = len - T - 1. The core frees data.
+ * payload = data + T + 1, payload length = len - T - 1. After the final NUL
+ * comes a struct mqtt_source_meta (arrival time and order, read it with
+ * mqtt_source_msg_meta). The core frees data.
  *
  * Threads: Paho runs the callbacks on its own threads while holding its
  * global mutex; they only copy and queue_push_nowait() (never block, never
- * call back into Paho except subscribe-on-connect, which Paho allows). When
- * the queue is full, messages wait in order in a bounded per-source backlog
- * fed to the queue by a small thread. The other functions are for the core
- * thread. */
+ * call back into Paho except subscribe-on-connect, which Paho allows). A
+ * message is never left with Paho (it would be offered again only every
+ * ~15 s and hold up Paho's one receive thread, the uplink's too): when the
+ * core cannot take it, it waits in a bounded per-source backlog fed to the
+ * queue by a small thread, in two lanes: alarm-relevant messages (their
+ * payload holds the key of a point some rule reads) go first and are never
+ * dropped for bulk; bulk readings are dropped oldest first, counted, when
+ * the backlog is full. The other functions are for the core thread. */
 #ifndef GRIDGW_MQTT_SOURCE_H
 #define GRIDGW_MQTT_SOURCE_H
 
@@ -35,6 +41,16 @@
 /* Overflow backlog per source, for when the core queue is full. */
 #define MQTT_SOURCE_BACKLOG_MSGS 4096
 #define MQTT_SOURCE_BACKLOG_BYTES (8u << 20)
+/* Bulk (not alarm-relevant) readings go to the core queue only while it
+ * holds fewer messages than this: a flood never stands between the core and
+ * an alarm (of this source or of a bus) by more than this many messages. */
+#define MQTT_SOURCE_QUEUE_SHARE 1024
+
+/* Stored after each message's final NUL. */
+struct mqtt_source_meta {
+	int64_t arrival_ms;       /* wall clock when Paho handed it over */
+	uint64_t seq;             /* arrival order over every source, from 1 */
+};
 
 struct mqtt_source;
 
@@ -48,6 +64,10 @@ struct mqtt_source_stats {
 	uint64_t lost;            /* connections lost */
 	uint64_t subscribe_failed;
 	uint64_t published, publish_failed;
+	uint64_t priority;        /* alarm-relevant messages (sent ahead of bulk readings) */
+	uint64_t dropped;         /* bulk readings dropped, oldest first, with the backlog full */
+	uint64_t dropped_priority; /* alarm-relevant ones dropped past 4x the bound (logged as errors) */
+	uint64_t backlog;         /* messages waiting in the backlog now */
 	bool connected, subscribed;
 };
 
@@ -72,5 +92,25 @@ const char *mqtt_source_name(const struct mqtt_source *s);
 /* Disconnects (waiting at most ~2 s), destroys the client and frees s.
  * After it returns no callback of this source runs any more. NULL is fine. */
 void mqtt_source_stop(struct mqtt_source *s);
+
+/* Called once per message still in the backlog at stop (the broker has been
+ * PUBACKed for it and will not resend it); takes ownership of m's blob. */
+typedef void (*mqtt_source_take_fn)(void *ctx, struct core_msg *m);
+/* As mqtt_source_stop, but hands the backlog to take() instead of
+ * discarding it. */
+void mqtt_source_stop_take(struct mqtt_source *s, mqtt_source_take_fn take, void *ctx);
+/* Reload: while held, nothing of this source goes to the core queue (its
+ * messages wait in the backlog, within its bounds), so the core can drain
+ * the queue against the old config and swap. */
+void mqtt_source_hold(struct mqtt_source *s, bool hold);
+/* Reload keeping the client: the source's new index in the new config and
+ * the alarm-relevant keys from its rules. Call while held. Returns 0. */
+int mqtt_source_rebind(struct mqtt_source *s, const struct gw_config *cfg, int source_index);
+/* True when sources a->sources[ia] and b->sources[ib] would make the same
+ * client (name, url, topic, client id, credentials, max_payload): a reload
+ * keeps it running. device_from and ts_key are json_map's, not the client's. */
+bool mqtt_source_same_client(const struct gw_config *a, int ia, const struct gw_config *b, int ib);
+/* The arrival time and order of a MSG_SOURCE_MESSAGE made by a source. */
+void mqtt_source_msg_meta(const struct core_msg *m, struct mqtt_source_meta *out);
 
 #endif

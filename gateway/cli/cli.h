@@ -25,6 +25,7 @@ int cmd_check(int argc, char **argv);      /* gateway/cli/cmd_check.c */
 int cmd_status(int argc, char **argv);     /* gateway/cli/cmd_local.c */
 int cmd_incidents(int argc, char **argv);  /* gateway/cli/cmd_local.c */
 int cmd_ack(int argc, char **argv);        /* gateway/cli/cmd_local.c */
+int cmd_close(int argc, char **argv);      /* gateway/cli/cmd_local.c */
 int cmd_shelve(int argc, char **argv);     /* gateway/cli/cmd_local.c */
 int cmd_unshelve(int argc, char **argv);   /* gateway/cli/cmd_local.c */
 int cmd_notify(int argc, char **argv);

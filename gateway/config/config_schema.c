@@ -1,4 +1,4 @@
-/* config_schema — the configuration schema (CONTRACT.md §2,
+/* config_schema — the configuration schema (docs/contract.md §2,
  * docs/configuration.md): gateway, uplink, store, builtin_rules, buses,
  * mqtt_sources and profiles read into the structs with their defaults.
  * Devices and rules, which refer to these, are in config_refs.c.
@@ -221,6 +221,29 @@ static void read_store(struct cfg_ctx *c, const config_setting_t *root)
 	if (rd_choice(c, g, "synchronous", false, sync_modes, &mode) > 0) {
 		free(s->synchronous);
 		s->synchronous = cfg_xstrdup(sync_modes[mode]);
+	}
+}
+
+/* -------------------------------------------------------------- incidents */
+
+static const char *const incidents_keys[] = { "auto_close_after", NULL };
+
+/* Read after the uplink: the key means something only without one. */
+static void read_incidents(struct cfg_ctx *c, const config_setting_t *root)
+{
+	struct incidents_config *ic = &c->cfg->incidents;
+	ic->auto_close_after_ms = 3600000;
+	const config_setting_t *g = rd_group(c, root, "incidents", false);
+	if (!g)
+		return;
+	rd_check_keys(c, g, incidents_keys, "incidents");
+	if (rd_duration(c, g, "auto_close_after", false, 0, &ic->auto_close_after_ms) > 0 && c->cfg->uplink.url) {
+		const char *file;
+		int line;
+		cfg_where(c, config_setting_get_member(g, "auto_close_after"), &file, &line);
+		config_warnings_add(c->errs, file, line, 0,
+				    "'auto_close_after' is ignored with an uplink: the platform closes incidents "
+				    "(incident.close)");
 	}
 }
 
@@ -791,7 +814,7 @@ void cfg_read_profiles(struct cfg_ctx *c, const config_setting_t *profiles)
 /* ------------------------------------------------------------------- main */
 
 static const char *const top_keys[] = { "gateway", "uplink", "store", "builtin_rules", "buses", "mqtt_sources",
-					"profiles", "devices", "rules", "notify", "console", NULL };
+					"profiles", "devices", "rules", "notify", "console", "incidents", NULL };
 
 void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 {
@@ -802,6 +825,7 @@ void cfg_read_main(struct cfg_ctx *c, struct cfg_src *src)
 	if (c->cfg->uplink.url && !c->cfg->uplink.client_id && c->cfg->gateway.id)
 		c->cfg->uplink.client_id = cfg_xstrdup(c->cfg->gateway.id);
 	read_store(c, root);
+	read_incidents(c, root);
 	cfg_read_console(c, root);
 	read_builtins(c, root);
 	read_buses(c, root);

@@ -28,10 +28,11 @@
 /* ------------------------------------------------------------------ parser */
 
 enum req_key { KEY_OP, KEY_OPEN, KEY_LIMIT, KEY_ID, KEY_BY, KEY_NOTE, KEY_DEVICE, KEY_FOR, KEY_CHANNEL, KEY_POINT,
-	       KEY_SINCE, KEY_COUNT };
+	       KEY_SINCE, KEY_WORKFLOW, KEY_COUNT };
 
 static const char *const req_key_names[KEY_COUNT] = {
 	"op", "open", "limit", "id", "by", "note", "device", "for", "channel", "point", "since",
+	"workflow",
 };
 
 struct op_spec {
@@ -55,6 +56,8 @@ static const struct op_spec op_specs[] = {
 	  K(KEY_OP) | K(KEY_DEVICE) },
 	{ "incident", CONTROL_OP_INCIDENT, K(KEY_OP) | K(KEY_ID), K(KEY_OP) | K(KEY_ID) },
 	{ "read", CONTROL_OP_READ, K(KEY_OP) | K(KEY_DEVICE), K(KEY_OP) | K(KEY_DEVICE) },
+	{ "close", CONTROL_OP_CLOSE, K(KEY_OP) | K(KEY_ID) | K(KEY_WORKFLOW) | K(KEY_BY) | K(KEY_NOTE),
+	  K(KEY_OP) | K(KEY_ID) },
 };
 #undef K
 
@@ -169,6 +172,15 @@ static int req_set_field(struct control_request *out, int key, const cJSON *item
 		return req_copy_string(item, "device", out->device, sizeof out->device, true, err, errlen);
 	case KEY_CHANNEL:
 		return req_copy_string(item, "channel", out->channel, sizeof out->channel, true, err, errlen);
+	case KEY_WORKFLOW:
+		/* As the platform's incident.close: closed (default) or false_alarm. */
+		if (req_copy_string(item, "workflow", out->workflow, sizeof out->workflow, true, err, errlen) != 0)
+			return -1;
+		if (strcmp(out->workflow, "closed") != 0 && strcmp(out->workflow, "false_alarm") != 0) {
+			snprintf(err, errlen, "\"workflow\" must be closed or false_alarm");
+			return -1;
+		}
+		return 0;
 	case KEY_FOR: {
 		char text[32];
 		int64_t ms;
@@ -211,7 +223,7 @@ static const struct op_spec *req_find_op(const cJSON *root, char *err, size_t er
 		if ((unsigned char)*p < 0x20)
 			*p = '?';
 	snprintf(err, errlen, "unknown op '%s' (status, incidents, ack, shelve, unshelve, notify_test, devices, device, "
-			      "history, incident, read)", shown);
+			      "history, incident, read, close)", shown);
 	return NULL;
 }
 

@@ -28,6 +28,11 @@
  *                                                       ago; limit 1..10000, default 2000, newest kept)
  *   {"op":"incident","id":"..."}                        one incident + its timeline (its events)
  *   {"op":"read","device":"..."}                        the device's current values as the core holds them
+ *   {"op":"close","id":"...","workflow":"closed|false_alarm","by":"...","note":"..."}
+ *                                                       the platform's incident.close, locally (workflow
+ *                                                       default closed; by/note optional)
+ * Incident ids ("id") may be a unique prefix of at least 4 characters,
+ * any case (resolved by the core as git resolves abbreviations).
  * Answers: {"ok":true,...} or {"ok":false,"error":"..."}. Transport and parse
  * errors are answered here; the core answers every parsed request. */
 #ifndef GRIDGW_CONTROL_H
@@ -56,8 +61,9 @@ enum control_op {
 	CONTROL_OP_HISTORY,
 	CONTROL_OP_INCIDENT,
 	CONTROL_OP_READ,
+	CONTROL_OP_CLOSE,
 };
-#define CONTROL_OP_LAST CONTROL_OP_READ
+#define CONTROL_OP_LAST CONTROL_OP_CLOSE
 #define CONTROL_HISTORY_DEFAULT 2000
 #define CONTROL_HISTORY_MAX 10000
 #define CONTROL_HISTORY_SPAN_MS (24LL * 3600 * 1000)   /* default "since": this long ago */
@@ -74,6 +80,7 @@ struct control_request {
 	int64_t since_ms;         /* history: wall ms, 0 = CONTROL_HISTORY_SPAN_MS ago */
 	int64_t for_ms;           /* shelve: 1..CONTROL_SHELVE_MAX_MS */
 	char channel[64];         /* notify_test: channel name */
+	char workflow[16];        /* close: "closed" or "false_alarm" ("" = closed) */
 };
 
 /* Parses one request (exactly len bytes, need not be NUL-terminated; a

@@ -12,6 +12,7 @@
 #include "gateway/uplink/command.h"
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
+#include "gateway/core/incidents_json.h"
 #include "common/log.h"
 #include "gateway/uplink/outbox.h"
 #include "gateway/store/store.h"
@@ -22,42 +23,119 @@
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
 
+static void publish_answer(struct core *c, const char *req, bool ok, const char *error)
+{
+	if (c->up && uplink_publish_result(c->up, req, ok, ok ? NULL : error) != 0)
+		log_warn("command", "result of %s not published (uplink down); the platform may replay it", req);
+}
+
+/* Answers wait in c->results until core_commit has stored them: the
+ * platform must never see ok:true for a change the store forgot (a replay
+ * would then apply it a second time). */
 void core_answer_platform(struct core *c, const char *req, bool ok, const char *error)
 {
-	char buf[512];
-	if (command_result_json(req, ok, error, buf, sizeof buf) < 0)
-		return;
-	if (req[0]) {
-		int rc = store_put_command_result(c->store, req, buf);
-		if (rc != STORE_OK)
-			log_warn("command", "result of %s not stored (%s): a replay would be applied again", req,
-				 store_err_name(rc));
+	if (c->n_results == c->cap_results) {
+		int cap = c->cap_results ? c->cap_results * 2 : 32;
+		struct pending_result *n = realloc(c->results, (size_t)cap * sizeof *n);
+		if (!n) {
+			log_error("command", "out of memory: the answer to %s is lost; the platform will replay it", req);
+			return;
+		}
+		c->results = n;
+		c->cap_results = cap;
 	}
-	/* Published after the iteration's commit (core_publish_results): an
-	 * answer the platform sees is one the store remembers for a replay. */
-	if (c->n_results < CORE_MAX_RESULTS) {
-		struct pending_result *p = &c->results[c->n_results++];
-		snprintf(p->req, sizeof p->req, "%s", req);
-		p->ok = ok;
-		snprintf(p->error, sizeof p->error, "%s", ok || !error ? "" : error);
-	} else if (c->up && uplink_publish_result(c->up, req, ok, error) != 0) {
-		log_warn("command", "result of %s not published (uplink down); the platform may replay it", req);
-	}
+	struct pending_result *p = &c->results[c->n_results++];
+	snprintf(p->req, sizeof p->req, "%s", req);
+	p->ok = ok;
+	p->stored = req[0] == '\0'; /* no req (unparsable): nothing to remember */
+	snprintf(p->error, sizeof p->error, "%s", ok || !error ? "" : error);
 	if (ok)
 		log_info("command", "%s: ok", req);
 	else
 		log_warn("command", "%s: refused: %s", req, error);
 }
 
-void core_publish_results(struct core *c)
+static const struct pending_result *held_answer(const struct core *c, const char *req)
 {
+	for (int i = 0; i < c->n_results; i++)
+		if (strcmp(c->results[i].req, req) == 0)
+			return &c->results[i];
+	return NULL;
+}
+
+/* Puts the answers not yet stored into the open transaction. */
+static int store_results(struct core *c)
+{
+	if (!store_in_transaction(c->store))
+		return STORE_ERR_IO; /* rolled back earlier in the iteration */
+	for (int i = 0; i < c->n_results; i++) {
+		struct pending_result *p = &c->results[i];
+		char buf[512];
+		if (p->stored)
+			continue;
+		if (command_result_json(p->req, p->ok, p->ok ? NULL : p->error, buf, sizeof buf) < 0)
+			return STORE_ERR_INVALID;
+		int rc = store_put_command_result(c->store, p->req, buf);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+/* Publishes the stored answers once no incident event is held in memory
+ * (the change an answer reports is then in the store too). At most
+ * CORE_RESULTS_PER_ITERATION per call, and none after a refused publish:
+ * a backlog let go after an outage must not overflow Paho's buffer (the
+ * outbox shares it); what is left goes out in the next iterations. */
+static void publish_stored(struct core *c)
+{
+	if (c->n_results == 0 || incidents_pending_count(c->inc) > 0)
+		return;
+	int kept = 0, sent = 0;
+	bool refused = false;
 	for (int i = 0; i < c->n_results; i++) {
 		const struct pending_result *p = &c->results[i];
-		if (c->up && uplink_publish_result(c->up, p->req, p->ok, p->ok ? NULL : p->error) != 0)
-			log_warn("command", "result of %s not published (uplink down); the platform may replay it",
-				 p->req);
+		bool send = p->stored && !refused && sent < CORE_RESULTS_PER_ITERATION;
+		if (send && c->up && uplink_publish_result(c->up, p->req, p->ok, p->ok ? NULL : p->error) != 0) {
+			log_debug("command", "result of %s not published yet (uplink down or busy); retried", p->req);
+			refused = true;
+			send = false;
+		}
+		if (send)
+			sent++;
+		else
+			c->results[kept++] = *p;
 	}
-	c->n_results = 0;
+	c->n_results = kept;
+}
+
+int core_commit(struct core *c)
+{
+	static int held_logged; /* core thread only: log when the backlog changes, not every iteration */
+	int rc = c->n_results ? store_results(c) : STORE_OK;
+	int crc = store_commit(c->store);
+	if (rc == STORE_OK && crc == STORE_OK) {
+		for (int i = 0; i < c->n_results; i++)
+			c->results[i].stored = true;
+	}
+	publish_stored(c);
+	bool held = crc != STORE_OK || rc != STORE_OK || incidents_pending_count(c->inc) > 0;
+	if (held && c->n_results > 0 && c->n_results != held_logged)
+		log_warn("command", "%d command answer(s) held until the store has them (%s)", c->n_results,
+			 crc != STORE_OK ? store_err_name(crc) : rc != STORE_OK ? store_err_name(rc) :
+			 "incident events still held");
+	held_logged = held ? c->n_results : 0;
+	return crc;
+}
+
+void core_free_results(struct core *c)
+{
+	if (c->n_results)
+		log_warn("command", "stopping with %d command answer(s) never stored; the platform will replay them",
+			 c->n_results);
+	free(c->results);
+	c->results = NULL;
+	c->n_results = c->cap_results = 0;
 }
 
 void core_write_result(struct core *c, const struct core_msg *m, int64_t now)
@@ -76,6 +154,58 @@ static int find_device(struct core *c, const char *id, char *err, size_t errlen)
 /* The do_* helpers return 0, or a negative HTTP-like status with a reason
  * in err: -404 (no such incident/device), -409 (not in a state that allows
  * it). Platform commands only look at the sign. */
+
+#define INCIDENT_PREFIX_MIN 4       /* as git: shorter abbreviations are refused */
+#define INCIDENT_PREFIX_SHOWN 8     /* candidates listed when ambiguous */
+
+/* A local (CLI/console) incident id: the full ULID or a unique prefix of
+ * it, any case, resolved against every incident in the store as git
+ * resolves abbreviated object names. The platform always sends full ids and
+ * does not come through here. Returns 0 with the full id in out, -404 when
+ * nothing matches, -409 when the prefix is ambiguous (the candidates, with
+ * their state, are listed in err) or too short. */
+static int resolve_incident_id(struct core *c, const char *given, char out[27], char *err, size_t errlen)
+{
+	char prefix[27];
+	size_t n = strlen(given);
+	if (n >= sizeof prefix) {
+		snprintf(err, errlen, "no incident '%s'", given);
+		return -404;
+	}
+	for (size_t i = 0; i <= n; i++) /* ULIDs are Crockford base32, upper case */
+		prefix[i] = (char)(given[i] >= 'a' && given[i] <= 'z' ? given[i] - 'a' + 'A' : given[i]);
+	if (n < INCIDENT_PREFIX_MIN) {
+		snprintf(err, errlen, "incident id prefix '%s' is too short (at least %d characters)", given,
+			 INCIDENT_PREFIX_MIN);
+		return -409;
+	}
+	char ids[INCIDENT_PREFIX_SHOWN][27];
+	int found = 0;
+	if (store_find_incident_prefix(c->store, prefix, ids, INCIDENT_PREFIX_SHOWN, &found) != STORE_OK) {
+		snprintf(err, errlen, "store read failed");
+		return -503;
+	}
+	if (found == 0) {
+		snprintf(err, errlen, "no incident '%s'", given);
+		return -404;
+	}
+	if (found == 1) {
+		memcpy(out, ids[0], 27);
+		return 0;
+	}
+	int len = snprintf(err, errlen, "incident id prefix '%s' is ambiguous (%d incidents):", given, found);
+	for (int i = 0; i < found && i < INCIDENT_PREFIX_SHOWN && len >= 0 && (size_t)len < errlen; i++) {
+		struct incident_row row;
+		bool have = store_get_incident(c->store, ids[i], &row) == STORE_OK;
+		len += snprintf(err + len, errlen - (size_t)len, " %s (%s %s)", ids[i], have ? row.type : "?",
+				have ? row.workflow : "?");
+		if (have)
+			incident_row_free_json(&row);
+	}
+	if (found > INCIDENT_PREFIX_SHOWN && len >= 0 && (size_t)len < errlen)
+		snprintf(err + len, errlen - (size_t)len, " and %d more", found - INCIDENT_PREFIX_SHOWN);
+	return -409;
+}
 
 /* Acknowledge: the incident records who/why; the engine moves the alarm
  * state, and its OUT_ACKED output becomes the one `acked` event. */
@@ -130,6 +260,25 @@ static int do_unshelve(struct core *c, const char *device, int64_t now, char *er
 	return 0;
 }
 
+/* Wall-clock time of a monotonic instant of the engine's. */
+static int64_t wall_of(int64_t mono_ms, int64_t now_mono)
+{
+	return time_wall_ms() + (mono_ms - now_mono);
+}
+
+void core_note_suppressed(struct core *c, const struct engine_output *o)
+{
+	char until[32];
+	time_format_local(wall_of(o->until_ms, time_mono_ms()), until, sizeof until);
+	const char *dev = o->device >= 0 && o->device < c->cfg->n_devices ? c->cfg->devices[o->device].id : "?";
+	/* What a technician testing a detector watches for: the test worked. */
+	if (o->active)
+		log_info("shelve", "%s on %s (%s) suppressed: shelved until %s", o->type, dev, o->key, until);
+	else
+		log_info("shelve", "%s on %s (%s) cleared (was suppressed: shelved until %s)", o->type, dev, o->key,
+			 until);
+}
+
 /* incident.workflow moves one legal step at a time; incident.close
  * (any_state) closes from any open state — the platform's verdict. When
  * the incident ends, the engine learns that the next raise is a new one. */
@@ -140,11 +289,43 @@ static int do_workflow(struct core *c, const struct command *cmd, const char *to
 	char keycopy[ENGINE_KEY_MAX];
 	snprintf(keycopy, sizeof keycopy, "%s", key ? key : "");
 	int rc = any_state ? incidents_close(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen)
-			   : incidents_workflow(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen);
+			   : incidents_workflow_assign(c->inc, cmd->incident, to, cmd->by, cmd->note, cmd->assignee,
+						       time_wall_ms(), err, errlen);
 	if (rc < 0)
 		return -1;
 	if (keycopy[0] && (strcmp(to, "closed") == 0 || strcmp(to, "false_alarm") == 0))
 		engine_incident_closed(c->engine, keycopy, now);
+	return 0;
+}
+
+/* `gridgw close` and the console: the platform's incident.close, the same
+ * call and the same `closed` event (with by/note), so a gateway without a
+ * platform can end incidents on site. Like incident.close it closes from
+ * any open state, an incident still in alarm too; *was_active tells the
+ * caller to say so. */
+static int do_close(struct core *c, const char *given, const char *to, const char *by, const char *note,
+		    int64_t now, char *id_out, bool *was_active, char *err, size_t errlen)
+{
+	int rc = resolve_incident_id(c, given, id_out, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct command cmd;
+	memset(&cmd, 0, sizeof cmd);
+	snprintf(cmd.incident, sizeof cmd.incident, "%s", id_out);
+	snprintf(cmd.by, sizeof cmd.by, "%s", by);
+	snprintf(cmd.note, sizeof cmd.note, "%s", note ? note : "");
+	struct incident_row row;
+	*was_active = false;
+	if (store_get_incident(c->store, id_out, &row) == STORE_OK) {
+		*was_active = row.active;
+		incident_row_free_json(&row);
+	}
+	if (!incidents_key_of(c->inc, id_out)) {
+		snprintf(err, errlen, "incident '%s' is already closed", id_out);
+		return -409;
+	}
+	if (do_workflow(c, &cmd, to[0] ? to : "closed", true, now, err, errlen) < 0)
+		return -409;
 	return 0;
 }
 
@@ -218,7 +399,15 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 	struct command cmd;
 	char err[256] = "";
 	if (command_parse(json, len, &cmd, err, sizeof err) != 0) {
-		core_answer_platform(c, cmd.req, false, err);
+		if (c->n_results >= CORE_MAX_HELD_RESULTS) /* nothing applied: no need to hold it */
+			publish_answer(c, cmd.req, false, err);
+		else
+			core_answer_platform(c, cmd.req, false, err);
+		return;
+	}
+	if (held_answer(c, cmd.req)) {
+		/* Applied, its answer waits for the store: apply nothing again. */
+		log_info("command", "%s: replayed while its answer waits for the store; answered once stored", cmd.req);
 		return;
 	}
 	char *prev = NULL;
@@ -240,6 +429,12 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 			log_info("command", "%s: replayed while still executing; answered when done", cmd.req);
 			return;
 		}
+	}
+	if (c->n_results >= CORE_MAX_HELD_RESULTS) {
+		/* Nothing applied, nothing stored: its retry is applied normally. */
+		log_warn("command", "%s: refused unapplied: %d answers wait for the store", cmd.req, c->n_results);
+		publish_answer(c, cmd.req, false, "store unavailable: not applied, retry later");
+		return;
 	}
 	log_info("command", "%s: %s from the platform", cmd.req, command_op_name(cmd.op));
 	int rc = apply_command(c, &cmd, now, err, sizeof err);
@@ -290,6 +485,87 @@ static int count_severity(void *ctx, const struct incident_row *r)
 	return 0;
 }
 
+/* --- shelve views: what a technician testing a detector looks at ------- */
+
+#define SHELVE_LIST_MAX 10000   /* shelved devices listed by status (unshelve globs match them) */
+#define SUPPRESSED_MAX 16       /* suppressed alarms listed per device */
+
+/* The alarms device d raised while shelved this time, as [{rule, type, at,
+ * count, active, clearing}]: the test worked, and whether it has reset. */
+static cJSON *suppressed_array(struct core *c, int d, int64_t now)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct engine_suppressed sup[SUPPRESSED_MAX];
+	int n = engine_device_suppressed(c->engine, d, sup, SUPPRESSED_MAX);
+	for (int i = 0; arr && i < n; i++) {
+		cJSON *so = cJSON_CreateObject();
+		cJSON_AddStringToObject(so, "rule", engine_rule_id(c->engine, sup[i].rule));
+		cJSON_AddStringToObject(so, "type", sup[i].type);
+		add_iso(so, "at", wall_of(sup[i].at_ms, now));
+		cJSON_AddNumberToObject(so, "count", sup[i].count);
+		cJSON_AddBoolToObject(so, "active", sup[i].active);
+		cJSON_AddBoolToObject(so, "clearing", sup[i].clearing);
+		cJSON_AddItemToArray(arr, so);
+	}
+	return arr;
+}
+
+/* status: every shelved device with its expiry and what it suppressed. */
+static void add_shelved_devices(struct core *c, cJSON *devs, int64_t now)
+{
+	cJSON *arr = cJSON_AddArrayToObject(devs, "shelved_devices");
+	for (int d = 0; d < c->cfg->n_devices && cJSON_GetArraySize(arr) < SHELVE_LIST_MAX; d++) {
+		int64_t until = engine_device_shelved_until(c->engine, d, now);
+		if (until <= 0)
+			continue;
+		cJSON *so = cJSON_CreateObject();
+		cJSON_AddStringToObject(so, "id", c->cfg->devices[d].id);
+		add_iso(so, "until", wall_of(until, now));
+		cJSON_AddNumberToObject(so, "left_s", (double)((until - now + 999) / 1000));
+		cJSON_AddItemToObject(so, "suppressed", suppressed_array(c, d, now));
+		cJSON_AddItemToArray(arr, so);
+	}
+}
+
+/* The answer to a shelve: the device and when its shelve ends. */
+static cJSON *shelve_answer(struct core *c, const char *device, int64_t now)
+{
+	int d = config_find_device(c->cfg, device);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddTrueToObject(o, "ok");
+	cJSON_AddStringToObject(o, "device", device);
+	int64_t until = d >= 0 ? engine_device_shelved_until(c->engine, d, now) : 0;
+	if (until > 0) {
+		add_iso(o, "shelved_until", wall_of(until, now));
+		cJSON_AddNumberToObject(o, "left_s", (double)((until - now + 999) / 1000));
+	}
+	return o;
+}
+
+/* The answer to an unshelve: what will still be raised, and when — a
+ * condition still true starts its on-delay at the unshelve (docs/rules.md
+ * §2.5), so "still in alarm: it will be raised in 30 s" can be said. */
+static cJSON *unshelve_answer(struct core *c, const char *device, int64_t now)
+{
+	int d = config_find_device(c->cfg, device);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddTrueToObject(o, "ok");
+	cJSON_AddStringToObject(o, "device", device);
+	cJSON *arr = cJSON_AddArrayToObject(o, "pending");
+	struct engine_pending p[SUPPRESSED_MAX];
+	int n = d >= 0 ? engine_device_pending(c->engine, d, p, SUPPRESSED_MAX) : 0;
+	for (int i = 0; i < n; i++) {
+		cJSON *po = cJSON_CreateObject();
+		cJSON_AddStringToObject(po, "rule", engine_rule_id(c->engine, p[i].rule));
+		cJSON_AddStringToObject(po, "type", p[i].type);
+		int64_t in = p[i].due_ms > now ? p[i].due_ms - now : 0;
+		cJSON_AddNumberToObject(po, "raise_in_s", (double)((in + 999) / 1000));
+		add_iso(po, "raise_at", wall_of(now + in, now));
+		cJSON_AddItemToArray(arr, po);
+	}
+	return o;
+}
+
 static cJSON *status_object(struct core *c, int64_t now)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -314,6 +590,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 			cJSON_AddItemToArray(offline_ids, cJSON_CreateString(c->cfg->devices[d].id));
 	}
 	cJSON_AddNumberToObject(devs, "shelved", shelved);
+	add_shelved_devices(c, devs, now);
 	cJSON_AddNumberToObject(o, "open_incidents", (double)incidents_open_count(c->inc));
 	struct severity_count sc = { { 0 } };
 	if (store_each_incident(c->store, true, 1000000, count_severity, &sc) == STORE_OK) {
@@ -359,6 +636,10 @@ static cJSON *status_object(struct core *c, int64_t now)
 		cJSON_AddNumberToObject(so, "received", (double)ss.received);
 		cJSON_AddNumberToObject(so, "oversized", (double)ss.oversized);
 		cJSON_AddNumberToObject(so, "lost", (double)ss.lost);
+		cJSON_AddNumberToObject(so, "priority", (double)ss.priority);
+		cJSON_AddNumberToObject(so, "backlog", (double)ss.backlog);
+		cJSON_AddNumberToObject(so, "dropped", (double)ss.dropped);
+		cJSON_AddNumberToObject(so, "dropped_priority", (double)ss.dropped_priority);
 		cJSON_AddItemToArray(srcs, so);
 	}
 	cJSON_AddNumberToObject(o, "messages", (double)c->messages);
@@ -372,7 +653,9 @@ static cJSON *status_object(struct core *c, int64_t now)
 	cJSON_AddNumberToObject(mq, "wrong_type", (double)js->wrong_type);
 	cJSON_AddNumberToObject(mq, "oversized", (double)js->oversized);
 	cJSON_AddNumberToObject(mq, "ts_rejected", (double)js->ts_rejected);
+	cJSON_AddNumberToObject(mq, "stale", (double)c->source_stale);
 	cJSON_AddItemToObject(o, "notify", notify_status_json(c->notify));
+	core_web_add_warnings(c, o); /* `gridgw check` warnings of the running config */
 	if (c->web) {
 		cJSON *co = cJSON_AddObjectToObject(o, "console");
 		cJSON_AddNumberToObject(co, "streams", web_stream_count(c->web));
@@ -415,6 +698,12 @@ static cJSON *incident_object(const struct incident_row *r)
 		cJSON_AddItemToObject(o, "notified", nt);
 	else
 		cJSON_Delete(nt);
+	/* Who the platform dispatched it to (incidents_workflow_assign). */
+	const cJSON *as = ev ? cJSON_GetObjectItemCaseSensitive(ev, "_assignee") : NULL;
+	if (cJSON_IsString(as))
+		cJSON_AddStringToObject(o, "assignee", as->valuestring);
+	else
+		cJSON_AddNullToObject(o, "assignee");
 	cJSON_Delete(ev);
 	return o;
 }
@@ -434,7 +723,7 @@ static int add_incident(void *ctx, const struct incident_row *r)
 	return lc->max > 0 && cJSON_GetArraySize(lc->arr) >= lc->max;
 }
 
-/* Shared with `gridgw incidents` when the daemon is down (cmd_local.c). */
+/* Shared with `gridgw incidents` when the daemon is down (incidents_json.h). */
 cJSON *incidents_list_json(struct store *s, bool open_only, int limit)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -508,8 +797,10 @@ static cJSON *device_object(struct core *c, int d, int64_t now)
 	cJSON_AddStringToObject(o, "id", dc->id);
 	cJSON_AddStringToObject(o, "profile", p->name);
 	cJSON_AddStringToObject(o, "kind", p->kind ? p->kind : "");
-	if (dc->bus >= 0)
+	if (dc->bus >= 0) {
 		cJSON_AddStringToObject(o, "bus", c->cfg->buses[dc->bus].name);
+		cJSON_AddNumberToObject(o, "unit", dc->unit);
+	}
 	if (dc->source >= 0)
 		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
 	add_location(o, &dc->location);
@@ -523,6 +814,7 @@ static cJSON *device_object(struct core *c, int d, int64_t now)
 		add_iso(o, "shelved_until", time_wall_ms() + (until - now));
 	else
 		cJSON_AddNullToObject(o, "shelved_until");
+	cJSON_AddItemToObject(o, "suppressed", suppressed_array(c, d, now));
 	cJSON *pts = cJSON_AddObjectToObject(o, "points");
 	const struct point_value *vals = engine_device_values(c->engine, d);
 	for (int i = 0; i < p->n_points; i++) {
@@ -593,14 +885,41 @@ static int core_request(struct core *c, const struct control_request *req, char 
 			snprintf(err, sizeof err, "store read failed");
 		}
 		break;
-	case CONTROL_OP_ACK:
-		rc = do_ack(c, req->id, req->by[0] ? req->by : "local", req->note, now, err, sizeof err);
+	case CONTROL_OP_ACK: {
+		char id[27];
+		rc = resolve_incident_id(c, req->id, id, err, sizeof err);
+		if (rc == 0)
+			rc = do_ack(c, id, req->by[0] ? req->by : "local", req->note, now, err, sizeof err);
+		if (rc == 0) {
+			o = cJSON_CreateObject();
+			cJSON_AddTrueToObject(o, "ok");
+			cJSON_AddStringToObject(o, "id", id);
+		}
 		break;
+	}
+	case CONTROL_OP_CLOSE: {
+		char id[27];
+		bool was_active = false;
+		rc = do_close(c, req->id, req->workflow, req->by[0] ? req->by : "local", req->note, now, id, &was_active,
+			      err, sizeof err);
+		if (rc == 0) {
+			o = cJSON_CreateObject();
+			cJSON_AddTrueToObject(o, "ok");
+			cJSON_AddStringToObject(o, "id", id);
+			cJSON_AddStringToObject(o, "workflow", req->workflow[0] ? req->workflow : "closed");
+			cJSON_AddBoolToObject(o, "was_active", was_active);
+		}
+		break;
+	}
 	case CONTROL_OP_SHELVE:
 		rc = do_shelve(c, req->device, req->for_ms, now, err, sizeof err);
+		if (rc == 0)
+			o = shelve_answer(c, req->device, now);
 		break;
 	case CONTROL_OP_UNSHELVE:
 		rc = do_unshelve(c, req->device, now, err, sizeof err);
+		if (rc == 0)
+			o = unshelve_answer(c, req->device, now);
 		break;
 	case CONTROL_OP_DEVICES: {
 		o = cJSON_CreateObject();
@@ -664,7 +983,11 @@ static int core_request(struct core *c, const struct control_request *req, char 
 	}
 	case CONTROL_OP_INCIDENT: {
 		struct incident_row row;
-		int sr = store_get_incident(c->store, req->id, &row);
+		char id[27];
+		rc = resolve_incident_id(c, req->id, id, err, sizeof err);
+		if (rc < 0)
+			break;
+		int sr = store_get_incident(c->store, id, &row);
 		if (sr == STORE_ERR_NOTFOUND) {
 			snprintf(err, sizeof err, "no incident '%s'", req->id);
 			rc = -404;
@@ -679,8 +1002,8 @@ static int core_request(struct core *c, const struct control_request *req, char 
 		add_json_text(inc, "evidence", row.evidence_json);
 		incident_row_free_json(&row);
 		cJSON *evs = cJSON_AddArrayToObject(inc, "events");
-		if (store_each_event_of(c->store, req->id, 500, add_event, evs) != STORE_OK)
-			log_warn("control", "timeline of %s: store read failed", req->id);
+		if (store_each_event_of(c->store, id, 500, add_event, evs) != STORE_OK)
+			log_warn("control", "timeline of %s: store read failed", id);
 		o = cJSON_CreateObject();
 		cJSON_AddTrueToObject(o, "ok");
 		cJSON_AddItemToObject(o, "incident", inc);
@@ -743,6 +1066,7 @@ void core_notify_result(struct core *c, const struct notify_result *r)
 
 void core_web_abandon(struct core *c)
 {
+	core_web_read_abandon(c);
 	for (size_t i = 0; i < sizeof c->web_notify / sizeof c->web_notify[0]; i++) {
 		if (c->web_notify[i])
 			web_call_answer(c->web_notify[i], 503, "{\"ok\":false,\"error\":\"the gateway is stopping\"}");
@@ -802,6 +1126,10 @@ void core_handle_web(struct core *c, struct web_call *call)
 {
 	if (web_call_request(call)->op == CONTROL_OP_NOTIFY_TEST) {
 		web_notify_request(c, call);
+		return;
+	}
+	if (web_call_request(call)->op == CONTROL_OP_READ) {
+		core_web_read(c, call); /* answered when the bus thread has read the device */
 		return;
 	}
 	char *json = NULL;

@@ -24,12 +24,6 @@
 #define STATUS_EVERY_MS 1000
 #define ENGINE_DRAIN 64
 
-static void point_from_source(void *ctx, int device, int point, const struct point_value *pv)
-{
-	struct core *c = ctx;
-	engine_point(c->engine, device, point, pv, time_mono_ms());
-}
-
 static void device_comm(struct core *c, int device, bool ok, int64_t now)
 {
 	if (device < 0 || device >= c->cfg->n_devices)
@@ -47,6 +41,83 @@ static void device_comm(struct core *c, int device, bool ok, int64_t now)
 		log_warn("core", "device state of %s not stored: %s", c->cfg->devices[device].id, store_err_name(rc));
 }
 
+/* Per point of the MQTT devices: the ordering key of the last reading
+ * applied, so that a redelivered or reordered older reading never
+ * overwrites a newer one. eff = min(payload time, arrival time): a device
+ * clock running ahead orders like arrival; seq is the arrival order. */
+struct source_order {
+	int64_t eff;
+	uint64_t seq;
+};
+
+/* (Re)builds the table for the current config, seeded with the values the
+ * engine holds (carried across a reload by engine_adopt_state). */
+static int source_order_ready(struct core *c)
+{
+	if (c->src_order && c->src_order_cfg == c->cfg)
+		return 0;
+	core_source_order_free(c);
+	const struct gw_config *cfg = c->cfg;
+	c->src_order_off = calloc((size_t)cfg->n_devices + 1, sizeof *c->src_order_off);
+	size_t total = 0;
+	for (int d = 0; c->src_order_off && d < cfg->n_devices; d++) {
+		c->src_order_off[d] = total;
+		total += (size_t)cfg->profiles[cfg->devices[d].profile].n_points;
+	}
+	c->src_order = calloc(total + 1, sizeof *c->src_order);
+	if (!c->src_order || !c->src_order_off) {
+		core_source_order_free(c);
+		return -1;
+	}
+	for (int d = 0; d < cfg->n_devices; d++) {
+		const struct point_value *v = cfg->devices[d].source >= 0 ? engine_device_values(c->engine, d) : NULL;
+		for (int i = 0; v && i < cfg->profiles[cfg->devices[d].profile].n_points; i++)
+			c->src_order[c->src_order_off[d] + (size_t)i].eff = v[i].quality != QUALITY_NEVER_READ ? v[i].ts_ms : 0;
+	}
+	c->src_order_cfg = cfg;
+	return 0;
+}
+
+void core_source_order_free(struct core *c)
+{
+	free(c->src_order);
+	free(c->src_order_off);
+	c->src_order = NULL;
+	c->src_order_off = NULL;
+	c->src_order_cfg = NULL;
+}
+
+struct source_reading {
+	struct core *c;
+	struct mqtt_source_meta meta;
+};
+
+/* Stale: older than what was applied last. The last key is capped at this
+ * message's arrival time, so a gateway clock stepped back degrades to
+ * arrival order instead of refusing readings until the clock catches up. */
+static bool reading_is_stale(const struct source_order *last, int64_t eff, const struct mqtt_source_meta *mt)
+{
+	int64_t cap = last->eff < mt->arrival_ms ? last->eff : mt->arrival_ms;
+	return eff < cap || (eff == cap && mt->seq < last->seq);
+}
+
+static void point_from_source(void *ctx, int device, int point, const struct point_value *pv)
+{
+	struct source_reading *r = ctx;
+	struct core *c = r->c;
+	if (c->src_order) {
+		struct source_order *o = &c->src_order[c->src_order_off[device] + (size_t)point];
+		int64_t eff = pv->ts_ms < r->meta.arrival_ms ? pv->ts_ms : r->meta.arrival_ms;
+		if (reading_is_stale(o, eff, &r->meta)) {
+			c->source_stale++;
+			return;
+		}
+		o->eff = eff;
+		o->seq = r->meta.seq;
+	}
+	engine_point(c->engine, device, point, pv, time_mono_ms());
+}
+
 static void handle_source_message(struct core *c, struct core_msg *m, int64_t now)
 {
 	const char *topic = m->u.blob.data;
@@ -57,16 +128,38 @@ static void handle_source_message(struct core *c, struct core_msg *m, int64_t no
 	}
 	const char *payload = topic + tlen + 1;
 	size_t plen = m->u.blob.len - tlen - 1;
-	int dev = json_map_message(c->jmap, (int)m->u.blob.a, topic, payload, plen, time_wall_ms(),
-				   point_from_source, c, &c->source_stats);
+	struct source_reading r = { .c = c };
+	mqtt_source_msg_meta(m, &r.meta);
+	if (source_order_ready(c) < 0)
+		log_warn("core", "out of memory: MQTT readings applied without the ordering check");
+	/* The time Paho handed it over, not now: a message that waited in a
+	 * backlog keeps its place. */
+	int dev = json_map_message(c->jmap, (int)m->u.blob.a, topic, payload, plen, r.meta.arrival_ms,
+				   point_from_source, &r, &c->source_stats);
 	if (dev >= 0)
 		device_comm(c, dev, true, now);
 	free(m->u.blob.data);
 }
 
+/* One device poll: the engine stores every point, then evaluates each rule
+ * that reads them once. Stack only: nothing on this path allocates. */
+static void handle_points(struct core *c, const struct core_msg *m, int64_t now)
+{
+	struct engine_update u[QUEUE_POINTS_MAX];
+	int n = m->u.points.n <= QUEUE_POINTS_MAX ? m->u.points.n : QUEUE_POINTS_MAX;
+	if (m->u.points.device < 0 || m->u.points.device >= c->cfg->n_devices)
+		return;
+	for (int i = 0; i < n; i++)
+		core_msg_point(m, i, &u[i].point, &u[i].pv);
+	engine_points(c->engine, m->u.points.device, u, (size_t)n, now);
+}
+
 void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
 {
 	switch (m->type) {
+	case MSG_POINTS:
+		handle_points(c, m, now);
+		break;
 	case MSG_POINT:
 		if (m->u.point.device >= 0 && m->u.point.device < c->cfg->n_devices)
 			engine_point(c->engine, m->u.point.device, m->u.point.point, &m->u.point.pv, now);
@@ -111,6 +204,9 @@ void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
 		break;
 	case MSG_WEB_REQUEST:
 		core_handle_web(c, (struct web_call *)(void *)m->u.blob.data);
+		break;
+	case MSG_READ_RESULT:
+		core_web_read_result(c, m);
 		break;
 	case MSG_CONTROL: case MSG_USER:
 		free(m->u.blob.data);
@@ -295,6 +391,10 @@ void core_drain_engine(struct core *c, int64_t now)
 				run_action(c, &out[i]);
 				continue;
 			}
+			if (out[i].kind == OUT_SUPPRESSED) {
+				core_note_suppressed(c, &out[i]);
+				continue;
+			}
 			/* Storage trouble is handled inside (events held in memory,
 			 * gateway.storage raised); a negative return is a refusal. */
 			if (incidents_apply(c->inc, &out[i], wall) < 0)
@@ -385,11 +485,20 @@ static void retire_events_without_uplink(struct core *c)
 		log_warn("core", "could not retire %d events (no uplink configured)", n);
 }
 
+/* An incident closed by the local auto-close: the next raise is a new one. */
+static void auto_closed(void *ctx, const char *alarm_key)
+{
+	struct core *c = ctx;
+	engine_incident_closed(c->engine, alarm_key, time_mono_ms());
+}
+
 void core_periodic(struct core *c, int64_t now)
 {
 	int64_t wall = time_wall_ms();
 	if (!c->up && now >= c->next_status_ms) {
 		c->next_status_ms = now + STATUS_EVERY_MS;
+		/* Nobody closes incidents here: incidents.auto_close_after does. */
+		incidents_auto_close(c->inc, c->cfg->incidents.auto_close_after_ms, wall, auto_closed, c);
 		retire_events_without_uplink(c);
 	}
 	if (c->up) {
@@ -410,6 +519,7 @@ void core_periodic(struct core *c, int64_t now)
 		}
 	}
 	core_sample_history(c, now);
+	core_web_tick(c, now);
 	if (now >= c->next_prune_ms) {
 		c->next_prune_ms = now + PRUNE_EVERY_MS;
 		int rc = store_prune(c->store, wall);

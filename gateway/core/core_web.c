@@ -6,7 +6,9 @@
  * shows exactly what the platform gets, seq included, and never an event a
  * rollback took back); device online/offline changes of the iteration are
  * collected and handed over at the same point. web_publish is the one hook. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -17,6 +19,9 @@
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
 #include "gateway/web/web.h"
+#include "sensors/decode.h"
+#include "sensors/modbus_bus.h"
+#include "sensors/modbus_link.h"
 
 static void publish_device(struct core *c, const char *id, bool online)
 {
@@ -107,4 +112,315 @@ void core_sample_history(struct core *c, int64_t now)
 	if (failed)
 		log_warn("core", "reading history: %d of %d samples not stored (%s)", failed, written + failed,
 			 store_last_error(c->store));
+}
+
+/* ---- live reads (installer) ---------------------------------------------
+ *
+ * The daemon is the only master on each line, so a live read cannot open
+ * the bus itself the way `gridgw read` does: the device's own bus thread
+ * runs it between two polls. The console's call waits here, in a slot,
+ * until the bus answers (MSG_READ_RESULT with the slot's token) or the
+ * deadline passes. Tokens only grow, so a late answer to a slot that was
+ * reused finds nobody and is dropped. */
+
+static void answer_text(struct web_call *call, int status, cJSON *o)
+{
+	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	web_call_answer(call, s ? status : 503, s ? s : "{\"ok\":false,\"error\":\"out of memory\"}");
+	cJSON_free(s);
+}
+
+static void answer_error(struct web_call *call, int status, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddFalseToObject(o, "ok");
+	cJSON_AddStringToObject(o, "error", msg);
+	answer_text(call, status, o);
+}
+
+static void add_iso_ts(cJSON *o, const char *key, int64_t wall_ms)
+{
+	char ts[32];
+	time_format_iso(wall_ms, ts, sizeof ts);
+	cJSON_AddStringToObject(o, key, ts);
+}
+
+/* What an installer can act on, as `gridgw read` words it. */
+static void read_explain(const struct bus_config *bus, int unit, int err, char *buf, size_t len)
+{
+	char eb[128];
+	long long t = bus->timeout_ms > 0 ? (long long)bus->timeout_ms : 500;
+	switch (err) {
+	case ETIMEDOUT:
+		snprintf(buf, len, "no answer from unit %d within %lld ms — check %s", unit, t,
+			 bus->type == BUS_RTU ? "unit id, baud/parity, A/B wiring" : "the unit id and that the device is up");
+		break;
+	case EMBXGTAR: case EMBXGPATH:
+		/* a Modbus TCP gateway's way to say its serial device stayed silent */
+		snprintf(buf, len, "no answer from unit %d (the Modbus gateway reports exception %s) — check the unit id and that the device is up",
+			 unit, err == EMBXGTAR ? "0B: target device failed to respond" : "0A: gateway path unavailable");
+		break;
+	case ENOTCONN:
+		snprintf(buf, len, "bus %s link down (not connected)", bus->name);
+		break;
+	case EMBBADCRC:
+		snprintf(buf, len, "garbled answer from unit %d (bad CRC) — check baud/parity, termination and biasing", unit);
+		break;
+	case EMBXILADD:
+		snprintf(buf, len, "unit %d answers, but has no such register (exception 02 illegal data address)", unit);
+		break;
+	case EMBXILFUN:
+		snprintf(buf, len, "unit %d answers, but refuses this function (exception 01 illegal function)", unit);
+		break;
+	default:
+		snprintf(buf, len, "unit %d: %s", unit, modbus_link_strerror(err, eb, sizeof eb));
+		break;
+	}
+}
+
+static void add_online(cJSON *o, struct core *c, int d)
+{
+	int8_t comm = c->comm ? c->comm[d] : -1;
+	if (comm < 0)
+		cJSON_AddNullToObject(o, "online");
+	else
+		cJSON_AddBoolToObject(o, "online", comm == 1);
+}
+
+static cJSON *read_point_json(const struct point_def *pd, const struct modbus_read_point *rp, const char *why)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "name", pd->name);
+	if (rp->quality == QUALITY_GOOD)
+		cJSON_AddNumberToObject(j, "value", rp->value);
+	else
+		cJSON_AddNullToObject(j, "value");
+	if (pd->unit)
+		cJSON_AddStringToObject(j, "unit", pd->unit);
+	cJSON_AddStringToObject(j, "quality", quality_name(rp->quality));
+	cJSON_AddStringToObject(j, "table", point_table_name(pd->table));
+	cJSON_AddNumberToObject(j, "address", pd->address);
+	if (rp->read_ok) {
+		cJSON *raw = cJSON_AddArrayToObject(j, "raw");
+		if (point_is_bit_table(pd))
+			cJSON_AddItemToArray(raw, cJSON_CreateNumber(rp->bit));
+		for (int k = 0; !point_is_bit_table(pd) && k < point_width(pd); k++)
+			cJSON_AddItemToArray(raw, cJSON_CreateNumber(rp->raw[k]));
+	} else {
+		cJSON_AddNullToObject(j, "raw");
+	}
+	if (why)
+		cJSON_AddStringToObject(j, "error", why);
+	else if (rp->quality == QUALITY_DECODE_ERROR)
+		cJSON_AddStringToObject(j, "error", "the registers do not decode (NaN/Inf)");
+	return j;
+}
+
+/* The bus's answer in the shape of `gridgw read --json`, plus what the
+ * console shows around it. 200 when a point was read, else 502 with the
+ * first reason in "error". */
+static int read_result_json(struct core *c, const struct modbus_read_result *r, cJSON **out)
+{
+	const struct device_config *dc = &c->cfg->devices[r->device];
+	const struct profile *p = &c->cfg->profiles[dc->profile];
+	const struct bus_config *bus = &c->cfg->buses[dc->bus];
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddBoolToObject(o, "ok", r->good > 0);
+	cJSON_AddTrueToObject(o, "live");
+	cJSON_AddStringToObject(o, "device", dc->id);
+	cJSON_AddStringToObject(o, "profile", p->name);
+	cJSON_AddStringToObject(o, "bus", bus->name);
+	cJSON_AddNumberToObject(o, "unit", r->unit);
+	add_online(o, c, r->device);
+	add_iso_ts(o, "ts", r->ts_ms);
+	cJSON_AddNumberToObject(o, "elapsed_ms", (double)(r->elapsed_us / 1000));
+	cJSON_AddNumberToObject(o, "requests", r->requests);
+	cJSON_AddNumberToObject(o, "good", r->good);
+	cJSON_AddNumberToObject(o, "points_total", r->n_points);
+	cJSON *pts = cJSON_AddArrayToObject(o, "points");
+	char first[256] = "";
+	for (int i = 0; i < r->n_points && i < p->n_points; i++) {
+		const struct modbus_read_point *rp = &r->points[i];
+		char why[256];
+		if (!rp->read_ok) {
+			read_explain(bus, r->unit, rp->error, why, sizeof why);
+			if (!first[0])
+				snprintf(first, sizeof first, "%s", why);
+		}
+		cJSON_AddItemToArray(pts, read_point_json(&p->points[i], rp, rp->read_ok ? NULL : why));
+	}
+	if (r->good == 0) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "%s%s", c->comm && c->comm[r->device] == 0 ? "device offline: " : "",
+			 first[0] ? first : "no point could be decoded");
+		cJSON_AddStringToObject(o, "error", msg);
+	}
+	*out = o;
+	return r->good > 0 ? 200 : 502;
+}
+
+/* An MQTT device has no registers and no master to ask: its last message's
+ * values, said so. */
+static void read_mqtt_device(struct core *c, struct web_call *call, int d)
+{
+	const struct device_config *dc = &c->cfg->devices[d];
+	const struct profile *p = &c->cfg->profiles[dc->profile];
+	const struct point_value *vals = engine_device_values(c->engine, d);
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddTrueToObject(o, "ok");
+	cJSON_AddFalseToObject(o, "live");
+	cJSON_AddStringToObject(o, "device", dc->id);
+	cJSON_AddStringToObject(o, "profile", p->name);
+	if (dc->source >= 0)
+		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
+	add_online(o, c, d);
+	add_iso_ts(o, "ts", time_wall_ms());
+	cJSON_AddStringToObject(o, "note", "MQTT device: the values of its last received message, no registers to read");
+	cJSON *pts = cJSON_AddArrayToObject(o, "points");
+	int64_t newest = 0;
+	int good = 0;
+	for (int i = 0; i < p->n_points; i++) {
+		const struct point_value *v = vals ? &vals[i] : NULL;
+		enum quality q = v ? v->quality : QUALITY_NEVER_READ;
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "name", p->points[i].name);
+		if (q != QUALITY_NEVER_READ)
+			cJSON_AddNumberToObject(j, "value", v->value);
+		else
+			cJSON_AddNullToObject(j, "value");
+		if (p->points[i].unit)
+			cJSON_AddStringToObject(j, "unit", p->points[i].unit);
+		cJSON_AddStringToObject(j, "quality", quality_name(q));
+		if (p->points[i].json)
+			cJSON_AddStringToObject(j, "json", p->points[i].json);
+		if (v && v->ts_ms > 0) {
+			add_iso_ts(j, "ts", v->ts_ms);
+			if (v->ts_ms > newest)
+				newest = v->ts_ms;
+		}
+		good += q == QUALITY_GOOD;
+		cJSON_AddItemToArray(pts, j);
+	}
+	cJSON_AddNumberToObject(o, "good", good);
+	cJSON_AddNumberToObject(o, "points_total", p->n_points);
+	if (newest > 0)
+		add_iso_ts(o, "last_message_ts", newest);
+	else
+		cJSON_AddNullToObject(o, "last_message_ts");
+	answer_text(call, 200, o);
+}
+
+void core_web_read(struct core *c, struct web_call *call)
+{
+	const struct control_request *req = web_call_request(call);
+	int d = config_find_device(c->cfg, req->device);
+	char msg[192];
+	if (d < 0) {
+		snprintf(msg, sizeof msg, "no device '%s'", req->device);
+		answer_error(call, 404, msg);
+		return;
+	}
+	const struct device_config *dc = &c->cfg->devices[d];
+	if (c->cfg->profiles[dc->profile].is_mqtt || dc->bus < 0) {
+		read_mqtt_device(c, call, d);
+		return;
+	}
+	struct modbus_bus *bus = c->buses ? c->buses[dc->bus] : NULL;
+	size_t slot = 0, n = sizeof c->web_reads / sizeof c->web_reads[0];
+	while (slot < n && c->web_reads[slot].call)
+		slot++;
+	if (!bus || slot == n) {
+		snprintf(msg, sizeof msg, !bus ? "bus %s is not running" : "too many live reads at once; try again",
+			 c->cfg->buses[dc->bus].name);
+		answer_error(call, 503, msg);
+		return;
+	}
+	uint64_t token = ++c->web_read_seq;
+	int rc = modbus_bus_read(bus, d, token);
+	if (rc != 0) {
+		snprintf(msg, sizeof msg, rc == -EAGAIN ? "bus %s has too many live reads waiting; try again"
+							 : "bus %s is stopping", c->cfg->buses[dc->bus].name);
+		answer_error(call, 503, msg);
+		return;
+	}
+	struct core_web_read *wr = &c->web_reads[slot];
+	wr->call = call;
+	wr->token = token;
+	wr->deadline_ms = time_mono_ms() + CORE_READ_TIMEOUT_MS;
+	snprintf(wr->device, sizeof wr->device, "%s", dc->id);
+}
+
+void core_web_read_result(struct core *c, struct core_msg *m)
+{
+	struct modbus_read_result *r = (struct modbus_read_result *)(void *)m->u.blob.data;
+	uint64_t token = (uint64_t)m->u.blob.a;
+	for (size_t i = 0; r && i < sizeof c->web_reads / sizeof c->web_reads[0]; i++) {
+		struct core_web_read *wr = &c->web_reads[i];
+		if (!wr->call || wr->token != token)
+			continue;
+		/* A reload between request and answer may have renumbered devices. */
+		if (r->device < 0 || r->device >= c->cfg->n_devices || strcmp(c->cfg->devices[r->device].id, wr->device) != 0 ||
+		    c->cfg->devices[r->device].bus < 0) {
+			answer_error(wr->call, 503, "the configuration was reloaded during the read; read again");
+		} else {
+			cJSON *o = NULL;
+			int status = read_result_json(c, r, &o);
+			answer_text(wr->call, status, o);
+		}
+		wr->call = NULL;
+		break;
+	}
+	free(r);
+	m->u.blob.data = NULL;
+}
+
+void core_web_tick(struct core *c, int64_t now)
+{
+	for (size_t i = 0; i < sizeof c->web_reads / sizeof c->web_reads[0]; i++) {
+		struct core_web_read *wr = &c->web_reads[i];
+		if (!wr->call || now < wr->deadline_ms)
+			continue;
+		char msg[192];
+		snprintf(msg, sizeof msg, "no answer from the bus thread within %d s (the bus is busy or its link is stuck)",
+			 CORE_READ_TIMEOUT_MS / 1000);
+		log_warn("console", "live read of %s: %s", wr->device, msg);
+		answer_error(wr->call, 504, msg);
+		wr->call = NULL;
+	}
+}
+
+void core_web_read_abandon(struct core *c)
+{
+	for (size_t i = 0; i < sizeof c->web_reads / sizeof c->web_reads[0]; i++) {
+		if (c->web_reads[i].call)
+			answer_error(c->web_reads[i].call, 503, "the gateway is stopping");
+		c->web_reads[i].call = NULL;
+	}
+}
+
+/* ---- the running configuration's warnings (commissioning page) ---- */
+
+void core_web_keep_warnings(struct core *c, const struct config_errors *errs)
+{
+	free(c->cfg_warnings);
+	c->cfg_warnings = NULL;
+	if (!errs)
+		return;
+	cJSON *arr = cJSON_CreateArray();
+	for (int i = 0; arr && i < errs->n_warnings; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(errs->warnings[i]));
+	char *s = arr ? cJSON_PrintUnformatted(arr) : NULL;
+	cJSON_Delete(arr);
+	c->cfg_warnings = s ? strdup(s) : NULL;
+	cJSON_free(s);
+}
+
+void core_web_add_warnings(struct core *c, cJSON *status)
+{
+	const char *end = NULL;
+	cJSON *arr = c->cfg_warnings ? cJSON_ParseWithLengthOpts(c->cfg_warnings, strlen(c->cfg_warnings), &end, 0) : NULL;
+	if (!arr)
+		arr = cJSON_CreateArray();
+	cJSON_AddItemToObject(status, "config_warnings", arr);
 }

@@ -302,6 +302,12 @@ static int load_cb(void *ctx, const struct incident_row *r)
 		return -1;
 	}
 	x->gateway = strncmp(r->alarm_key, INCIDENTS_GATEWAY_KEY_PREFIX, strlen(INCIDENTS_GATEWAY_KEY_PREFIX)) == 0;
+	/* Rows written before schema v3 have no clear/ack time: their last
+	 * change is the best the store knows. */
+	if (!x->row.active && !x->row.cleared_ms)
+		x->row.cleared_ms = x->row.last_ms;
+	if (x->row.acked && !x->row.acked_ms)
+		x->row.acked_ms = x->row.last_ms;
 	return 0;
 }
 
@@ -324,37 +330,99 @@ static bool foldable(enum ev_kind k)
 	return k == EV_RAISED || k == EV_UPDATED;
 }
 
-/* Beyond the bound an `updated` merges into the newest held event of the
- * same incident when that one is raised/updated and not yet in flight: the
- * platform then sees the latest state once instead of every step. */
-static bool try_fold(struct incidents *inc, const struct incident *x, const struct event_extra *ex, int64_t wall)
+/* The oldest held entry of incident id that is not in flight, or n_q. */
+static size_t held_head(const struct incidents *inc, const char *id)
 {
-	for (size_t i = inc->n_q; i-- > 0;) {
+	for (size_t i = inflight_count(inc); i < inc->n_q; i++)
+		if (strcmp(inc->q[i]->row.id, id) == 0)
+			return i;
+	return inc->n_q;
+}
+
+/* The tail h (not the incident's first held event) becomes the newest
+ * event: its kind, snapshot and extras. A `cleared` tail stays `cleared`
+ * while the incident is still inactive, so the clear the platform must see
+ * is not renamed by a later ack or workflow step. */
+static void fold_into_tail(struct held *h, enum ev_kind kind, const struct event_extra *ex, int64_t wall,
+			   bool active)
+{
+	if (!(h->kind == EV_CLEARED && !active))
+		h->kind = kind;
+	h->ts_ms = wall;
+	if (h->kind != EV_ESCALATED)
+		h->escalated_from = 0; /* the field belongs to `escalated` only */
+	if (!ex)
+		return;
+	if (ex->by && ex->by[0])
+		snprintf(h->by, sizeof h->by, "%s", ex->by);
+	if (ex->note && ex->note[0])
+		snprintf(h->note, sizeof h->note, "%s", ex->note);
+	if (ex->escalated_from > 0)
+		h->escalated_from = ex->escalated_from;
+	if (ex->shelved >= 0)
+		h->shelved = ex->shelved;
+	h->resync = h->resync || ex->resync;
+}
+
+/* Beyond the bound an event of an incident that already has held events
+ * folds into the newest of them, so the queue stays bounded whatever the
+ * kind: an `updated` merges into a raised/updated one (the platform sees
+ * the latest state once instead of every step); any other event merges
+ * into the newest held event when that one is not the incident's first
+ * held event. Each incident thus keeps at most its first held event (its
+ * `raised`, if that was not written yet) and one newest event carrying the
+ * latest state (the final `cleared`, `closed`...). */
+static bool try_fold(struct incidents *inc, const struct incident *x, enum ev_kind kind,
+		     const struct event_extra *ex, int64_t wall)
+{
+	size_t head = held_head(inc, x->row.id);
+	for (size_t i = inc->n_q; i-- > head;) {
 		struct held *h = inc->q[i];
 		if (strcmp(h->row.id, x->row.id) != 0)
 			continue;
-		if (h->inflight || !foldable(h->kind))
-			return false;
+		bool merge_update = kind == EV_UPDATED && foldable(h->kind);
+		if (!merge_update && i == head)
+			return false; /* the first held event keeps its word: append the tail */
 		struct incident_row copy;
 		if (row_copy(&copy, &x->row) != 0)
 			return false;
 		incident_row_free_json(&h->row);
 		h->row = copy;
-		if (h->kind == EV_UPDATED)
-			h->ts_ms = wall;
-		if (ex && ex->shelved >= 0)
-			h->shelved = ex->shelved;
+		if (merge_update) {
+			if (h->kind == EV_UPDATED)
+				h->ts_ms = wall;
+			if (ex && ex->shelved >= 0)
+				h->shelved = ex->shelved;
+		} else {
+			fold_into_tail(h, kind, ex, wall, x->row.active);
+		}
 		inc->folded++;
 		return true;
 	}
 	return false;
 }
 
-static int emit(struct incidents *inc, const struct incident *x, enum ev_kind kind,
+/* When this alarm cycle cleared and was acknowledged, kept with the row so
+ * the local auto-close measures from them after a restart too. A new cycle
+ * (active again, or a fresh ack needed) forgets them. */
+static void stamp_cycle(struct incident *x, int64_t wall)
+{
+	if (x->row.active)
+		x->row.cleared_ms = 0;
+	else if (!x->row.cleared_ms)
+		x->row.cleared_ms = wall;
+	if (!x->row.acked)
+		x->row.acked_ms = 0;
+	else if (!x->row.acked_ms)
+		x->row.acked_ms = wall;
+}
+
+static int emit(struct incidents *inc, struct incident *x, enum ev_kind kind,
 		const struct event_extra *ex, int64_t wall)
 {
-	if (kind == EV_UPDATED && inc->n_q >= INCIDENTS_PENDING_MAX && try_fold(inc, x, ex, wall)) {
-		inc_log(inc, LOG_LVL_WARN, "%zu events held in memory (bound %d): folding updates of %s "
+	stamp_cycle(x, wall);
+	if (inc->n_q >= INCIDENTS_PENDING_MAX && try_fold(inc, x, kind, ex, wall)) {
+		inc_log(inc, LOG_LVL_WARN, "%zu events held in memory (bound %d): folding events of %s "
 			"(%llu folded so far)", inc->n_q, INCIDENTS_PENDING_MAX, x->row.id,
 			(unsigned long long)inc->folded);
 		return 0;
@@ -413,7 +481,7 @@ static int add_ts(cJSON *o, const char *name, int64_t ms)
 	return add_str(o, name, buf);
 }
 
-/* The event as CONTRACT.md §3 orders it; NULL on out of memory. */
+/* The event as docs/contract.md §3 orders it; NULL on out of memory. */
 static char *render_event(const struct incidents *inc, const struct held *h, uint64_t seq)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -512,9 +580,11 @@ static char *location_json(const struct incidents *inc, const struct device_conf
 	return text;
 }
 
-/* {point: value or null, …, "_quality": {point: "comm_error"}} — the
- * quality map only for points that are not good. NULL when the output has
- * no evidence (the incident keeps what it had) or on out of memory. */
+/* {point: value or null, …, "_quality": {point: "comm_error"}} — every
+ * point of the device (the engine bounds them at ENGINE_EVIDENCE_MAX,
+ * "_omitted" counts the rest), the quality map only for points that are not
+ * good. NULL when the output has no evidence (the incident keeps what it
+ * had) or on out of memory. */
 static char *evidence_json(const struct incidents *inc, const struct engine_output *o)
 {
 	if (o->n_evidence <= 0)
@@ -557,6 +627,8 @@ static char *evidence_json(const struct incidents *inc, const struct engine_outp
 			bad = 1;
 		}
 	}
+	if (o->n_evidence_omitted > 0 && !cJSON_AddNumberToObject(ev, "_omitted", o->n_evidence_omitted))
+		bad = 1;
 	if (cJSON_GetArraySize(q) > 0) {
 		if (!cJSON_AddItemToObject(ev, "_quality", q)) {
 			cJSON_Delete(q);
@@ -710,9 +782,29 @@ static void rule_of_key(const char *key, char *rule, size_t len)
 	rule[n] = '\0';
 }
 
+/* Who the platform assigned the incident to is no reading: it stays when a
+ * new rule output replaces the evidence (incidents_workflow_assign). */
+static char *keep_assignee(const char *old, char *ev)
+{
+	const char *end = NULL;
+	cJSON *o = old && strstr(old, "\"_assignee\"") ? cJSON_ParseWithLengthOpts(old, strlen(old), &end, 0) : NULL;
+	const cJSON *as = o ? cJSON_GetObjectItemCaseSensitive(o, "_assignee") : NULL;
+	cJSON *n = cJSON_IsString(as) ? cJSON_ParseWithLengthOpts(ev, strlen(ev), &end, 0) : NULL;
+	char *text = n && !cJSON_HasObjectItem(n, "_assignee") && add_str(n, "_assignee", as->valuestring) == 0
+			     ? cJSON_PrintUnformatted(n) : NULL;
+	cJSON_Delete(o);
+	cJSON_Delete(n);
+	if (!text)
+		return ev;
+	free(ev);
+	return text;
+}
+
 static void set_evidence(struct incidents *inc, struct incident *x, const struct engine_output *o)
 {
 	char *ev = evidence_json(inc, o);
+	if (ev)
+		ev = keep_assignee(x->row.evidence_json, ev);
 	if (ev) {
 		free(x->row.evidence_json);
 		x->row.evidence_json = ev;
@@ -841,6 +933,7 @@ static int apply_output(struct incidents *inc, const struct engine_output *o, in
 		ex.shelved = x->shelved;
 		return emit(inc, x, EV_UPDATED, &ex, wall);
 	case OUT_ACTION:
+	case OUT_SUPPRESSED: /* the core logs it (core_note_suppressed); never an incident */
 		return 0;
 	}
 	return 0;
@@ -911,6 +1004,39 @@ int incidents_workflow(struct incidents *inc, const char *id, const char *to, co
 	}
 	int rc = set_workflow(inc, x, to, by, note, wall_ms);
 	write_out(inc, wall_ms);
+	return rc;
+}
+
+int incidents_workflow_assign(struct incidents *inc, const char *id, const char *to, const char *by,
+			      const char *note, const char *assignee, int64_t wall_ms, char *err, size_t errlen)
+{
+	struct incident *x = find_id(inc, id);
+	const char *who = assignee && *assignee ? assignee
+			: to && strcmp(to, "accepted") == 0 && by && *by ? by : NULL;
+	if (!x || !who)
+		return incidents_workflow(inc, id, to, by, note, wall_ms, err, errlen);
+	/* Set on the row first (the event is built from it), put back when
+	 * the step is refused: a refused command changes nothing. */
+	const char *end = NULL;
+	char *old = x->row.evidence_json;
+	cJSON *ev = old ? cJSON_ParseWithLengthOpts(old, strlen(old), &end, 0) : NULL;
+	if (!ev)
+		ev = cJSON_CreateObject();
+	cJSON_DeleteItemFromObjectCaseSensitive(ev, "_assignee");
+	char *text = ev && add_str(ev, "_assignee", who) == 0 ? cJSON_PrintUnformatted(ev) : NULL;
+	cJSON_Delete(ev);
+	if (!text) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	x->row.evidence_json = text;
+	int rc = incidents_workflow(inc, id, to, by, note, wall_ms, err, errlen);
+	if (rc == -EINVAL || rc == -ENOENT) {
+		free(text);
+		x->row.evidence_json = old;
+		return rc;
+	}
+	free(old);
 	return rc;
 }
 
@@ -1132,4 +1258,33 @@ int incidents_resync(struct incidents *inc, int64_t wall_ms)
 	}
 	write_out(inc, wall_ms);
 	return rc;
+}
+
+/* Local-only auto-close: see incident.h. */
+int incidents_auto_close(struct incidents *inc, int64_t after_ms, int64_t wall_ms,
+			 void (*closed)(void *ctx, const char *alarm_key), void *ctx)
+{
+	if (after_ms <= 0)
+		return 0;
+	char dur[32], note[160], key[sizeof inc->open[0]->row.alarm_key];
+	duration_format(after_ms, dur, sizeof dur);
+	snprintf(note, sizeof note, "auto-closed: cleared and acknowledged for %s (incidents.auto_close_after)", dur);
+	int n = 0;
+	for (size_t i = 0; i < inc->n_open;) {
+		struct incident *x = inc->open[i];
+		const struct incident_row *r = &x->row;
+		int64_t settled = r->cleared_ms > r->acked_ms ? r->cleared_ms : r->acked_ms;
+		if (x->gateway || r->active || !r->acked || !r->cleared_ms || !r->acked_ms || wall_ms - settled < after_ms) {
+			i++;
+			continue;
+		}
+		snprintf(key, sizeof key, "%s", r->alarm_key);
+		set_workflow(inc, x, "closed", "gateway", note, wall_ms); /* removes x: i now holds another */
+		if (closed)
+			closed(ctx, key);
+		n++;
+	}
+	if (n)
+		write_out(inc, wall_ms);
+	return n;
 }

@@ -1,7 +1,7 @@
 /* incident — the gateway's incidents: records of alarms as the grid platform
  * sees them, each with a ULID, an alarm state (active, acked), a workflow
  * (raised → dispatched → accepted → resolved → closed, or false_alarm), and
- * one outbox event (CONTRACT.md §3, "gridgw.incident/1") per change.
+ * one outbox event (docs/contract.md §3, "gridgw.incident/1") per change.
  *
  * Owned by the core thread. It turns rule-engine outputs, operator and
  * platform actions, and the core's own gateway.* conditions into incident
@@ -23,8 +23,9 @@
  * the core calls every iteration; once a write commits, everything held is
  * in the store in its original order with gapless seqs, and gateway.storage
  * is cleared and closed. The memory queue holds INCIDENTS_PENDING_MAX events;
- * beyond it `updated` events are folded into the newest held event of the
- * same incident; raised/cleared/acked/escalated/workflow/closed are never
+ * beyond it an event of any kind is folded into the newest held event of
+ * the same incident (never into its first held one, so a raise survives;
+ * a held clear keeps its word while the incident is inactive); nothing is
  * dropped. See docs/store.md. */
 #ifndef GRIDGW_INCIDENT_H
 #define GRIDGW_INCIDENT_H
@@ -83,6 +84,13 @@ int incidents_apply(struct incidents *inc, const struct engine_output *o, int64_
  * before, to tell the engine (engine_incident_closed). */
 int incidents_workflow(struct incidents *inc, const char *id, const char *to, const char *by,
 		       const char *note, int64_t wall_ms, char *err, size_t errlen);
+/* incidents_workflow with who the incident is now assigned to: `assignee`
+ * when given, else for `accepted` the worker who accepted it (`by`), else
+ * unchanged. Kept in the incident's evidence as "_assignee" (so it travels
+ * with every later event and survives a restart with the row) and set
+ * before the workflow event is built, so that event carries it already. */
+int incidents_workflow_assign(struct incidents *inc, const char *id, const char *to, const char *by,
+			      const char *note, const char *assignee, int64_t wall_ms, char *err, size_t errlen);
 /* Platform incident.close: closes from any open state; to is "closed" or
  * "false_alarm". Same returns as incidents_workflow. */
 int incidents_close(struct incidents *inc, const char *id, const char *to, const char *by,
@@ -131,6 +139,16 @@ void incidents_set_notify(struct incidents *inc, struct notify *n);
  * held any more (or it went into the caller's open transaction), else the
  * store_err that keeps it held. */
 int incidents_flush_pending(struct incidents *inc, int64_t wall_ms);
+
+/* A gateway without an uplink has nobody to close its incidents: closes
+ * every open rule incident that is cleared and acknowledged and has been
+ * both for at least after_ms (measured from the later of its clear and ack
+ * times, which the store keeps across restarts), with the same `closed`
+ * event as incident.close (by "gateway", a note saying why). closed(ctx,
+ * alarm_key) is called for each so the core tells the engine that the next
+ * raise is a new incident. Returns how many were closed. after_ms <= 0: none. */
+int incidents_auto_close(struct incidents *inc, int64_t after_ms, int64_t wall_ms,
+			 void (*closed)(void *ctx, const char *alarm_key), void *ctx);
 
 size_t incidents_open_count(const struct incidents *inc);
 /* Alarm key of an open incident, or NULL. Valid until the next call. */

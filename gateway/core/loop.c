@@ -44,8 +44,9 @@
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
 
-#define QUEUE_CAPACITY 8192     /* ~0.8 MB of ring: the whole ring is touched as it cycles */
-#define QUEUE_HIGH_WATER 6144   /* bus threads wait above this; Paho callbacks use the rest */
+#define QUEUE_CAPACITY 2048     /* (2048 + 1024 control) x 200 B = 0.6 MB: the whole ring is touched as it cycles;
+				 * a bus posts one message per device poll, so 2048 hold 4 s of 500 devices */
+#define QUEUE_HIGH_WATER 1536   /* bus threads wait above this; Paho callbacks use the rest */
 #define BATCH 512
 
 static void log_config_errors(const struct config_errors *errs)
@@ -63,6 +64,9 @@ struct comm_carry {
 	const struct gw_config *cfg;
 	int64_t *last_good_mono;
 	int8_t *comm;
+	/* MQTT sources kept running across the reload (same client settings),
+	 * by their index in the new config; held until the swap is done. */
+	struct mqtt_source **kept;
 };
 
 /* Starts the southbound side for c->cfg: bus threads, MQTT sources, the
@@ -101,6 +105,11 @@ static int start_southbound(struct core *c, const struct comm_carry *prev)
 		}
 	}
 	for (int s = 0; s < cfg->n_sources; s++) {
+		if (prev && prev->kept && prev->kept[s]) {
+			c->sources[s] = prev->kept[s];
+			mqtt_source_rebind(c->sources[s], cfg, s);
+			continue;
+		}
 		c->sources[s] = mqtt_source_start(cfg, s, c->q, err, sizeof err);
 		if (!c->sources[s]) {
 			log_error("core", "mqtt source %s not started: %s", cfg->sources[s].name, err);
@@ -150,7 +159,7 @@ static void drain_queue(struct core *c, enum drain_phase phase, struct deferred 
 		int64_t now = time_mono_ms();
 		for (size_t i = 0; i < n; i++) {
 			if (phase == DRAIN_STOPPING) {
-				if (m[i].type == MSG_POINT || m[i].type == MSG_DEVICE_COMM)
+				if (m[i].type == MSG_POINT || m[i].type == MSG_POINTS || m[i].type == MSG_DEVICE_COMM)
 					continue;
 				/* A console request may read bus figures: not while
 				 * the buses are being stopped and freed. */
@@ -223,19 +232,31 @@ static void stop_buses(struct core *c, struct deferred *d)
  * config it was made for while the buses still run (so rule actions still
  * reach them); then the buses stop (see DRAIN_STOPPING). Keeps the comm
  * state in *carry for the next start (caller frees it). */
+static void take_leftover(void *ctx, struct core_msg *m)
+{
+	defer_message(ctx, m);
+}
+
 static void stop_southbound(struct core *c, struct deferred *d, struct comm_carry *carry)
 {
 	const struct gw_config *cfg = c->cfg;
 	/* A stopped source is freed: forget it at once, so that nothing handled
 	 * while draining (a status request from the console, a publish action)
-	 * reaches it. */
+	 * reaches it. What it still held (PUBACKed, nobody resends it) is
+	 * handled after the queue, with the old map. Sources kept across a
+	 * reload were taken out of c->sources (held) by the caller. */
+	struct deferred left = { 0 };
 	for (int s = 0; c->sources && s < cfg->n_sources; s++) {
 		if (c->sources[s])
-			mqtt_source_stop(c->sources[s]);
+			mqtt_source_stop_take(c->sources[s], take_leftover, &left);
 		c->sources[s] = NULL;
 	}
 	if (c->jmap)
 		drain_queue(c, DRAIN_ALL, d);
+	for (size_t i = 0; i < left.n; i++)
+		core_handle_message(c, &left.m[i], time_mono_ms());
+	free(left.m);
+	core_source_order_free(c);
 	if (c->buses)
 		stop_buses(c, d);
 	free(c->buses);
@@ -324,6 +345,26 @@ static void reload_console(struct core *c, const struct gw_config *ncfg)
 	}
 }
 
+/* Sources whose client settings are unchanged keep running across a reload
+ * (docs/mqtt_sources.md): a restart makes the broker resend, and Paho 1.3
+ * leaks per client. Each is held (nothing more goes to the queue, so the
+ * queue can be drained against the old config) and taken out of
+ * c->sources so stop_southbound leaves it alone. */
+static void keep_sources(struct core *c, const struct gw_config *ncfg, struct comm_carry *carry)
+{
+	carry->kept = calloc((size_t)ncfg->n_sources + 1, sizeof *carry->kept);
+	for (int o = 0; carry->kept && c->sources && o < c->cfg->n_sources; o++) {
+		for (int n = 0; c->sources[o] && n < ncfg->n_sources; n++) {
+			if (carry->kept[n] || !mqtt_source_same_client(c->cfg, o, ncfg, n))
+				continue;
+			mqtt_source_hold(c->sources[o], true);
+			carry->kept[n] = c->sources[o];
+			c->sources[o] = NULL;
+			log_info("core", "reload: source %s kept (settings unchanged)", ncfg->sources[n].name);
+		}
+	}
+}
+
 /* SIGHUP. Validate first; swap only a config that loaded cleanly. */
 static void core_reload(struct core *c)
 {
@@ -338,10 +379,11 @@ static void core_reload(struct core *c)
 		sdnotify_ready("reload rejected; previous configuration running");
 		return;
 	}
-	config_errors_clear(&errs);
+	struct config_errors warned = errs; /* kept for the console once the new config runs */
 	if (strcmp(ncfg->gateway.id, c->cfg->gateway.id) != 0 ||
 	    strcmp(ncfg->gateway.state_dir, c->cfg->gateway.state_dir) != 0) {
 		log_error("core", "reload rejected: gateway.id and gateway.state_dir need a restart");
+		config_errors_clear(&warned);
 		config_free(ncfg);
 		sdnotify_ready("reload rejected; previous configuration running");
 		return;
@@ -350,6 +392,7 @@ static void core_reload(struct core *c)
 	struct engine *ne = engine_create(ncfg, err, sizeof err);
 	if (!ne) {
 		log_error("core", "reload rejected: %s", err);
+		config_errors_clear(&warned);
 		config_free(ncfg);
 		sdnotify_ready("reload rejected; previous configuration running");
 		return;
@@ -357,10 +400,11 @@ static void core_reload(struct core *c)
 	/* Everything queued was made against the old config: handle it first. */
 	struct deferred later = { 0 };
 	struct comm_carry carry = { 0 };
+	keep_sources(c, ncfg, &carry);
 	store_begin(c->store);
 	stop_southbound(c, &later, &carry);
 	core_drain_engine(c, time_mono_ms());
-	store_commit(c->store);
+	(void)core_commit(c); /* a failure is logged; events and answers are held */
 
 	engine_adopt_state(ne, c->engine);
 	engine_destroy(c->engine);
@@ -371,11 +415,22 @@ static void core_reload(struct core *c)
 	notify_set_config(c->notify, ncfg); /* before the old config is freed: the sender reads it */
 	apply_log_level(ncfg);
 	reload_console(c, ncfg);
+	core_web_keep_warnings(c, &warned);
+	config_errors_clear(&warned);
 	if (uplink_settings_changed(old, ncfg))
 		log_warn("core", "reload: uplink settings changed; they take effect at the next restart "
 			 "(the outbox is kept either way)");
 	if (start_southbound(c, &carry) != 0)
 		log_error("core", "reload: some buses or sources did not start (see above); the others run");
+	for (int s = 0; carry.kept && s < ncfg->n_sources; s++) {
+		if (!carry.kept[s])
+			continue;
+		if (c->sources && c->sources[s] == carry.kept[s])
+			mqtt_source_hold(carry.kept[s], false);
+		else
+			mqtt_source_stop(carry.kept[s]); /* the start failed before reaching it (logged) */
+	}
+	free(carry.kept);
 	carry_writes(c, old, ncfg, time_mono_ms());
 	free(carry.last_good_mono);
 	free(carry.comm);
@@ -385,8 +440,7 @@ static void core_reload(struct core *c)
 	for (size_t i = 0; i < later.n; i++)
 		core_handle_message(c, &later.m[i], time_mono_ms());
 	core_drain_engine(c, time_mono_ms());
-	store_commit(c->store);
-	core_publish_results(c);
+	(void)core_commit(c);
 	free(later.m);
 	log_info("core", "reloaded: %d buses, %d sources, %d devices, %d rules", ncfg->n_buses, ncfg->n_sources,
 		 ncfg->n_devices, engine_rule_count(c->engine));
@@ -429,20 +483,23 @@ static void handle_signals(struct core *c)
 }
 
 /* One iteration's worth of queued messages, bounded so timers and the
- * control socket are served even under a flood. */
-static void handle_queue(struct core *c)
+ * control socket are served even under a flood. Returns how many. */
+static size_t handle_queue(struct core *c)
 {
 	static struct core_msg batch[BATCH]; /* core thread only */
+	size_t total = 0;
 	for (int rounds = 0; rounds < 16; rounds++) {
 		size_t n = queue_pop_many(c->q, batch, BATCH);
 		if (n == 0)
 			break;
+		total += n;
 		int64_t now = time_mono_ms();
 		for (size_t i = 0; i < n; i++)
 			core_handle_message(c, &batch[i], now);
 		c->messages += n;
 		core_drain_engine(c, now);
 	}
+	return total;
 }
 
 static int restore_one(void *ctx, const struct incident_row *r)
@@ -536,10 +593,10 @@ static void core_close(struct core *c)
 			core_handle_message(c, &later.m[i], time_mono_ms());
 		core_drain_engine(c, time_mono_ms());
 		incidents_flush_pending(c->inc, time_wall_ms());
-		store_commit(c->store);
-		core_publish_results(c);
+		(void)core_commit(c);
 		free(later.m);
 	}
+	core_free_results(c);
 	core_web_abandon(c);
 	/* Before the queue closes: the sender posts its results there. */
 	if (c->inc)
@@ -561,6 +618,7 @@ static void core_close(struct core *c)
 	engine_destroy(c->engine);
 	store_close(c->store);
 	queue_destroy(c->q);
+	core_web_keep_warnings(c, NULL);
 	config_free(c->cfg);
 	if (c->sigfd >= 0)
 		close(c->sigfd);
@@ -603,10 +661,10 @@ static void run_loop(struct core *c)
 		now = time_mono_ms();
 		bool queue_ready = !batching || now >= queue_after;
 		store_begin(c->store);
-		if (queue_ready) {
-			handle_queue(c);
+		/* The batching window opens only behind messages: an idle queue is
+		 * waited for on its fd, not polled every CORE_BATCH_MS. */
+		if (queue_ready && handle_queue(c) > 0)
 			queue_after = now + CORE_BATCH_MS;
-		}
 		if (pfd[1].revents & POLLIN)
 			control_process(c->ctl, core_handle_control, c);
 		now = time_mono_ms();
@@ -616,8 +674,9 @@ static void run_loop(struct core *c)
 		core_drain_engine(c, now);
 		core_periodic(c, now);
 		incidents_flush_pending(c->inc, time_wall_ms());
-		store_commit(c->store);
-		core_publish_results(c);
+		/* Answers are published only if this commit (and every held
+		 * incident event) made it; otherwise they wait. */
+		(void)core_commit(c);
 		core_web_after_commit(c);
 		if (c->ob)
 			outbox_pump(c->ob);
@@ -677,6 +736,7 @@ int cmd_run(int argc, char **argv)
 		close(c->sigfd);
 		return 1;
 	}
+	core_web_keep_warnings(c, &errs);
 	config_errors_clear(&errs);
 	apply_log_level(c->cfg);
 	log_info("core", "gridgw %s starting: gateway %s, %d buses, %d sources, %d devices", GRIDGW_VERSION,

@@ -32,6 +32,7 @@
 #define BUSY_TIMEOUT_MS 5000
 /* WAL file size kept after a checkpoint; bigger WALs are truncated to it. */
 #define JOURNAL_SIZE_LIMIT (4 * 1024 * 1024)
+#define STORE_CACHE_KIB 512          /* SQLite page cache per connection */
 /* store_prune works towards this share of the page cap, so that the deletes
  * and the WAL have room before SQLITE_FULL is hit. */
 #define PRUNE_TARGET_PERCENT 90
@@ -83,6 +84,12 @@ static const char *const migrations[] = {
 	"CREATE INDEX notify_jobs_due ON notify_jobs (due_ms) WHERE state = 0;"
 	"CREATE INDEX notify_jobs_incident ON notify_jobs (incident_id) WHERE state = 0;"
 	"CREATE INDEX notify_jobs_done ON notify_jobs (done_ms) WHERE state != 0;",
+	/* v2 -> v3: when the alarm last cleared and was last acknowledged (wall
+	 * ms, NULL = not in this cycle or unknown in an older row), so the local
+	 * auto-close of a gateway without an uplink measures from them across
+	 * restarts. */
+	("ALTER TABLE incidents ADD COLUMN cleared_ms INTEGER;"
+	 "ALTER TABLE incidents ADD COLUMN acked_ms INTEGER;"),
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 	       "one migration step per schema version");
@@ -109,16 +116,18 @@ static const char *const stmt_sql[SQ_COUNT] = {
 	[SQ_BACKLOG] = "SELECT count(*) FROM events WHERE delivered_ms IS NULL",
 	[SQ_PUT_INCIDENT] =
 		"INSERT INTO incidents (id, alarm_key, rule, device, type, kind, severity, active,"
-		" acked, workflow, is_open, first_ms, last_ms, count, message, location_json, evidence_json)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+		" acked, workflow, is_open, first_ms, last_ms, count, message, location_json, evidence_json,"
+		" cleared_ms, acked_ms)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
 		" ON CONFLICT (id) DO UPDATE SET alarm_key = excluded.alarm_key, rule = excluded.rule,"
 		" device = excluded.device, type = excluded.type, kind = excluded.kind,"
 		" severity = excluded.severity, active = excluded.active, acked = excluded.acked,"
 		" workflow = excluded.workflow, is_open = excluded.is_open, first_ms = excluded.first_ms,"
 		" last_ms = excluded.last_ms, count = excluded.count, message = excluded.message,"
-		" location_json = excluded.location_json, evidence_json = excluded.evidence_json",
+		" location_json = excluded.location_json, evidence_json = excluded.evidence_json,"
+		" cleared_ms = excluded.cleared_ms, acked_ms = excluded.acked_ms",
 	[SQ_GET_INCIDENT] = "SELECT id, alarm_key, rule, device, type, kind, severity, active, acked,"
-			    " workflow, first_ms, last_ms, count, message, location_json, evidence_json"
+			    " workflow, first_ms, last_ms, count, message, location_json, evidence_json, cleared_ms, acked_ms"
 			    " FROM incidents WHERE id = ?1",
 	[SQ_DEVICE_STATE] = "INSERT INTO device_state (device, online, last_good_ms, updated_ms)"
 			    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device) DO UPDATE SET"
@@ -456,6 +465,15 @@ static int apply_pragmas(struct store *s, const struct store_config *sc, bool is
 	if (rc == STORE_OK) /* Debian enables secure_delete: zeroing freed pages wears flash. */
 		rc = exec_sql(s, "PRAGMA secure_delete = OFF", "secure_delete");
 	if (rc == STORE_OK) {
+		/* The page cache is bounded for the 8 MB RSS target (#12): the hot
+		 * set is the outbox head and open incidents, a few dozen pages;
+		 * SQLite's default (2 MB per connection) only fills with pages of
+		 * history and pruning scans that are read once. */
+		char sql[64];
+		snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", STORE_CACHE_KIB);
+		rc = exec_sql(s, sql, "cache_size");
+	}
+	if (rc == STORE_OK) {
 		char sql[64];
 		snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d", JOURNAL_SIZE_LIMIT);
 		int64_t v;
@@ -780,6 +798,8 @@ int store_put_incident(struct store *s, const struct incident_row *r)
 	rc |= bind_text(st, 15, r->message);
 	rc |= bind_text(st, 16, r->location_json);
 	rc |= bind_text(st, 17, r->evidence_json);
+	rc |= r->cleared_ms > 0 ? sqlite3_bind_int64(st, 18, r->cleared_ms) : sqlite3_bind_null(st, 18);
+	rc |= r->acked_ms > 0 ? sqlite3_bind_int64(st, 19, r->acked_ms) : sqlite3_bind_null(st, 19);
 	if (rc != SQLITE_OK) {
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
@@ -820,6 +840,8 @@ static int row_from_stmt(sqlite3_stmt *st, struct incident_row *r)
 	copy_col(st, 13, r->message, sizeof r->message);
 	r->location_json = dup_col(st, 14);
 	r->evidence_json = dup_col(st, 15);
+	r->cleared_ms = sqlite3_column_int64(st, 16); /* NULL reads as 0 */
+	r->acked_ms = sqlite3_column_int64(st, 17);
 	if ((sqlite3_column_type(st, 14) != SQLITE_NULL && !r->location_json) ||
 	    (sqlite3_column_type(st, 15) != SQLITE_NULL && !r->evidence_json)) {
 		incident_row_free_json(r);
@@ -845,7 +867,7 @@ int store_each_incident(struct store *s, bool open_only, int limit,
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(s->db,
 				    "SELECT id, alarm_key, rule, device, type, kind, severity, active, acked,"
-				    " workflow, first_ms, last_ms, count, message, location_json, evidence_json"
+				    " workflow, first_ms, last_ms, count, message, location_json, evidence_json, cleared_ms, acked_ms"
 				    " FROM incidents WHERE (?1 = 0 OR is_open = 1)"
 				    " ORDER BY first_ms DESC, id DESC LIMIT ?2", -1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -884,6 +906,28 @@ int store_get_incident(struct store *s, const char *id, struct incident_row *out
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail(s, rc, "get incident");
 	return ret;
+}
+
+/* Git-like lookup: ids starting with prefix (compared as given; ULIDs are
+ * upper case, the caller folds). The PRIMARY KEY index serves the range. */
+int store_find_incident_prefix(struct store *s, const char *prefix, char (*ids)[27], int max, int *n)
+{
+	*n = 0;
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT id FROM incidents WHERE id >= ?1 AND id < ?1 || char(127)"
+				    " AND substr(id, 1, length(?1)) = ?1 ORDER BY id", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "find incident by prefix");
+	bind_text(st, 1, prefix);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n < max)
+			copy_col(st, 0, ids[*n], sizeof ids[*n]);
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(s, rc, "find incident by prefix");
+	return STORE_OK;
 }
 
 /* ---- outbox ---- */

@@ -57,6 +57,8 @@ struct incident_row {
 	char message[256];
 	char *location_json;      /* malloc'd in rows returned by the store */
 	char *evidence_json;
+	int64_t cleared_ms;       /* wall, last clear of this alarm cycle; 0 = none/unknown (schema v3) */
+	int64_t acked_ms;         /* wall, its acknowledgement; 0 = none/unknown */
 };
 int store_put_incident(struct store *s, const struct incident_row *r);   /* upsert by id */
 /* Open = workflow not closed/false_alarm. cb returns 0 to go on. */
@@ -102,7 +104,7 @@ int64_t store_size_bytes(struct store *s);
 
 /* Schema version this build writes (PRAGMA user_version). A file with a
  * newer version is refused; older ones are migrated step by step on open. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* True between a successful store_begin and the end of that transaction
  * (commit, rollback, or a rollback the store did itself after an error). */
@@ -177,5 +179,9 @@ int store_each_event_after(struct store *s, uint64_t after_seq, int max,
  * ts_ms >= since_ms, oldest first; at most limit (the newest kept). */
 int store_each_reading(struct store *s, const char *device, const char *point, int64_t since_ms, int limit,
 		       int (*cb)(void *ctx, const char *point, double value, int quality, int64_t ts_ms), void *ctx);
+
+/* Incident ids beginning with prefix (as `git` resolves abbreviations),
+ * in id order: the first max go into ids, *n gets how many matched in all. */
+int store_find_incident_prefix(struct store *s, const char *prefix, char (*ids)[27], int max, int *n);
 
 #endif

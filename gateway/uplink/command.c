@@ -39,6 +39,7 @@ enum field_bit {
 	F_POINT = 1 << 5,
 	F_VALUE = 1 << 6,
 	F_FOR = 1 << 7,
+	F_ASSIGNEE = 1 << 8,
 };
 
 struct op_shape {
@@ -51,7 +52,7 @@ static struct op_shape shape_of(enum command_op op)
 	const unsigned who = F_BY | F_NOTE;
 	switch (op) {
 	case CMD_INCIDENT_ACK:      return (struct op_shape){ F_INCIDENT | who, F_INCIDENT };
-	case CMD_INCIDENT_WORKFLOW: return (struct op_shape){ F_INCIDENT | F_WORKFLOW | who, F_INCIDENT | F_WORKFLOW };
+	case CMD_INCIDENT_WORKFLOW: return (struct op_shape){ F_INCIDENT | F_WORKFLOW | F_ASSIGNEE | who, F_INCIDENT | F_WORKFLOW };
 	case CMD_INCIDENT_CLOSE:    return (struct op_shape){ F_INCIDENT | F_WORKFLOW | who, F_INCIDENT };
 	case CMD_DEVICE_SHELVE:     return (struct op_shape){ F_DEVICE | F_FOR | who, F_DEVICE | F_FOR };
 	case CMD_DEVICE_UNSHELVE:   return (struct op_shape){ F_DEVICE | who, F_DEVICE };
@@ -70,7 +71,7 @@ static const struct {
 } field_names[] = {
 	{ "incident", F_INCIDENT }, { "workflow", F_WORKFLOW }, { "by", F_BY },
 	{ "note", F_NOTE }, { "device", F_DEVICE }, { "point", F_POINT },
-	{ "value", F_VALUE }, { "for", F_FOR },
+	{ "value", F_VALUE }, { "for", F_FOR }, { "assignee", F_ASSIGNEE },
 };
 
 const char *command_op_name(enum command_op op)
@@ -233,6 +234,7 @@ static int parse_field(unsigned bit, const cJSON *it, struct command *out, char 
 		return 0;
 	case F_BY:     return copy_string(it, "by", out->by, sizeof out->by, false, err, errlen);
 	case F_NOTE:   return copy_string(it, "note", out->note, sizeof out->note, false, err, errlen);
+	case F_ASSIGNEE: return copy_string(it, "assignee", out->assignee, sizeof out->assignee, false, err, errlen);
 	case F_DEVICE: return copy_string(it, "device", out->device, sizeof out->device, true, err, errlen);
 	case F_POINT:  return copy_string(it, "point", out->point, sizeof out->point, true, err, errlen);
 	case F_VALUE:  return parse_value(it, out, err, errlen);

@@ -23,7 +23,7 @@
 enum command_op {
 	CMD_NONE = 0,
 	CMD_INCIDENT_ACK,       /* incident, [by], [note] */
-	CMD_INCIDENT_WORKFLOW,  /* incident, workflow, [by], [note] */
+	CMD_INCIDENT_WORKFLOW,  /* incident, workflow, [by], [note], [assignee] */
 	CMD_INCIDENT_CLOSE,     /* incident, [workflow = closed|false_alarm], [by], [note] */
 	CMD_DEVICE_SHELVE,      /* device, for (duration string), [by], [note] */
 	CMD_DEVICE_UNSHELVE,    /* device, [by], [note] */
@@ -39,6 +39,7 @@ struct command {
 	char workflow[16];      /* raised|dispatched|accepted|resolved|closed|false_alarm */
 	char by[64];
 	char note[256];
+	char assignee[64];      /* incident.workflow: who the incident is dispatched to ("" = not said) */
 	char device[64];
 	char point[64];
 	double value;

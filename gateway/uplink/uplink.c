@@ -68,6 +68,7 @@ struct uplink {
 	/* link state (core thread) */
 	enum uplink_state state;
 	int attempts;
+	bool down_reported;       /* the failure is logged: later retries only at DEBUG */
 	int64_t next_connect_ms;  /* mono, when DOWN */
 	int64_t connect_started_ms;
 	int64_t down_since_ms;
@@ -582,6 +583,7 @@ void uplink_on_connected(struct uplink *u, int64_t now_mono_ms)
 		 u->mqtt_version == 5 ? "5" : "3.1.1", u->use_tls ? ", TLS" : "", u->attempts + 1,
 		 (long long)(now_mono_ms - u->down_since_ms));
 	u->attempts = 0;
+	u->down_reported = false;
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	ro.context = u;
 	if (u->mqtt_version == 5) {
@@ -606,10 +608,17 @@ void uplink_on_lost(struct uplink *u, bool connect_failed, const char *reason, i
 	if (u->state == UPLINK_UP) {
 		u->down_since_ms = now_mono_ms;
 		u->attempts = 0;
-		log_warn("uplink", "link to %s lost: %s", u->url, reason ? reason : "unknown");
+		log_warn("uplink", "link to %s lost: %s (retries logged once connected again)", u->url,
+			 reason ? reason : "unknown");
+	} else if (!u->down_reported) {
+		/* Once per state change: the first failure at WARN with its
+		 * cause, the retries at DEBUG, the recovery once at INFO. */
+		log_warn("uplink", "cannot connect to %s: %s; retrying with backoff (logged again when connected)",
+			 u->url, reason ? reason : "unknown");
 	} else {
-		log_info("uplink", "connect to %s failed: %s", u->url, reason ? reason : "unknown");
+		log_debug("uplink", "connect to %s failed: %s", u->url, reason ? reason : "unknown");
 	}
+	u->down_reported = true;
 	(void)connect_failed;
 	/* The old session's requests were dropped by Paho without callbacks. */
 	for (int i = 0; i < ACK_SLOTS; i++)

@@ -37,6 +37,7 @@ struct console_config;
 #define WEB_SSE_KEEPALIVE_MS 15000
 #define WEB_CORE_TIMEOUT_MS 5000        /* core answer; later is 503 */
 #define WEB_NOTIFY_TIMEOUT_MS 30000     /* notify test: the channel's API answers through the core */
+#define WEB_READ_TIMEOUT_MS 15000       /* live read: the bus thread answers through the core (which gives up at 10 s) */
 #define WEB_MAX_SESSIONS 64
 #define WEB_LOGIN_FAILURES 5            /* per address ... */
 #define WEB_LOGIN_WINDOW_MS 60000       /* ... per minute, then 429 */

@@ -128,8 +128,10 @@ static int ask_core(struct web *w, const struct control_request *req, char **ans
 		free(call);
 		return 503;
 	}
-	/* A notify test waits for the channel's own API as well. */
-	int wait_ms = req->op == CONTROL_OP_NOTIFY_TEST ? WEB_NOTIFY_TIMEOUT_MS : WEB_CORE_TIMEOUT_MS;
+	/* A notify test waits for the channel's own API as well, a live read
+	 * for the device's bus thread. */
+	int wait_ms = req->op == CONTROL_OP_NOTIFY_TEST ? WEB_NOTIFY_TIMEOUT_MS
+		      : req->op == CONTROL_OP_READ   ? WEB_READ_TIMEOUT_MS : WEB_CORE_TIMEOUT_MS;
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += wait_ms / 1000;

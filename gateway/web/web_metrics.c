@@ -298,6 +298,8 @@ char *web_metrics_render(const cJSON *status, const struct web_process_stats *ps
 
 	per_item(&t, status, "sources", "gridgw_mqtt_source_messages_total", "counter",
 		 "Messages received from each MQTT source.", "source", "received");
+	per_item(&t, status, "sources", "gridgw_mqtt_source_dropped_total", "counter",
+		 "Telemetry readings an MQTT source dropped (oldest first) with its backlog full.", "source", "dropped");
 
 	const cJSON *notify = cJSON_GetObjectItemCaseSensitive(status, "notify");
 	const cJSON *channels = cJSON_GetObjectItemCaseSensitive(notify, "channels");

@@ -9,6 +9,9 @@ export BUILD
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 echo "gridgw benchmarks — $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
+echo "== issue #12: 500 devices x 30 registers every 1 s, side by side with the bare libmodbus loop (and Node-RED with NODE_RED=1) =="
+tests/bench/peers.sh
+echo
 echo "== rule engine: 10k points, 2k rules (target >= 1M updates/s/core, 0 allocations) =="
 "$BUILD/tests/bench_rules"
 echo

@@ -61,7 +61,9 @@ def check(ok, desc, detail=None):
         failures += 1
         say("FAIL", desc)
         if detail:
-            say("INFO", str(detail)[:400])
+            text = str(detail)
+            # A traceback's end says what broke: keep its head and its tail.
+            say("INFO", text if len(text) <= 800 else text[:200] + " … " + text[-600:])
     return ok
 
 
@@ -158,12 +160,14 @@ def login(d, role, password=None):
 
 def click_fresh(d, sel, secs=5):
     """Clicks the element matching sel, finding it again if a live update
-    replaced it between the lookup and the click."""
+    replaced it between the lookup and the click. Scrolled to the middle of
+    the window first: the sticky header must not be what gets the click."""
     def attempt(d):
         try:
             els = css(d, sel)
             if not els:
                 return False
+            d.execute_script("arguments[0].scrollIntoView({block: 'center'})", els[0])
             els[0].click()
             return True
         except StaleElementReferenceException:
@@ -308,6 +312,29 @@ def run(d):
     check(not css(d, "#alarm-banner.flash") or not css(d, "#alarm-banner")[0].is_displayed(),
           "the banner goes away once the urgent alarm is acked")
 
+    # ---- the platform dispatches it: the row shows to whom ---------------------
+    cmd = {"req": "disp-1", "op": "incident.workflow", "incident": inc_id, "workflow": "dispatched",
+           "by": "duty-desk-2", "assignee": "worker-17", "note": "team 3"}
+    subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", os.environ["MQTT_PORT"], "-q", "1",
+                    "-t", os.environ["CMD_TOPIC"], "-m", json.dumps(cmd)], check=True, timeout=10)
+    row_sel = "[data-incident-id='%s']" % inc_id
+
+    def row_with(text):
+        return lambda d: [el for el in css(d, row_sel) if text in el.text]
+    try:
+        wait(d, row_with("已派单 → worker-17"), 5, "dispatched row")
+        check(True, "the platform's dispatch shows on the Alarms row as 已派单 → worker-17, live")
+    except TimeoutException:
+        check(False, "the platform's dispatch shows on the Alarms row as 已派单 → worker-17",
+              [el.text for el in css(d, row_sel)])
+    ev = poll(lambda: [e for e in platform_events() if e.get("id") == inc_id and e.get("event") == "workflow"], 10)
+    check(bool(ev) and ev[0].get("workflow") == "dispatched" and ev[0].get("evidence", {}).get("_assignee") == "worker-17",
+          "the workflow event the platform gets carries the assignee", ev[0] if ev else "no workflow event")
+    d.refresh()
+    wait(d, row_with("worker-17"), 10, "assignee after reload")
+    check(True, "…and after a reload (from the stored incident: GET incidents has assignee)")
+    shot(d, "alarms-dispatched")
+
     # ---- incident page: timeline ---------------------------------------------
     d.get(URL + "/#/incident/" + inc_id)
     wait(d, lambda d: css(d, "#timeline .tl-item[data-event=acked]"), 10, "timeline with acked")
@@ -350,6 +377,8 @@ def run(d):
     flt.clear()
     flt.send_keys(" ")  # clear() fires no input event
     wait(d, lambda d: len(css(d, "[data-device-id]")) > 1, 5, "filter cleared")
+
+    shelve_from_page(d)
 
     # ---- system page ----------------------------------------------------------
     d.get(URL + "/#/system")
@@ -399,6 +428,145 @@ def run(d):
     check(status == 403, "a forged Shelve POST by the viewer gets 403", status)
     n_acked = len([e for e in platform_events() if e.get("id") == inc_id and e.get("event") == "acked"])
     check(n_acked == 1, "the forged POSTs changed nothing (still one acked event)", n_acked)
+    check(not css(d, "a[data-nav=commission]"), "a viewer has no Commissioning link")
+    status = fetch_get(d, "/api/v1/devices/%s/read" % ALARM_DEVICE)
+    check(status == 403, "a live read by the viewer gets 403", status)
+
+    # ---- operator: no live read -----------------------------------------------------
+    css(d, "#logout")[0].click()
+    login(d, "operator")
+    wait(d, lambda d: css(d, "#incident-list"), 10, "operator alarms")
+    check(not css(d, "a[data-nav=commission]"), "an operator has no Commissioning link")
+    status = fetch_get(d, "/api/v1/devices/%s/read" % ALARM_DEVICE)
+    check(status == 403, "a live read by the operator gets 403", status)
+    d.get(URL + "/#/device/" + ALARM_DEVICE)
+    wait(d, lambda d: css(d, "table.points"), 10, "operator device")
+    check(css(d, "[data-action=shelve]") and not css(d, "[data-action=read]"),
+          "an operator's Device page has Shelve but no Live read button")
+
+    installer(d)
+
+
+def fetch_get(d, path):
+    return d.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        fetch(arguments[0], {credentials: 'same-origin'}).then(function (r) { done(r.status); }, function (e) { done('error ' + e); });
+    """, path)
+
+
+def api_get(d, path):
+    return d.execute_async_script("""
+        var done = arguments[arguments.length - 1];
+        fetch(arguments[0], {credentials: 'same-origin'}).then(function (r) { return r.json(); })
+            .then(function (j) { done(j); }, function (e) { done(null); });
+    """, path)
+
+
+def shelve_from_page(d):
+    """Operator shelves a device for 2 h from the Devices page: the dialog,
+    then the row shows it shelved with its expiry, and the API agrees."""
+    dev = "smoke-b"
+    d.get(URL + "/#/devices")
+    btn = "[data-device-id='%s'] [data-action=shelve]" % dev
+    wait(d, lambda d: css(d, btn), 10, "shelve button")
+    click_fresh(d, btn)
+    dlg = wait(d, lambda d: css(d, "dialog[open]"), 5, "shelve dialog")[0]
+    sel = dlg.find_element(By.NAME, "for")
+    check(sel.get_attribute("value") == "2h" and "2 小时" in dlg.text and "屏蔽" in dlg.text,
+          "the Shelve dialog opens in Chinese with 2 hours preselected", dlg.text)
+    shot(d, "shelve-dialog")
+    t0 = time.time()
+    dlg.find_element(By.CSS_SELECTOR, "[data-role=confirm]").click()
+    row = "[data-device-id='%s']" % dev
+    try:
+        txt = wait(d, lambda d: css(d, row) and "屏蔽至" in css(d, row)[0].text and css(d, row)[0].text, 10, "shelved row")
+        check(True, "after Shelve the device row shows 屏蔽至 (its expiry)")
+    except TimeoutException:
+        txt = css(d, row)[0].text if css(d, row) else ""
+        check(False, "after Shelve the device row shows 屏蔽至 (its expiry)", txt)
+    check(css(d, row + " [data-action=unshelve]") and not css(d, row + " [data-action=shelve]"),
+          "…and offers Unshelve instead of Shelve")
+    info = api_get(d, "/api/v1/devices/" + dev)
+    until = info and info.get("device", {}).get("shelved_until")
+    ms = d.execute_script("return Date.parse(arguments[0])", until) if until else None
+    left = (ms / 1000.0 - t0) if ms else None
+    check(left is not None and 7200 - 60 <= left <= 7200 + 5, "the device is shelved for 2 h (%s left)" %
+          ("%.0f s" % left if left is not None else "nothing"), until)
+    hhmm = d.execute_script("return GW.fmt.short(arguments[0])", until) if until else "?"
+    check(hhmm in txt, "the row's expiry is the server's shelved_until (%s)" % hhmm, txt)
+    d.get(URL + "/#/device/" + dev)
+    wait(d, lambda d: css(d, ".dev-detail-head") and "屏蔽至" in css(d, ".dev-detail-head")[0].text, 10, "device page shelved")
+    check(True, "the Device page shows it shelved with the expiry too")
+    shot(d, "device-shelved")
+    click_fresh(d, ".dev-detail-head [data-action=unshelve]")
+    dlg = wait(d, lambda d: css(d, "dialog[open]"), 5, "unshelve dialog")[0]
+    dlg.find_element(By.CSS_SELECTOR, "[data-role=confirm]").click()
+    wait(d, lambda d: css(d, ".dev-detail-head [data-action=shelve]"), 10, "unshelved")
+    info = api_get(d, "/api/v1/devices/" + dev)
+    check(info and info["device"]["shelved_until"] is None, "Unshelve from the page ends it (shelved_until null)")
+
+
+def installer(d):
+    """The installer's commissioning page and live read with raw registers."""
+    sim("set", "smoke-b", "smoke", "0.123")
+    sim("set", "smoke-b", "battery", "77")
+    css(d, "#logout")[0].click()
+    login(d, "installer")
+    wait(d, lambda d: css(d, "a[data-nav=commission]"), 10, "commissioning link")
+    check(True, "an installer has the Commissioning link (调试)")
+    css(d, "a[data-nav=commission]")[0].click()
+    wait(d, lambda d: css(d, "#commission-devices tr[data-device-id='smoke-b']"), 10, "commissioning devices")
+    txt = css(d, "#commission-devices")[0].text
+    check("lan · 单元 2" in txt and "MQTT nb" in txt, "the page lists devices with bus and unit (or MQTT source)", txt[:300])
+    wait(d, lambda d: css(d, "#config-warnings"), 10, "warnings")
+    n_warn = int(css(d, "#config-warnings")[0].get_attribute("data-count") or -1)
+    check(n_warn >= 0, "the running config's check warnings are shown (%d)" % n_warn, css(d, "#config-warnings")[0].text)
+    click_fresh(d, "#commission-devices tr[data-device-id='smoke-b'] [data-action=read]")
+    try:
+        wait(d, lambda d: css(d, "#live-read[data-state=done] .read-table"), 10, "live read")
+        rows = d.execute_script("""var o = {}; document.querySelectorAll('#live-read tr[data-point]').forEach(function (tr) {
+            o[tr.dataset.point] = tr.querySelector('.read-raw').textContent + ' | ' + tr.querySelector('.pt-value').textContent; });
+            return o;""")
+        check("(123)" in rows.get("smoke", "") and "0.123" in rows.get("smoke", ""),
+              "live read shows the raw register the simulator serves (smoke 0x007b (123) -> 0.123)", rows)
+        check("(77)" in rows.get("battery", ""), "…and battery raw 77", rows.get("battery"))
+        check("总线 lan 单元 2" in css(d, "#live-read")[0].text, "…read on bus lan, unit 2, said in Chinese")
+    except TimeoutException:
+        check(False, "live read from the Commissioning page", css(d, "#live-read")[0].text if css(d, "#live-read") else "")
+    shot(d, "commission")
+    d.set_window_size(390, 844)
+    wait(d, lambda d: css(d, "#commission-devices"), 10, "commissioning on a phone")
+    w = d.execute_script("return document.documentElement.scrollWidth")
+    check(w <= 392, "the Commissioning page (four nav links) fits a phone's width", w)
+    shot(d, "phone-commission")
+    d.set_window_size(1366, 900)
+    # Notification channel test: the fake robot's answer shown in the row.
+    click_fresh(d, "#commission-notify tr[data-channel=wy-wecom] [data-action=test]")
+    try:
+        res = wait(d, lambda d: css(d, ".test-result[data-channel=wy-wecom][data-ok]") and
+                   css(d, ".test-result[data-channel=wy-wecom]")[0], 15, "notify test result")
+        check(res.get_attribute("data-ok") == "1" and "已送达" in res.text,
+              "Send test on a channel shows the API's answer (已送达)", res.text)
+    except TimeoutException:
+        check(False, "Send test on a channel shows the API's answer", css(d, "#commission-notify")[0].text)
+    # An MQTT device: its last message, no registers, said so.
+    click_fresh(d, "#commission-devices tr[data-device-id='mc-1'] [data-action=read]")
+    try:
+        wait(d, lambda d: css(d, "#live-read[data-state=done] .read-result[data-live='0']"), 10, "mqtt read")
+        check("没有寄存器可读" in css(d, "#live-read")[0].text, "an MQTT device's read says it has no registers (last message)")
+    except TimeoutException:
+        check(False, "an MQTT device's read says it has no registers", css(d, "#live-read")[0].text)
+    # The Device page's own Live read button.
+    d.get(URL + "/#/device/" + ALARM_DEVICE)
+    wait(d, lambda d: css(d, ".dev-detail-head [data-action=read]"), 10, "read button")
+    click_fresh(d, ".dev-detail-head [data-action=read]")
+    try:
+        wait(d, lambda d: css(d, "#live-read[data-state=done] .read-table tr[data-point=alarm]"), 10, "device live read")
+        raw = css(d, "#live-read tr[data-point=alarm] .read-raw")[0].text
+        check(raw.startswith("0x"), "the Device page's Live read shows raw registers (alarm: %s)" % raw)
+    except TimeoutException:
+        check(False, "the Device page's Live read shows raw registers", css(d, "#live-read")[0].text)
+    shot(d, "device-read")
 
 
 def english_browser():

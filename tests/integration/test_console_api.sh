@@ -162,7 +162,8 @@ is 403 "live read as viewer" -b "$TMP/view.jar" "$URL/api/v1/devices/smoke-a/rea
 check "403 says forbidden" test "$(jv 'd["error"]')" = "forbidden"
 is 403 "live read as operator" -b "$TMP/op.jar" "$URL/api/v1/devices/smoke-a/read"
 is 200 "live read as installer" -b "$TMP/inst.jar" "$URL/api/v1/devices/smoke-a/read"
-check "live read has every point with quality" test "$(jv 'len(d["device"]["points"]), d["device"]["points"]["battery"]["quality"]')" = "7 good"
+check "live read has every point with quality and raw registers (test_console_read.sh: the rest)" \
+	test "$(jv 'd["live"], len(d["points"]), [p for p in d["points"] if p["name"]=="battery"][0]["quality"], len([p for p in d["points"] if p["raw"]])')" = "True 7 good 7"
 
 req -u screen:view-pw "$URL/api/v1/devices" >/dev/null
 check "devices carry location, online, shelved_until and points" \

@@ -7,6 +7,7 @@
 # Screenshots of every page land in $BUILD/screenshots/ for review.
 # Chromium missing or not starting is a failure: this test is required.
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/notify_common.sh"
 
 PY=/usr/bin/python3
 for need in /usr/bin/chromium /usr/bin/chromedriver; do
@@ -15,6 +16,7 @@ done
 "$PY" -c 'import selenium' 2>/dev/null || { tap_fail "python3-selenium is installed (make deps)"; tap_done; exit 1; }
 
 start_broker || { tap_fail "broker"; tap_done; exit 1; }
+start_robot_fake robot --wecom-key WKEY || { tap_fail "robot fake"; tap_done; exit 1; }
 MB=$(free_port)
 WEB=$(free_port)
 GW=console-gw
@@ -52,6 +54,10 @@ devices = (
   { id = "mc-1"; profile = "manhole_cover_mqtt"; source = "nb"; offline_after = "1h";
     location = { place = "North gate"; }; }
 );
+notify = {                               # one channel, for the installer's Send test
+  channels = ( { name = "wy-wecom"; type = "wecom"; url = "http://127.0.0.1:$ROBOT_PORT/cgi-bin/webhook/send?key=WKEY"; } );
+  routes = ( { match = { severity = [4]; }; to = ["wy-wecom"]; } );
+};
 rules = (
   { id = "smoke"; profile = "smoke_detector"; when = "alarm"; type = "fire.smoke"; severity = 1;
     message = "Smoke at {building}-{entrance}-{room}"; },
@@ -77,9 +83,11 @@ check "a manhole.tilt incident is raised before the browser starts" \
 
 shots=$GRIDGW_TOP/$BUILD/screenshots
 mkdir -p "$shots"
+rm -f "$shots/failure.png" # written only when this run fails
 export CONSOLE_URL="http://127.0.0.1:$WEB"
 export SIM_CTL="$GRIDGW_SIM ctl $TMP/sim.sock"
 export INCIDENT_LOG="$TMP/incidents.log"
+export MQTT_PORT=$BROKER_PORT CMD_TOPIC=$P/cmd
 export SHOT_DIR=$shots
 export USERS="zhang.op:$PW_OP:operator li.view:$PW_VIEW:viewer wang.inst:$PW_INST:installer"
 export ALARM_DEVICE=smoke-a XSS_DEVICE=smoke-x
@@ -93,7 +101,7 @@ while IFS= read -r line; do
 	"EXIT "*) tap_fail "the browser test script ran to its end (exit status ${line#EXIT })" ;;
 	*) echo "# ${line#INFO }" ;;
 	esac
-done < <(timeout -k 5 150 "$PY" "$GRIDGW_TOP/tests/browser/console_test.py" 2>"$TMP/browser.err"; echo "EXIT $?")
+done < <(timeout -k 5 240 "$PY" "$GRIDGW_TOP/tests/browser/console_test.py" 2>"$TMP/browser.err"; echo "EXIT $?")
 grep -q . "$TMP/browser.err" && sed 's/^/# browser: /' "$TMP/browser.err" | tail -15
 
 check "gridgw still running after the browser session" kill -0 "$PID_gw"

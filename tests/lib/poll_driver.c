@@ -72,6 +72,20 @@ static void print_msg(struct driver *d, const struct core_msg *m)
 		       m->u.point.pv.value, quality_name(m->u.point.pv.quality));
 		break;
 	}
+	case MSG_POINTS: {
+		if (d->quiet_points)
+			return;
+		const struct device_config *dc = &d->cfg->devices[m->u.points.device];
+		const struct profile *p = &d->cfg->profiles[dc->profile];
+		for (int i = 0; i < m->u.points.n; i++) {
+			int point;
+			struct point_value pv;
+			core_msg_point(m, i, &point, &pv);
+			printf("%lld point %s %s %.10g %s\n", (long long)t, dc->id, p->points[point].name, pv.value,
+			       quality_name(pv.quality));
+		}
+		break;
+	}
 	case MSG_DEVICE_COMM:
 		printf("%lld comm %s %s%s%s\n", (long long)t, d->cfg->devices[m->u.comm.device].id,
 		       m->u.comm.ok ? "online" : "offline", m->u.comm.ok ? "" : " ",

@@ -45,6 +45,10 @@ static void test_every_op_parses(void **state)
 			       "\"by\":\"worker-17\",\"note\":\"on my way\"}", &c, err), 0);
 	assert_int_equal(c.op, CMD_INCIDENT_WORKFLOW);
 	assert_string_equal(c.workflow, "accepted");
+	assert_string_equal(c.assignee, "");
+	assert_int_equal(parse("{\"req\":\"b2\",\"op\":\"incident.workflow\",\"incident\":\"" ULID "\",\"workflow\":\"dispatched\","
+			       "\"by\":\"desk\",\"assignee\":\"worker-17\"}", &c, err), 0);
+	assert_string_equal(c.assignee, "worker-17");
 
 	assert_int_equal(parse("{\"req\":\"c\",\"op\":\"incident.close\",\"incident\":\"" ULID "\"}", &c, err), 0);
 	assert_int_equal(c.op, CMD_INCIDENT_CLOSE);
@@ -110,6 +114,9 @@ static void test_unknown_and_illegal_are_refused(void **state)
 	expect_refused("{\"req\":\"r\",\"op\":\"incident.ack\",\"incident\":\"01JABCDEF0000000000000000I\"}", "ULID", "r");
 	expect_refused("{\"req\":\"r\",\"op\":\"incident.ack\",\"incident\":\"81JABCDEF00000000000000001\"}", "ULID", "r");
 	expect_refused("{\"req\":\"r\",\"op\":\"incident.workflow\",\"incident\":\"" ULID "\"}", "missing field 'workflow'", "r");
+	/* assignee is for incident.workflow only */
+	expect_refused("{\"req\":\"r\",\"op\":\"incident.ack\",\"incident\":\"" ULID "\",\"assignee\":\"w\"}",
+		       "unexpected field 'assignee'", "r");
 	expect_refused("{\"req\":\"r\",\"op\":\"incident.workflow\",\"incident\":\"" ULID "\",\"workflow\":\"done\"}",
 		       "'workflow' must be one of", "r");
 	expect_refused("{\"req\":\"r\",\"op\":\"incident.close\",\"incident\":\"" ULID "\",\"workflow\":\"accepted\"}",

@@ -63,6 +63,20 @@ static void test_parse_accepts_every_op(void **state)
 	assert_int_equal(parse("{\"op\":\"unshelve\",\"device\":\"mc-0012\"}", &r, err, sizeof err), 0);
 	assert_int_equal(r.op, CONTROL_OP_UNSHELVE);
 	assert_string_equal(r.device, "mc-0012");
+
+	/* The platform's incident.close, locally. */
+	assert_int_equal(parse("{\"op\":\"close\",\"id\":\"01jdx8\",\"workflow\":\"false_alarm\",\"by\":\"Li\"}", &r, err,
+			       sizeof err), 0);
+	assert_int_equal(r.op, CONTROL_OP_CLOSE);
+	assert_string_equal(r.id, "01jdx8");
+	assert_string_equal(r.workflow, "false_alarm");
+	assert_string_equal(r.by, "Li");
+	assert_int_equal(parse("{\"op\":\"close\",\"id\":\"01JDX8\"}", &r, err, sizeof err), 0);
+	assert_string_equal(r.workflow, "");
+	assert_int_equal(parse("{\"op\":\"close\",\"id\":\"01JDX8\",\"workflow\":\"accepted\"}", &r, err, sizeof err), -1);
+	assert_non_null(strstr(err, "closed or false_alarm"));
+	assert_int_equal(parse("{\"op\":\"close\"}", &r, err, sizeof err), -1);
+	assert_non_null(strstr(err, "missing \"id\""));
 }
 
 /* Each bad request with a fragment its error message must contain. */

@@ -140,6 +140,41 @@ static void h_smoke(struct harness *h, bool latch)
 	r->message = "Smoke at {building}-{entrance}-{room} ({device}) smoke={smoke} alarm={alarm} {nope} {";
 }
 
+/* ---------- evidence ---------- */
+
+/* A device with more points than ENGINE_EVIDENCE_MAX: the rule's point
+ * first, then the others in profile order up to the bound, the rest counted. */
+static void test_evidence_bounded_rule_points_first(void **state)
+{
+	(void)state;
+	enum { BIG_N = ENGINE_EVIDENCE_MAX + 8 };
+	static struct point_def big[BIG_N];
+	static char names[BIG_N][16];
+	for (int i = 0; i < BIG_N; i++) {
+		snprintf(names[i], sizeof names[i], "p%d", i);
+		big[i] = (struct point_def){ .name = names[i], .type = PT_U16 };
+	}
+	struct harness h;
+	h_init(&h);
+	h.profiles[PROF_ELEV] = (struct profile){ .name = "big", .kind = "big", .points = big, .n_points = BIG_N };
+	h_rule(&h, "hot", PROF_ELEV, "p39 > 5", "big.hot");
+	h_start(&h);
+	for (int i = 0; i < BIG_N; i++)
+		put(&h, D_E1, i, i, 1000);
+	assert_int_equal(h_drain(&h), 1);
+	const struct engine_output *o = find(&h, OUT_RAISED, "hot/elev-5-2");
+	assert_non_null(o);
+	assert_int_equal(o->n_evidence, ENGINE_EVIDENCE_MAX);
+	assert_int_equal(o->n_evidence_omitted, BIG_N - ENGINE_EVIDENCE_MAX);
+	assert_int_equal(o->evidence[0].point, 39);
+	assert_true(o->evidence[0].pv.value == 39);
+	for (int i = 1; i < ENGINE_EVIDENCE_MAX; i++) {
+		assert_int_equal(o->evidence[i].point, i - 1);
+		assert_int_equal(o->evidence[i].pv.quality, QUALITY_GOOD);
+	}
+	h_done(&h);
+}
+
 /* ---------- basic transitions ---------- */
 
 static void test_raise_clear_non_latched(void **state)
@@ -165,13 +200,19 @@ static void test_raise_clear_non_latched(void **state)
 	assert_int_equal(o->now_ms, 2000);
 	assert_int_equal(o->device, D_S1);
 	assert_string_equal(o->message, "Smoke at 5-2-701 (smoke-5-2-0701) smoke=10 alarm=true {nope} {");
-	/* evidence: both points the rule reads, with quality */
-	assert_int_equal(o->n_evidence, 2);
+	/* evidence: every point of the device with its quality, the two
+	 * points the rule reads first */
+	assert_int_equal(o->n_evidence, SP_N);
+	assert_int_equal(o->n_evidence_omitted, 0);
 	assert_int_equal(o->evidence[0].point, SP_ALARM);
 	assert_true(o->evidence[0].pv.value == 1);
 	assert_int_equal(o->evidence[0].pv.quality, QUALITY_GOOD);
 	assert_int_equal(o->evidence[1].point, SP_SMOKE);
 	assert_true(o->evidence[1].pv.value == 10);
+	assert_int_equal(o->evidence[2].point, SP_BATTERY);
+	assert_int_equal(o->evidence[2].pv.quality, QUALITY_NEVER_READ);
+	assert_int_equal(o->evidence[3].point, SP_FAULT);
+	assert_int_equal(o->evidence[4].point, SP_SIREN);
 	assert_int_equal(engine_alarm_state(h.e, KEY_S1), ALARM_ACTIVE_UNACKED);
 	/* repeating the same value changes nothing */
 	put(&h, D_S1, SP_ALARM, 1, 2500);
@@ -744,14 +785,16 @@ static void test_shelve_during_active_alarm(void **state)
 	h_drain(&h);
 	assert_int_equal(h.n, 1);
 	assert_non_null(find(&h, OUT_SHELVED, KEY_S1));
-	/* clears are still reported; new raises are not */
+	/* clears are still reported; new raises only as suppressed (the log and views) */
 	put(&h, D_S1, SP_ALARM, 0, 3000);
 	h_drain(&h);
 	assert_non_null(find(&h, OUT_CLEARED, KEY_S1));
 	put(&h, D_S1, SP_ALARM, 1, 4000);
-	assert_int_equal(h_drain(&h), 0);
+	assert_int_equal(h_drain(&h), 1);
+	assert_true(find(&h, OUT_SUPPRESSED, KEY_S1)->active);
 	assert_int_equal(engine_alarm_state(h.e, KEY_S1), ALARM_NORMAL);
-	/* shelve expires at 100000: unshelved, and the still-active alarm raised then */
+	/* shelve expires at 100000: unshelved, and the alarm still true is raised
+	 * after its on-delay (none here: at once) */
 	assert_int_equal(engine_next_deadline(h.e), 100000);
 	engine_tick(h.e, 100000);
 	h_drain(&h);
@@ -780,7 +823,9 @@ static void test_shelve_manual_unshelve_condition_gone(void **state)
 	assert_int_equal(h_drain(&h), 0);  /* nothing active: nothing to report */
 	put(&h, D_S1, SP_ALARM, 1, 1000);
 	put(&h, D_S1, SP_ALARM, 0, 2000);
-	assert_int_equal(h_drain(&h), 0);
+	assert_int_equal(h_drain(&h), 2);   /* suppressed: the raise, then its clear */
+	assert_true(h.out[0].kind == OUT_SUPPRESSED && h.out[0].active && h.out[0].now_ms == 1000);
+	assert_true(h.out[1].kind == OUT_SUPPRESSED && !h.out[1].active && h.out[1].now_ms == 2000);
 	assert_int_equal(engine_unshelve_device(h.e, D_S1, 3000), 0);
 	assert_int_equal(h_drain(&h), 0);
 	assert_int_equal(engine_next_deadline(h.e), INT64_MAX);
@@ -1025,9 +1070,75 @@ static void test_output_queue_grows(void **state)
 	h_done(&h);
 }
 
+/* ---------- batches (one device poll) ---------- */
+
+static void put_batch(struct harness *h, int dev, const int *pts, const double *vals, int n, int64_t t)
+{
+	struct engine_update u[8];
+	for (int i = 0; i < n; i++)
+		u[i] = (struct engine_update){ pts[i], { .value = vals[i], .quality = QUALITY_GOOD, .ts_ms = t } };
+	engine_points(h->e, dev, u, (size_t)n, t);
+}
+
+/* A rule reading two points of one poll sees the whole poll, never the new
+ * value of one next to the old value of the other (one at a time, smoke
+ * 200 with the old battery 50 would raise and clear at once). */
+static void test_batch_is_one_consistent_reading(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h);
+	h_rule(&h, "mix", PROF_SMOKE, "smoke > 100 && battery > 20", "test.mix");
+	h_start(&h);
+	static const int pts[2] = { SP_SMOKE, SP_BATTERY };
+	put_batch(&h, D_S1, pts, (const double[]){ 10, 50 }, 2, 1000);
+	assert_int_equal(h_drain(&h), 0);
+	put_batch(&h, D_S1, pts, (const double[]){ 200, 5 }, 2, 2000);
+	assert_int_equal(h_drain(&h), 0);
+	assert_int_equal(engine_alarm_state(h.e, "mix/smoke-5-2-0701"), ALARM_NORMAL);
+	/* the same two updates one at a time show the transient */
+	put(&h, D_S1, SP_SMOKE, 10, 3000);
+	put(&h, D_S1, SP_BATTERY, 50, 3000);
+	put(&h, D_S1, SP_SMOKE, 200, 4000);
+	put(&h, D_S1, SP_BATTERY, 5, 4000);
+	assert_non_null((h_drain(&h), find(&h, OUT_RAISED, "mix/smoke-5-2-0701")));
+	/* a batch whose end state is true raises once, values stored */
+	put_batch(&h, D_S2, pts, (const double[]){ 10, 50 }, 2, 5000);
+	put_batch(&h, D_S2, pts, (const double[]){ 300, 60 }, 2, 6000);
+	assert_int_equal(h_drain(&h), 1);
+	assert_non_null(find(&h, OUT_RAISED, "mix/smoke-5-2-0702"));
+	assert_true(engine_device_values(h.e, D_S2)[SP_SMOKE].value == 300);
+	assert_true(engine_device_values(h.e, D_S2)[SP_BATTERY].value == 60);
+	h_done(&h);
+}
+
+/* Offline: a batch is stored, nothing evaluated; back online the next batch
+ * evaluates every rule of the device, changed points or not. */
+static void test_batch_offline_then_online_evaluates_all(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h);
+	h_smoke(&h, false);
+	h_start(&h);
+	static const int pts[2] = { SP_SMOKE, SP_ALARM };
+	put_batch(&h, D_S1, pts, (const double[]){ 10, 0 }, 2, 1000);
+	engine_device_online(h.e, D_S1, false, 1500);
+	h_drain(&h);
+	put_batch(&h, D_S1, pts, (const double[]){ 10, 1 }, 2, 2000);
+	assert_null((h_drain(&h), find(&h, OUT_RAISED, KEY_S1)));
+	engine_device_online(h.e, D_S1, true, 2500);
+	h_drain(&h);
+	static const int bat[1] = { SP_BATTERY };
+	put_batch(&h, D_S1, bat, (const double[]){ 80 }, 1, 3000); /* the smoke rule reads no battery */
+	assert_non_null((h_drain(&h), find(&h, OUT_RAISED, KEY_S1)));
+	h_done(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_evidence_bounded_rule_points_first),
 		cmocka_unit_test(test_raise_clear_non_latched),
 		cmocka_unit_test(test_latch_stays_until_acked),
 		cmocka_unit_test(test_ack_while_active_then_clear),
@@ -1055,6 +1166,8 @@ int main(void)
 		cmocka_unit_test(test_window_functions_over_history),
 		cmocka_unit_test(test_adopt_state_across_reload),
 		cmocka_unit_test(test_output_queue_grows),
+		cmocka_unit_test(test_batch_is_one_consistent_reading),
+		cmocka_unit_test(test_batch_offline_then_online_evaluates_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

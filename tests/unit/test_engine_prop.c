@@ -55,6 +55,7 @@ struct model {
 	int64_t edges[8];
 	int n_edges;
 	bool shelved, shelved_out;
+	bool shelved_cond;      /* cond rose while shelved */
 	int64_t shelve_until;
 	/* chatter */
 	int64_t raises[16];     /* times of the last chatter_max + 1 visible raises */
@@ -79,6 +80,13 @@ static void m_emit(struct model *m, struct mlog *lg, int dev, enum engine_output
 	assert_true(lg->n < MAX_OUT);
 	lg->o[lg->n++] = (struct mout){ k, dev, t, m->count, m->severity,
 					m->st == M_ACTIVE_UNACKED || m->st == M_ACTIVE_ACKED, m->acked };
+}
+
+/* OUT_SUPPRESSED: `active` says the condition, not the alarm state. */
+static void m_emit_suppressed(struct model *m, struct mlog *lg, int dev, bool active, int64_t t)
+{
+	m_emit(m, lg, dev, OUT_SUPPRESSED, t);
+	lg->o[lg->n - 1].active = active;
 }
 
 static void m_isa_raise(struct model *m, struct mlog *lg, int dev, int64_t t)
@@ -134,13 +142,21 @@ static void m_raise(struct model *m, struct mlog *lg, int dev, int64_t t)
 	m->cond = true;
 	m->last_raise = t;
 	m->n_edges = 0;
-	if (!m->shelved)
-		m_isa_raise(m, lg, dev, t);
+	if (m->shelved) {
+		m->shelved_cond = true;
+		m_emit_suppressed(m, lg, dev, true, t);
+		return;
+	}
+	m_isa_raise(m, lg, dev, t);
 }
 
 static void m_clear(struct model *m, struct mlog *lg, int dev, int64_t t)
 {
 	m->cond = false;
+	if (m->shelved_cond) {
+		m->shelved_cond = false;
+		m_emit_suppressed(m, lg, dev, false, t);
+	}
 	if (!m->held)
 		m_isa_clear(m, lg, dev, t);
 }
@@ -203,10 +219,22 @@ static void m_unshelve(struct model *m, struct mlog *lg, int dev, int64_t t)
 		m_emit(m, lg, dev, OUT_UNSHELVED, t);
 	}
 	bool active = m->st == M_ACTIVE_UNACKED || m->st == M_ACTIVE_ACKED;
-	if (m->cond && !active)
+	if (m->shelved_cond) {
+		/* what rose while shelved is dropped; still true: a new on-delay from now */
+		bool still = m->online && m->last_w && m->off_since == NONE;
+		m->shelved_cond = false;
+		m->cond = false;
+		m->off_since = NONE;
+		m->on_since = still ? t : NONE;
+		if (active && !m->held)
+			m_isa_clear(m, lg, dev, t);
+	} else if (m->on_since != NONE) {
+		m->on_since = t;
+	} else if (m->cond && !active) {
 		m_isa_raise(m, lg, dev, t);
-	else if (!m->cond && active && !m->held)
+	} else if (!m->cond && active && !m->held) {
 		m_isa_clear(m, lg, dev, t);
+	}
 }
 
 static int64_t min_t(int64_t a, int64_t b)
@@ -476,11 +504,11 @@ static void test_random_streams_match_reference_model(void **state)
 		total += run_config(&configs[i], 1000u + (uint32_t)i, 50000);
 	assert_true(total >= 500000);
 	print_message("%ld random steps matched the reference model: raised %lu updated %lu cleared %lu acked %lu "
-		      "escalated %lu normal %lu shelved %lu unshelved %lu, chatter holds %lu\n",
+		      "escalated %lu normal %lu shelved %lu unshelved %lu suppressed %lu, chatter holds %lu\n",
 		      total, kind_seen[OUT_RAISED], kind_seen[OUT_UPDATED], kind_seen[OUT_CLEARED], kind_seen[OUT_ACKED],
 		      kind_seen[OUT_ESCALATED], kind_seen[OUT_NORMAL], kind_seen[OUT_SHELVED], kind_seen[OUT_UNSHELVED],
-		      holds_seen);
-	for (int k = OUT_RAISED; k <= OUT_UNSHELVED; k++)
+		      kind_seen[OUT_SUPPRESSED], holds_seen);
+	for (int k = OUT_RAISED; k <= OUT_SUPPRESSED; k++)
 		assert_true(kind_seen[k] > 100);
 	assert_true(holds_seen > 100);
 }

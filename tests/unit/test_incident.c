@@ -487,6 +487,43 @@ static void test_local_ack_gives_exactly_one_acked_event(void **state)
 	cJSON_Delete(a);
 }
 
+/* The assignee rides in the evidence of the workflow event itself; a
+ * refused step leaves it as it was; accepted by a worker assigns that worker. */
+static void test_workflow_assignee(void **state)
+{
+	struct fx *f = *state;
+	struct engine_output o = smoke_output(OUT_RAISED, 1);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall), 0);
+	char id[32], err[128] = "";
+	snprintf(id, sizeof id, "%s", incidents_id_of(f->inc, "smoke/smoke-5-2-0701"));
+	assert_int_equal(incidents_workflow_assign(f->inc, id, "accepted", "desk", NULL, "team-9", f->wall, err, sizeof err),
+			 -EINVAL);
+	assert_int_equal(count_events(f), 1);
+	assert_int_equal(incidents_workflow_assign(f->inc, id, "dispatched", "desk", "team 3", "worker-17", f->wall + 1,
+						   err, sizeof err), 0);
+	assert_int_equal(incidents_workflow_assign(f->inc, id, "accepted", "worker-18", NULL, NULL, f->wall + 2,
+						   err, sizeof err), 0);
+	cJSON *a = events(f);
+	assert_int_equal(cJSON_GetArraySize(a), 3);
+	const cJSON *ev0 = cJSON_GetObjectItemCaseSensitive(nth(a, 0), "evidence");
+	assert_null(cJSON_GetObjectItemCaseSensitive(ev0, "_assignee"));
+	assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(nth(a, 1), "evidence"), "_assignee"), "worker-17");
+	assert_string_equal(jstr(nth(a, 1), "by"), "desk");
+	/* the worker who accepted it has it now; the readings stay in the evidence */
+	const cJSON *ev2 = cJSON_GetObjectItemCaseSensitive(nth(a, 2), "evidence");
+	assert_string_equal(jstr(ev2, "_assignee"), "worker-18");
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(ev2, "smoke"));
+	cJSON_Delete(a);
+	/* new readings replace the evidence, not the assignee */
+	struct engine_output c = smoke_output(OUT_CLEARED, 1);
+	assert_int_equal(incidents_apply(f->inc, &c, f->wall + 3), 0);
+	a = events(f);
+	const cJSON *last = nth(a, cJSON_GetArraySize(a) - 1);
+	assert_string_equal(jstr(last, "event"), "cleared");
+	assert_string_equal(jstr(cJSON_GetObjectItemCaseSensitive(last, "evidence"), "_assignee"), "worker-18");
+	cJSON_Delete(a);
+}
+
 static void test_workflow_legal_steps_and_rejections(void **state)
 {
 	struct fx *f = *state;
@@ -677,6 +714,54 @@ static void test_open_incidents_survive_restart(void **state)
 	cJSON_Delete(a);
 }
 
+static int n_auto_closed;
+static void on_auto_closed(void *ctx, const char *key)
+{
+	(void)ctx;
+	assert_string_equal(key, "smoke/smoke-5-2-0701");
+	n_auto_closed++;
+}
+
+/* Local-only auto-close: only cleared and acknowledged incidents, measured
+ * from the later of the two, across a restart; gateway.* never; the event
+ * is incident.close's. */
+static void test_auto_close_cleared_and_acked(void **state)
+{
+	struct fx *f = *state;
+	const int64_t after = 60000;
+	n_auto_closed = 0;
+	struct engine_output o = smoke_output(OUT_RAISED, 1);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall), 0);
+	assert_int_equal(incidents_gateway(f->inc, "gateway.notify", 2, true, "bad key", f->wall), 0);
+	char id[32], key[ENGINE_KEY_MAX];
+	snprintf(id, sizeof id, "%s", incidents_id_of(f->inc, "smoke/smoke-5-2-0701"));
+	/* Active and unacked, then acked but active: never. */
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 10 * after, on_auto_closed, NULL), 0);
+	assert_int_equal(incidents_ack(f->inc, id, "li", NULL, f->wall + 1000, key, sizeof key), 0);
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 10 * after, on_auto_closed, NULL), 0);
+	/* Cleared at +5 s: due at +65 s, whatever happened in between. */
+	o = smoke_output(OUT_CLEARED, 1);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 5000), 0);
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 5000 + after - 1, on_auto_closed, NULL), 0);
+	assert_int_equal(incidents_auto_close(f->inc, 0, f->wall + 100 * after, on_auto_closed, NULL), 0);
+	fx_close(f);
+	fx_open(f);
+	assert_int_equal(incidents_load_open(f->inc), 2);
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 5000 + after - 1, on_auto_closed, NULL), 0);
+	assert_int_equal(incidents_auto_close(f->inc, after, f->wall + 5000 + after, on_auto_closed, NULL), 1);
+	assert_int_equal(n_auto_closed, 1);
+	assert_null(incidents_id_of(f->inc, "smoke/smoke-5-2-0701"));
+	assert_int_equal(incidents_open_count(f->inc), 1); /* gateway.notify stays */
+	cJSON *a = events(f);
+	const cJSON *last = nth(a, cJSON_GetArraySize(a) - 1);
+	assert_string_equal(jstr(last, "event"), "closed");
+	assert_string_equal(jstr(last, "id"), id);
+	assert_string_equal(jstr(last, "workflow"), "closed");
+	assert_string_equal(jstr(last, "by"), "gateway");
+	assert_non_null(strstr(jstr(last, "note"), "auto-closed"));
+	cJSON_Delete(a);
+}
+
 /* Read-only storage is simulated with PRAGMA query_only on the store's
  * connection: every write fails with SQLITE_READONLY, as on a file system
  * remounted read-only. */
@@ -827,6 +912,22 @@ static void test_full_store_holds_events_until_space(void **state)
 	cJSON_Delete(a);
 }
 
+/* Points beyond the engine's evidence bound are counted, not hidden. */
+static void test_evidence_counts_omitted_points(void **state)
+{
+	struct fx *f = *state;
+	struct engine_output o = smoke_output(OUT_RAISED, 1);
+	o.n_evidence_omitted = 3;
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall), 0);
+	cJSON *a = events(f);
+	assert_int_equal(cJSON_GetArraySize(a), 1);
+	const cJSON *ev = cJSON_GetObjectItemCaseSensitive(nth(a, 0), "evidence");
+	assert_int_equal((int)jnum(ev, "_omitted"), 3);
+	cJSON_Delete(a);
+}
+
+/* Past the bound the queue stays bounded whatever the kind: an incident
+ * keeps its first held event and one newest event with the latest state. */
 static void test_held_queue_bound_folds_updates_not_raises(void **state)
 {
 	struct fx *f = *state;
@@ -840,27 +941,96 @@ static void test_held_queue_bound_folds_updates_not_raises(void **state)
 	}
 	size_t held = incidents_pending_count(f->inc);
 	assert_int_equal(held, INCIDENTS_PENDING_MAX);
-	/* A clear is never folded or dropped, even past the bound. */
+	/* Past the bound a clear folds into the newest held event (not the raise). */
 	o = smoke_output(OUT_CLEARED, INCIDENTS_PENDING_MAX + 2000);
 	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 20000), 0);
-	assert_int_equal(incidents_pending_count(f->inc), INCIDENTS_PENDING_MAX + 1);
+	assert_int_equal(incidents_pending_count(f->inc), INCIDENTS_PENDING_MAX);
+	/* A new incident past the bound: its raise is appended, never folded. */
 	o = manhole_output(OUT_RAISED);
 	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 20001), 0);
-	assert_int_equal(incidents_pending_count(f->inc), INCIDENTS_PENDING_MAX + 2);
+	assert_int_equal(incidents_pending_count(f->inc), INCIDENTS_PENDING_MAX + 1);
 
 	assert_int_equal(store_set_query_only(f->st, false), STORE_OK);
 	assert_int_equal(incidents_flush_pending(f->inc, f->wall + 30000), 0);
 	cJSON *a = events(f);
 	int n = cJSON_GetArraySize(a);
-	assert_int_equal(n, INCIDENTS_PENDING_MAX + 4);
-	/* The last folded update carries the newest count; then the clear. */
-	const cJSON *lastupd = nth(a, INCIDENTS_PENDING_MAX - 1);
-	assert_string_equal(jstr(lastupd, "event"), "updated");
-	assert_int_equal((int)jnum(lastupd, "count"), INCIDENTS_PENDING_MAX + 1999);
-	assert_string_equal(jstr(nth(a, INCIDENTS_PENDING_MAX), "event"), "cleared");
-	assert_string_equal(jstr(nth(a, INCIDENTS_PENDING_MAX + 1), "type"), "manhole.tilt");
+	assert_int_equal(n, INCIDENTS_PENDING_MAX + 3);
+	assert_string_equal(jstr(nth(a, 0), "event"), "raised");
+	/* The last held event of the smoke incident is the clear, with the newest count. */
+	const cJSON *clr = nth(a, INCIDENTS_PENDING_MAX - 1);
+	assert_string_equal(jstr(clr, "event"), "cleared");
+	assert_int_equal((int)jnum(clr, "count"), INCIDENTS_PENDING_MAX + 2000);
+	assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(clr, "active")));
+	assert_string_equal(jstr(nth(a, INCIDENTS_PENDING_MAX), "type"), "manhole.tilt");
 	for (int i = 0; i < n; i++)
 		assert_int_equal((int)jnum(nth(a, i), "seq"), i + 1);
+	cJSON_Delete(a);
+}
+
+/* Flapping, acks and workflow steps past the bound (a store that cannot
+ * write for hours under a chattering detector): the queue stays at the
+ * bound plus two per incident, and the platform still sees every
+ * incident's raise and its final clear. */
+static void test_held_queue_bound_holds_for_every_kind(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(store_set_query_only(f->st, true), STORE_OK);
+	struct engine_output o = smoke_output(OUT_RAISED, 1);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall), 0);
+	for (uint32_t i = 2; i < INCIDENTS_PENDING_MAX; i++) {
+		o = smoke_output(OUT_UPDATED, i);
+		assert_int_equal(incidents_apply(f->inc, &o, f->wall + i), 0);
+	}
+	assert_int_equal(incidents_pending_count(f->inc), INCIDENTS_PENDING_MAX);
+	o = manhole_output(OUT_RAISED);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 20000), 0);
+	char smoke[32], tilt[32], err[128];
+	snprintf(smoke, sizeof smoke, "%s", incidents_id_of(f->inc, "smoke/smoke-5-2-0701"));
+	snprintf(tilt, sizeof tilt, "%s", incidents_id_of(f->inc, "tilt/mc-0012"));
+	uint32_t count = INCIDENTS_PENDING_MAX;
+	for (int k = 0; k < 20000; k++) {
+		o = smoke_output(k % 2 ? OUT_UPDATED : OUT_CLEARED, count++);
+		assert_int_equal(incidents_apply(f->inc, &o, f->wall + 20001 + k), 0);
+		o = manhole_output(k % 2 ? OUT_RAISED : OUT_CLEARED);
+		assert_int_equal(incidents_apply(f->inc, &o, f->wall + 20001 + k), 0);
+		assert_true(incidents_pending_count(f->inc) <= INCIDENTS_PENDING_MAX + 3);
+	}
+	o = smoke_output(OUT_CLEARED, count);
+	assert_int_equal(incidents_apply(f->inc, &o, f->wall + 50000), 0);
+	/* An ack and a workflow step of the cleared incident keep the word "cleared". */
+	assert_int_equal(incidents_ack(f->inc, smoke, "duty", "seen", f->wall + 50001, NULL, 0), 0);
+	assert_int_equal(incidents_workflow(f->inc, smoke, "dispatched", "duty", NULL, f->wall + 50002, err, sizeof err), 0);
+	assert_int_equal(incidents_workflow(f->inc, tilt, "false_alarm", "duty", NULL, f->wall + 50003, err, sizeof err), 0);
+	size_t held = incidents_pending_count(f->inc);
+	assert_true(held <= INCIDENTS_PENDING_MAX + 3);
+
+	assert_int_equal(store_set_query_only(f->st, false), STORE_OK);
+	assert_int_equal(incidents_flush_pending(f->inc, f->wall + 60000), 0);
+	cJSON *a = events(f);
+	int n = cJSON_GetArraySize(a);
+	const cJSON *smoke_first = NULL, *smoke_last = NULL, *tilt_first = NULL, *tilt_last = NULL;
+	for (int i = 0; i < n; i++) {
+		const cJSON *e = nth(a, i);
+		assert_int_equal((int)jnum(e, "seq"), i + 1);
+		if (strcmp(jstr(e, "id"), smoke) == 0) {
+			smoke_first = smoke_first ? smoke_first : e;
+			smoke_last = e;
+		} else if (strcmp(jstr(e, "id"), tilt) == 0) {
+			tilt_first = tilt_first ? tilt_first : e;
+			tilt_last = e;
+		}
+	}
+	assert_non_null(smoke_first);
+	assert_non_null(tilt_first);
+	assert_string_equal(jstr(smoke_first, "event"), "raised");
+	assert_string_equal(jstr(smoke_last, "event"), "cleared");
+	assert_false(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(smoke_last, "active")));
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(smoke_last, "acked")));
+	assert_string_equal(jstr(smoke_last, "workflow"), "dispatched");
+	assert_int_equal((int)jnum(smoke_last, "count"), (int)count);
+	assert_string_equal(jstr(tilt_first, "event"), "raised");
+	assert_string_equal(jstr(tilt_last, "event"), "closed");
+	assert_string_equal(jstr(tilt_last, "workflow"), "false_alarm");
 	cJSON_Delete(a);
 }
 
@@ -879,10 +1049,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resync_updates_every_open_incident, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shelve_is_an_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_incidents_survive_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auto_close_cleared_and_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_failure_holds_events_then_writes_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caller_transaction_rollback_keeps_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_store_holds_events_until_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held_queue_bound_folds_updates_not_raises, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_workflow_assignee, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_queue_bound_holds_for_every_kind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evidence_counts_omitted_points, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,11 +264,12 @@ static void server_set_point(struct server *sv, const struct point_def *p, doubl
 /* ---------------- a hand-built config ---------------- */
 
 #define NPTS 8
+#define WORLD_DEVS 64
 struct world {
 	struct point_def pts[NPTS];
 	struct profile prof;
 	struct bus_config buses[2];
-	struct device_config devs[8];
+	struct device_config devs[WORLD_DEVS];
 	struct gw_config cfg;
 	struct queue *q;
 };
@@ -357,17 +358,23 @@ static int64_t now_ms(void)
 
 /* What the core would know: latest value/quality per (device, point), comm per device. */
 struct view {
-	struct point_value pv[8][NPTS];
-	int comm[8];              /* -1 unknown, 0 offline, 1 online */
-	int comm_changes[8];
+	struct point_value pv[WORLD_DEVS][NPTS];
+	int comm[WORLD_DEVS];     /* -1 unknown, 0 offline, 1 online */
+	int comm_changes[WORLD_DEVS];
 	int writes_ok, writes_failed;
 	uint64_t last_write_req;
+	struct modbus_read_result *read;  /* the last one-shot read's answer (owned) */
+	uint64_t read_token;
+	int n_reads;
+	int point_msgs;           /* MSG_POINTS received */
+	int last_n;               /* entries of the last MSG_POINTS */
+	int last_point;           /* its first entry's point */
 };
 
 static void view_init(struct view *v)
 {
 	memset(v, 0, sizeof *v);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < WORLD_DEVS; i++)
 		v->comm[i] = -1;
 }
 
@@ -377,8 +384,17 @@ static void view_drain(struct world *w, struct view *v)
 	size_t n;
 	while ((n = queue_pop_many(w->q, m, 256)) > 0) {
 		for (size_t i = 0; i < n; i++) {
-			if (m[i].type == MSG_POINT) {
-				v->pv[m[i].u.point.device][m[i].u.point.point] = m[i].u.point.pv;
+			if (m[i].type == MSG_POINTS) {
+				assert_true(m[i].u.points.n > 0 && m[i].u.points.n <= QUEUE_POINTS_MAX);
+				for (int k = 0; k < m[i].u.points.n; k++) {
+					int pt;
+					struct point_value pv;
+					core_msg_point(&m[i], k, &pt, &pv);
+					v->pv[m[i].u.points.device][pt] = pv;
+				}
+				v->point_msgs++;
+				v->last_n = m[i].u.points.n;
+				v->last_point = m[i].u.points.point[0];
 			} else if (m[i].type == MSG_DEVICE_COMM) {
 				v->comm[m[i].u.comm.device] = m[i].u.comm.ok;
 				v->comm_changes[m[i].u.comm.device]++;
@@ -388,6 +404,11 @@ static void view_drain(struct world *w, struct view *v)
 				else
 					v->writes_failed++;
 				v->last_write_req = m[i].u.write.request;
+			} else if (m[i].type == MSG_READ_RESULT) {
+				free(v->read);
+				v->read = (struct modbus_read_result *)(void *)m[i].u.blob.data;
+				v->read_token = (uint64_t)m[i].u.blob.a;
+				v->n_reads++;
 			}
 		}
 	}
@@ -690,6 +711,67 @@ static void test_writes_coil_register_and_bit(void **state)
 	server_stop(&sv);
 }
 
+/* The console's live read: every block once on the bus thread, raw
+ * registers as the server holds them, decoded values; a unit that does not
+ * answer gives every point comm_error with the timeout; the poll's view of
+ * the device is not touched. */
+static void test_one_shot_read_raw_registers(void **state)
+{
+	(void)state;
+	struct server sv;
+	struct world w;
+	struct view v;
+	char err[256];
+	server_start(&sv, false);
+	world_init(&w);
+	view_init(&v);
+	world_bus(&w, 0, &sv, 300);
+	world_device(&w, "d0", 0, 8, 100);
+	world_device(&w, "dead", 0, 9, 100);
+	atomic_store(&sv.answer_units[9], 0);
+	set_all(&w, &sv);
+	struct modbus_bus *b = modbus_bus_start(&w.cfg, 0, w.q, err, sizeof err);
+	assert_non_null(b);
+	assert_true(WAIT_FOR(&w, &v, all_good(&v, 0), 3000));
+	assert_int_equal(modbus_bus_read(b, 7, 1), -EINVAL); /* no such device */
+	assert_int_equal(modbus_bus_read(b, 0, 41), 0);
+	assert_true(WAIT_FOR(&w, &v, v.n_reads == 1, 3000));
+	assert_int_equal(v.read_token, 41);
+	struct modbus_read_result *r = v.read;
+	assert_int_equal(r->device, 0);
+	assert_int_equal(r->unit, 8);
+	assert_int_equal(r->n_points, NPTS);
+	assert_int_equal(r->good, NPTS);
+	assert_true(r->requests >= 1);
+	pthread_mutex_lock(&sv.map_lock);
+	assert_int_equal(r->points[2].raw[0], sv.map->tab_input_registers[0]);          /* temp s16 */
+	assert_int_equal(r->points[3].raw[0], sv.map->tab_input_registers[1]);          /* count u32, 2 regs */
+	assert_int_equal(r->points[3].raw[1], sv.map->tab_input_registers[2]);
+	assert_int_equal(r->points[0].bit, sv.map->tab_input_bits[0]);                  /* alarm */
+	pthread_mutex_unlock(&sv.map_lock);
+	for (int i = 0; i < NPTS; i++) {
+		assert_true(r->points[i].read_ok);
+		assert_true(fabs(r->points[i].value - test_values[i]) < 1e-6 * (1 + fabs(test_values[i])));
+	}
+	/* a unit nobody answers for: the reason per point, within its timeouts */
+	assert_true(WAIT_FOR(&w, &v, v.comm[1] == 0, 5000));
+	int polls_changes = v.comm_changes[1];
+	assert_int_equal(modbus_bus_read(b, 1, 42), 0);
+	assert_true(WAIT_FOR(&w, &v, v.n_reads == 2, 3000));
+	r = v.read;
+	assert_int_equal(v.read_token, 42);
+	assert_int_equal(r->good, 0);
+	for (int i = 0; i < NPTS; i++) {
+		assert_false(r->points[i].read_ok);
+		assert_int_equal(r->points[i].quality, QUALITY_COMM_ERROR);
+		assert_int_not_equal(r->points[i].error, 0);
+	}
+	assert_int_equal(v.comm_changes[1], polls_changes); /* the read decided nothing */
+	free(v.read);
+	world_stop(&w, b, NULL);
+	server_stop(&sv);
+}
+
 static void test_write_queue_full_is_eagain(void **state)
 {
 	(void)state;
@@ -885,7 +967,8 @@ static void test_rtu_inter_frame_delay_honoured(void **state)
 	server_stop(&sv);
 }
 
-/* Devices with the same period start spread over it, not all at once. */
+/* Devices with the same period start spread over it, not all at once, one
+ * per tick while there are no more of them than ticks in the period. */
 static void test_first_polls_spread_over_the_period(void **state)
 {
 	(void)state;
@@ -898,20 +981,97 @@ static void test_first_polls_spread_over_the_period(void **state)
 	view_init(&v);
 	world_bus(&w, 0, &sv, 500);
 	for (int i = 0; i < 8; i++)
-		world_device(&w, "d", 0, 20 + i, 400);
+		world_device(&w, "d", 0, 20 + i, 8 * MODBUS_BUS_TICK_MS);
 	set_all(&w, &sv);
 	struct modbus_bus *b = modbus_bus_start(&w.cfg, 0, w.q, err, sizeof err);
 	assert_non_null(b);
-	assert_true(WAIT_FOR(&w, &v, atomic_load(&sv.first_req_us[27]) != 0, 3000));
-	/* 8 devices over 400 ms: first polls 50 ms apart */
+	assert_true(WAIT_FOR(&w, &v, atomic_load(&sv.first_req_us[27]) != 0, 8 * MODBUS_BUS_TICK_MS + 2000));
+	/* 8 devices over 8 ticks: first polls one tick apart */
 	for (int i = 1; i < 8; i++) {
 		long long gap = atomic_load(&sv.first_req_us[20 + i]) - atomic_load(&sv.first_req_us[19 + i]);
-		assert_true(gap >= 35000 && gap <= 65000);
+		assert_true(gap >= MODBUS_BUS_TICK_MS * 1000 - 15000 && gap <= MODBUS_BUS_TICK_MS * 1000 + 15000);
 	}
 	struct modbus_bus_stats st;
-	assert_true(WAIT_FOR(&w, &v, (modbus_bus_get_stats(b, &st), st.polls >= 24), 3000));
+	assert_true(WAIT_FOR(&w, &v, (modbus_bus_get_stats(b, &st), st.polls >= 16), 8 * MODBUS_BUS_TICK_MS + 3000));
 	assert_int_equal(st.overruns, 0);
 	assert_true(st.late_p99_us < 20000);
+	world_stop(&w, b, NULL);
+	server_stop(&sv);
+}
+
+/* One message per poll, carrying only what changed: every point on the
+ * first read, nothing while values hold, then the one point that moved. */
+static void test_one_message_per_poll_with_only_changed_points(void **state)
+{
+	(void)state;
+	struct server sv;
+	struct world w;
+	struct view v;
+	char err[256];
+	server_start(&sv, false);
+	world_init(&w);
+	view_init(&v);
+	world_bus(&w, 0, &sv, 500);
+	world_device(&w, "d0", 0, 7, 50);
+	set_all(&w, &sv);
+	struct modbus_bus *b = modbus_bus_start(&w.cfg, 0, w.q, err, sizeof err);
+	assert_non_null(b);
+	assert_true(WAIT_FOR(&w, &v, all_good(&v, 0), 3000));
+	assert_int_equal(v.point_msgs, 1);
+	assert_int_equal(v.last_n, NPTS);
+	struct modbus_bus_stats st0, st1;
+	modbus_bus_get_stats(b, &st0);
+	usleep(300 * 1000);
+	view_drain(&w, &v);
+	modbus_bus_get_stats(b, &st1);
+	assert_true(st1.polls >= st0.polls + 3);
+	assert_int_equal(v.point_msgs, 1); /* polls went on, nothing changed, nothing posted */
+	server_set_point(&sv, &w.pts[2], 33.5);
+	assert_true(WAIT_FOR(&w, &v, v.point_msgs == 2, 2000));
+	assert_int_equal(v.last_n, 1);
+	assert_int_equal(v.last_point, 2);
+	assert_true(fabs(v.pv[0][2].value - 33.5) < 1e-9);
+	world_stop(&w, b, NULL);
+	server_stop(&sv);
+}
+
+/* A bus with more devices than ticks in a period wakes once per tick and
+ * polls the devices of that tick back to back: 40 devices every 1 s are
+ * polled in 1000 / MODBUS_BUS_TICK_MS groups, not one at a time every 25 ms,
+ * and every period still holds. */
+static void test_many_devices_polled_in_ticks(void **state)
+{
+	(void)state;
+	enum { N = 40, PERIOD = 1000 };
+	struct server sv;
+	struct world w;
+	struct view v;
+	char err[256];
+	server_start(&sv, false);
+	world_init(&w);
+	view_init(&v);
+	world_bus(&w, 0, &sv, 500);
+	for (int i = 0; i < N; i++)
+		world_device(&w, "d", 0, 1 + i, PERIOD);
+	set_all(&w, &sv);
+	struct modbus_bus *b = modbus_bus_start(&w.cfg, 0, w.q, err, sizeof err);
+	assert_non_null(b);
+	assert_true(WAIT_FOR(&w, &v, atomic_load(&sv.first_req_us[N]) != 0, 3000));
+	/* first requests in unit order; a new group starts after a pause */
+	int groups = 1;
+	for (int u = 2; u <= N; u++) {
+		long long gap = atomic_load(&sv.first_req_us[u]) - atomic_load(&sv.first_req_us[u - 1]);
+		assert_true(gap >= 0);
+		if (gap > (MODBUS_BUS_TICK_MS * 1000) / 2)
+			groups++;
+	}
+	assert_int_equal(groups, PERIOD / MODBUS_BUS_TICK_MS);
+	struct modbus_bus_stats st;
+	modbus_bus_reset_lateness(b);
+	assert_true(WAIT_FOR(&w, &v, (modbus_bus_get_stats(b, &st), st.polls >= 2 * N), 3000));
+	assert_int_equal(st.overruns, 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(v.comm[i], 1);
 	world_stop(&w, b, NULL);
 	server_stop(&sv);
 }
@@ -934,6 +1094,9 @@ int main(void)
 		cmocka_unit_test(test_serial_device_vanishes_and_returns),
 		cmocka_unit_test(test_rtu_inter_frame_delay_honoured),
 		cmocka_unit_test(test_first_polls_spread_over_the_period),
+		cmocka_unit_test(test_one_shot_read_raw_registers),
+		cmocka_unit_test(test_one_message_per_poll_with_only_changed_points),
+		cmocka_unit_test(test_many_devices_polled_in_ticks),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

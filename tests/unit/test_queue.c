@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <time.h>
 
 #include "common/queue.h"
@@ -173,6 +174,80 @@ static void test_control_passes_a_waiting_bus(void **state)
 	queue_destroy(q);
 }
 
+static bool fd_readable(struct queue *q)
+{
+	struct pollfd p = { .fd = queue_fd(q), .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
+static void *push_quiet_thread(void *arg)
+{
+	struct waiter *w = arg;
+	struct core_msg m = data_msg(9);
+	w->rc = queue_push_wait_quiet(w->q, &m);
+	return NULL;
+}
+
+/* Quiet pushes leave the consumer asleep until queue_wake; one that has to
+ * wait for room wakes it, or a full queue would never be drained. */
+static void test_quiet_push_wakes_once_or_when_full(void **state)
+{
+	(void)state;
+	struct queue *q = queue_create(8, 2);
+	assert_non_null(q);
+	for (int i = 0; i < 2; i++) {
+		struct core_msg m = data_msg(i);
+		assert_int_equal(queue_push_wait_quiet(q, &m), 0);
+	}
+	assert_false(fd_readable(q));
+	queue_wake(q);
+	assert_true(fd_readable(q));
+	struct core_msg out[8];
+	assert_int_equal(queue_pop_many(q, out, 8), 2);
+	assert_false(fd_readable(q));
+	queue_wake(q); /* nothing waiting: stays asleep */
+	assert_false(fd_readable(q));
+	for (int i = 0; i < 2; i++) {
+		struct core_msg m = data_msg(i);
+		assert_int_equal(queue_push_wait_quiet(q, &m), 0);
+	}
+	struct waiter w = { .q = q, .rc = 99 };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, push_quiet_thread, &w), 0);
+	struct pollfd p = { .fd = queue_fd(q), .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 2000), 1); /* the blocked pusher woke the consumer */
+	assert_int_equal(queue_pop_many(q, out, 8), 2);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(queue_pop_many(q, out, 8), 1);
+	assert_int_equal(out[0].u.point.point, 9);
+	queue_destroy(q);
+}
+
+/* MSG_POINTS: entries in, entries out, bounded. */
+static void test_points_message_round_trip(void **state)
+{
+	(void)state;
+	struct core_msg m = { .type = MSG_POINTS };
+	m.u.points.device = 3;
+	m.u.points.ts_ms = 1234;
+	for (int i = 0; i < QUEUE_POINTS_MAX; i++) {
+		struct point_value pv = { .value = i * 1.5, .quality = i % 2 ? QUALITY_GOOD : QUALITY_COMM_ERROR };
+		assert_true(core_msg_add_point(&m, 100 + i, &pv));
+	}
+	struct point_value pv = { 0 };
+	assert_false(core_msg_add_point(&m, 1, &pv));
+	assert_int_equal(m.u.points.n, QUEUE_POINTS_MAX);
+	for (int i = 0; i < QUEUE_POINTS_MAX; i++) {
+		int pt;
+		core_msg_point(&m, i, &pt, &pv);
+		assert_int_equal(pt, 100 + i);
+		assert_true(pv.value == i * 1.5);
+		assert_int_equal(pv.quality, i % 2 ? QUALITY_GOOD : QUALITY_COMM_ERROR);
+		assert_int_equal(pv.ts_ms, 1234);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +255,8 @@ int main(void)
 		cmocka_unit_test(test_control_push_succeeds_when_full_of_data),
 		cmocka_unit_test(test_control_reserve_is_separate_and_bounded),
 		cmocka_unit_test(test_control_passes_a_waiting_bus),
+		cmocka_unit_test(test_quiet_push_wakes_once_or_when_full),
+		cmocka_unit_test(test_points_message_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

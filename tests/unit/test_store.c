@@ -624,6 +624,47 @@ static void test_incident_rows_upsert_and_list(void **state)
 	store_close(s);
 }
 
+/* Git-like abbreviations: every id with the prefix, in order; a unique
+ * prefix gives one; the count goes on past max. And the v3 columns. */
+static void test_incident_prefix_and_cycle_times(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	const char *ids[] = { "01M8TJAAAA", "01M8TJAAAB", "01M8TK0000", "01M9000000" };
+	for (int i = 0; i < 4; i++) {
+		struct incident_row r = make_row(ids[i], ids[i], "raised", 1000 + i);
+		r.cleared_ms = i == 0 ? 5000 : 0;
+		r.acked_ms = i == 0 ? 6000 : 0;
+		assert_int_equal(store_put_incident(s, &r), STORE_OK);
+	}
+	char got[2][27];
+	int n = -1;
+	assert_int_equal(store_find_incident_prefix(s, "01M8TJ", got, 2, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0], "01M8TJAAAA");
+	assert_string_equal(got[1], "01M8TJAAAB");
+	assert_int_equal(store_find_incident_prefix(s, "01M8", got, 1, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(got[0], "01M8TJAAAA");
+	assert_int_equal(store_find_incident_prefix(s, "01M8TK", got, 2, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(got[0], "01M8TK0000");
+	assert_int_equal(store_find_incident_prefix(s, "01M8TL", got, 2, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_find_incident_prefix(s, "01m8tj", got, 2, &n), STORE_OK);
+	assert_int_equal(n, 0); /* the caller folds case */
+	struct incident_row r;
+	assert_int_equal(store_get_incident(s, "01M8TJAAAA", &r), STORE_OK);
+	assert_int_equal(r.cleared_ms, 5000);
+	assert_int_equal(r.acked_ms, 6000);
+	incident_row_free_json(&r);
+	assert_int_equal(store_get_incident(s, "01M8TK0000", &r), STORE_OK);
+	assert_int_equal(r.cleared_ms, 0);
+	assert_int_equal(r.acked_ms, 0);
+	incident_row_free_json(&r);
+	store_close(s);
+}
+
 static void test_readings_pruned_by_age(void **state)
 {
 	struct fixture *f = *state;
@@ -683,6 +724,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_schema_created_and_reopened, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incident_prefix_and_cycle_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v0_file_is_migrated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_is_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_synchronous_is_rejected, setup, teardown),

@@ -221,6 +221,31 @@ static void test_emit_can_stop_the_build(void **state)
 	collected_free(&c);
 }
 
+/* Values are written as "%.10g" writes them, whichever path formats them. */
+static void test_values_formatted_as_printf(void **state)
+{
+	(void)state;
+	static const double vals[] = { 0, -0.0, 1, -1, 7, 65535, 4294967295.0, 9999999999.0, -9999999999.0,
+				       1e10, -1e10, 12.5, -0.25, 1e-7, 123456789012.0, 0.1 };
+	enum { N = sizeof vals / sizeof vals[0] };
+	struct telemetry_point pts[N];
+	char names[N][16];
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof names[i], "v%d", i);
+		pts[i] = (struct telemetry_point){ names[i], vals[i], true };
+	}
+	struct telemetry_device d = { "dev", true, pts, N };
+	struct collected c = { 0 };
+	assert_int_equal(telemetry_build("gw", TS, &d, 1, 1 << 16, collect, &c), 1);
+	for (int i = 0; i < N; i++) {
+		char want[64];
+		snprintf(want, sizeof want, "\"v%d\":%.10g%c", i, vals[i], i == N - 1 ? '}' : ',');
+		if (!strstr(c.msgs[0], want))
+			fail_msg("%s not in %s", want, c.msgs[0]);
+	}
+	collected_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_split_under_max_payload),
 		cmocka_unit_test(test_snapshot_edge_cases),
 		cmocka_unit_test(test_emit_can_stop_the_build),
+		cmocka_unit_test(test_values_formatted_as_printf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

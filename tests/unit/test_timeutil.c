@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/timeutil.h"
 
@@ -52,6 +54,29 @@ static void test_iso_time_format(void **state)
 	assert_string_equal(buf, "2026-11-22T08:00:00.123Z");
 }
 
+/* Logs and tables: local time with date and offset; Chinese sites are UTC+8. */
+static void test_local_time_and_iso_parse(void **state)
+{
+	(void)state;
+	char buf[40];
+	setenv("TZ", "Asia/Shanghai", 1);
+	tzset();
+	time_format_local(1795334400123LL, buf, sizeof buf);
+	assert_string_equal(buf, "2026-11-22 16:00:00 +0800");
+	setenv("TZ", "UTC", 1);
+	tzset();
+	time_format_local(1795334400123LL, buf, sizeof buf);
+	assert_string_equal(buf, "2026-11-22 08:00:00 +0000");
+	int64_t ms = 0;
+	assert_int_equal(time_parse_iso("2026-11-22T08:00:00.123Z", &ms), 0);
+	assert_int_equal(ms, 1795334400123LL);
+	assert_int_equal(time_parse_iso("2026-11-22T08:00:00Z", &ms), 0);
+	assert_int_equal(ms, 1795334400000LL);
+	assert_int_equal(time_parse_iso("2026-11-22 08:00:00", &ms), -1);
+	assert_int_equal(time_parse_iso("2026-11-22T08:00:00+08:00", &ms), -1);
+	assert_int_equal(time_parse_iso("2026-02-30T08:00:00Z", &ms), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -59,6 +84,7 @@ int main(void)
 		cmocka_unit_test(test_duration_rejects_garbage),
 		cmocka_unit_test(test_duration_format_roundtrip),
 		cmocka_unit_test(test_iso_time_format),
+		cmocka_unit_test(test_local_time_and_iso_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

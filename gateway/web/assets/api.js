@@ -6,9 +6,10 @@
 (function (GW) {
 	'use strict';
 
-	function ApiError(status, message) {
+	function ApiError(status, message, data) {
 		this.status = status;
 		this.message = message;
+		this.data = data || null; /* the JSON body of the error, when there was one */
 	}
 	ApiError.prototype.toString = function () { return this.message; };
 
@@ -34,7 +35,7 @@
 						if (res.status === 401 && path !== '/api/v1/login' && path !== '/api/v1/session' && api.onSessionLost) {
 							api.onSessionLost();
 						}
-						throw new ApiError(res.status, msg);
+						throw new ApiError(res.status, msg, data);
 					}
 					return data;
 				});

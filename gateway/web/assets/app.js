@@ -67,6 +67,8 @@
 			inc.first_ts = old.first_ts || ev.first_ts;
 			inc.updated_at = ev.ts || ev.updated_at;
 			if (ev.event === 'acked' && ev.by) inc.acked_by = ev.by;
+			/* who the platform dispatched it to travels in the evidence */
+			if (ev.evidence && typeof ev.evidence._assignee === 'string') inc.assignee = ev.evidence._assignee;
 			list.push(inc);
 		}
 		state.incidents = sortIncidents(list);
@@ -150,7 +152,7 @@
 				h('span', { class: 'gw-id', id: 'gw-id' }, state.gateway)),
 			h('nav', { class: 'nav' },
 				nav('alarms', h('span', { id: 'nav-badge', class: 'badge' + (worst ? ' badge-sev-' + worst : ''), hidden: !n }, n ? String(n) : '')),
-				nav('devices'), nav('system')),
+				nav('devices'), nav('system'), GW.api.can('install') ? nav('commission') : null),
 			h('div', { class: 'top-right' },
 				h('span', { id: 'conn', class: 'conn conn-' + GW.stream.state, role: 'status' }, connText(GW.stream.state)),
 				langBtn,

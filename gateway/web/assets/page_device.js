@@ -109,7 +109,7 @@
 			}, t('range.' + r));
 		}));
 		chartBox = h('div', { class: 'chart-box', id: 'chart' });
-		readBox = h('div', { class: 'read-box', hidden: true });
+		readBox = h('div', { class: 'panel read-box', id: 'live-read', hidden: true });
 		incBox = h('div', {});
 		GW.dom.replace(root,
 			backLink(),
@@ -147,40 +147,8 @@
 		chartBox.dataset.samples = String(lastSamples.length);
 	}
 
-	function liveRead() {
-		readBox.hidden = false;
-		GW.dom.replace(readBox, h('h2', {}, t('device.read.title')), h('p', { class: 'muted' }, t('device.reading')));
-		GW.api.get('/api/v1/devices/' + GW.api.enc(id) + '/read').then(function (data) {
-			GW.dom.replace(readBox,
-				h('div', { class: 'panel-head' }, h('h2', {}, t('device.read.title')),
-					h('button', { type: 'button', class: 'btn btn-ghost', on: { click: function () { readBox.hidden = true; } } }, t('close'))),
-				readTable(data));
-		}, function (err) {
-			GW.dom.replace(readBox, h('h2', {}, t('device.read.title')), h('p', { class: 'dialog-error' }, GW.api.errorText(err)));
-		});
-	}
-
-	/* The answer's shape is the server's: a list or map of points with
-	 * value/raw/quality is tabulated, anything else shown as JSON text. */
-	function readTable(data) {
-		if (data && data.device) data = data.device;
-		var pts = data && (data.points || data.values);
-		var rows = [];
-		if (Array.isArray(pts)) rows = pts.map(function (p) { return [p.name || p.point, p]; });
-		else if (pts && typeof pts === 'object') rows = Object.keys(pts).map(function (n) { return [n, pts[n]]; });
-		if (!rows.length) return h('pre', { class: 'json' }, JSON.stringify(data, null, 2));
-		return h('table', { class: 'table' },
-			h('thead', {}, h('tr', {}, h('th', {}, t('col.point')), h('th', {}, t('col.value')), h('th', {}, t('col.raw')), h('th', {}, t('col.quality')))),
-			h('tbody', {}, rows.map(function (r) {
-				var p = r[1] && typeof r[1] === 'object' ? r[1] : { value: r[1] };
-				var raw = p.raw !== undefined ? p.raw : p.registers;
-				return h('tr', {},
-					h('td', {}, h('span', { class: 'pt-label' }, GW.i18n.pointLabel(r[0])), h('span', { class: 'pt-name mono' }, r[0])),
-					h('td', {}, GW.fmt.pointValue(r[0], p)),
-					h('td', { class: 'mono' }, raw === undefined ? t('dash') : Array.isArray(raw) ? raw.join(' ') : String(raw)),
-					h('td', {}, p.quality ? GW.i18n.qualityLabel(p.quality) : (p.error ? String(p.error) : t('dash'))));
-			})));
-	}
+	/* The bus thread reads the device now (read.js); the answer stays until closed. */
+	function liveRead() { GW.read.run(id, readBox); }
 
 	var resizeTimer = null;
 	function onResize() {
