@@ -817,6 +817,18 @@ int64_t engine_next_deadline(const struct engine *e)
 {
 	return e->heap.n > 0 ? e->heap.key[e->heap.ids[0]] : NEVER;
 }
+/* Back online: every rule of the device is evaluated on what it now reads
+ * (offline rules excepted: the online state itself drives those). */
+static void evaluate_after_offline(struct engine *e, struct edev *dv, int device, int64_t now_ms)
+{
+	dv->force_eval = false;
+	for (int i = 0; i < dv->n_alarms; i++) {
+		const struct alarm *a = &e->alarms[dv->alarms[i]];
+		if (e->rules[a->rule].kind != RK_OFFLINE)
+			evaluate(e, a->rule, device, now_ms);
+	}
+}
+
 
 /* ---------- inputs ---------- */
 
@@ -836,12 +848,7 @@ void engine_point(struct engine *e, int device, int point, const struct point_va
 	if (!dv->online)
 		return;  /* conditions are unknown while offline */
 	if (dv->force_eval) {
-		dv->force_eval = false;
-		for (int i = 0; i < dv->n_alarms; i++) {
-			const struct alarm *a = &e->alarms[dv->alarms[i]];
-			if (e->rules[a->rule].kind != RK_OFFLINE)
-				evaluate(e, a->rule, device, now_ms);
-		}
+		evaluate_after_offline(e, dv, device, now_ms);
 		return;
 	}
 	/* bitwise compare: NaN == NaN here, and -0 differs from 0 harmlessly */
@@ -905,13 +912,7 @@ void engine_points(struct engine *e, int device, const struct engine_update *u, 
 	if (!dv->online)
 		return; /* conditions are unknown while offline */
 	if (dv->force_eval) {
-		/* back online: every rule of the device, on the whole batch */
-		dv->force_eval = false;
-		for (int i = 0; i < dv->n_alarms; i++) {
-			const struct alarm *a = &e->alarms[dv->alarms[i]];
-			if (e->rules[a->rule].kind != RK_OFFLINE)
-				evaluate(e, a->rule, device, now_ms);
-		}
+		evaluate_after_offline(e, dv, device, now_ms);
 		return;
 	}
 	for (int i = 0; i < n_set; i++)
