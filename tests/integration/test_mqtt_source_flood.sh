@@ -11,6 +11,12 @@
 . "$(dirname "$0")/../lib/common.sh"
 
 command -v strace >/dev/null || { echo "ok 1 - # SKIP strace not installed"; echo "1..1"; exit 0; }
+# A latency test of a paced 3,500 msg/s flood: under ASan+UBSan (make
+# test-asan) the daemon is several times slower than the flood and the run
+# hit the 600 s suite limit (2026-12-02); it runs in the plain make test.
+case ${BUILD:-build} in *asan*)
+	echo "ok 1 - # SKIP flood latency is measured on the plain build, not under sanitizers"; echo "1..1"; exit 0 ;;
+esac
 # The flood is paced below what Paho receives on a loaded 2-core machine
 # (~4-5k/s) and above what a core whose every commit takes 3 s takes in: the
 # pile-up must be in the gateway, not in the broker's queue for it (an MQTT
