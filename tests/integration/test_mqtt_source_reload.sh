@@ -37,14 +37,20 @@ mapped() { status | jq -r '.mqtt_sources.messages'; }
 # --- reloads under a flood -------------------------------------------------
 seq 1 "$N" | sed 's/.*/{"n":&}/' >"$TMP/flood.txt"
 spawn pub bash -c "exec mosquitto_pub -h 127.0.0.1 -p $BROKER_PORT -q 1 -i flood-pub -t sensors/m1/up -l <'$TMP/flood.txt'"
+# What makes a reload "under the flood" is what was mapped when the SIGHUP
+# went out (fewer than N), not how far the flood got while the reload ran:
+# under ASan a reload can outlast the rest of the flood.
+at_hup=""
 for i in 1 2 3; do
 	wait_for "[ \"\$(mapped)\" -ge $((i * N / 5)) ]" 30
 	write_conf "$TMP/gw.conf" "smoke $i"     # a rule change: the source's settings stay the same
+	at_hup="$at_hup $(mapped)"
 	kill -HUP "$PID_gw"
 	wait_for "[ \$(grep -c 'reloaded:' '$TMP/gw.log') -ge $i ]" 20
 done
 check "three reloads done while the flood was going on" test "$(grep -c 'reloaded:' "$TMP/gw.log")" = 3
-check "the flood was still being mapped after the last reload" test "$(mapped)" -lt "$N"
+under=$(for m in $at_hup; do [ "$m" -lt "$N" ] && echo x; done | wc -l)
+check "each SIGHUP sent while the flood was still being mapped (mapped at each:$at_hup of $N)" test "$under" = 3
 wait_for "! kill -0 $PID_pub 2>/dev/null" 60
 check "every reading mapped (got $(mapped) of $N)" wait_for "[ \"\$(mapped)\" -ge $N ]" 30
 sleep 2
