@@ -45,7 +45,12 @@ trap cleanup EXIT
 tap_ok()   { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
 tap_fail() { TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1)); echo "not ok $TAP_N - $*"; }
 # check DESCRIPTION CMD...: ok when CMD succeeds
-check() { local d=$1; shift; if "$@"; then tap_ok "$d"; else tap_fail "$d"; fi; [ -n "${TAP_TIMES:-}" ] && echo "# t=$SECONDS"; }
+check() { # description cmd... ; returns the command's result
+	local d=$1 rc=0; shift
+	if "$@"; then tap_ok "$d"; else rc=1; tap_fail "$d"; fi
+	[ -n "${TAP_TIMES:-}" ] && echo "# t=$SECONDS"
+	return $rc
+}
 
 free_port() { # a random loopback port nothing listens on
 	local p i
