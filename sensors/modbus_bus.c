@@ -34,7 +34,6 @@
 #define MODBUS_BACKOFF_CAP_US (8 * 1000000LL)   /* offline device: retry at least this often */
 #define LINK_BACKOFF_MIN_US (200 * 1000LL)
 #define LINK_BACKOFF_MAX_US (10 * 1000000LL)
-#define LINK_MAX_TIMEOUTS 3                     /* consecutive timed-out TCP polls before reconnecting */
 #define MODBUS_BUS_WAKE_MAX_US 2000             /* longest a posted message waits for the core's wake-up */
 #define LATE_BUCKET_US 50
 #define LATE_BUCKETS 4000                       /* 0..200 ms, then one overflow bucket */
@@ -472,7 +471,8 @@ static void bus_poll_device(struct modbus_bus *b, struct dev_state *d)
 	/* A TCP peer that accepts but never answers anyone (a half-dead gateway)
 	 * is reconnected; one dead unit among live ones never triggers this,
 	 * as every good reply resets the count. */
-	if (err == ETIMEDOUT && b->ctx && b->bc->type == BUS_TCP && ++b->link_timeouts >= LINK_MAX_TIMEOUTS)
+	int reopen_after = modbus_link_timeouts_before_reopen(b->bc);
+	if (err == ETIMEDOUT && b->ctx && reopen_after > 0 && ++b->link_timeouts >= reopen_after)
 		bus_drop_link(b, ETIMEDOUT);
 	if (d->comm != DEV_OFFLINE && now - d->last_good_us >= d->offline_after_us)
 		bus_device_offline(b, d, wall_ms);
@@ -532,7 +532,7 @@ static int bus_write_point(struct modbus_bus *b, struct dev_state *d, const stru
 		rc = modbus_set_slave(b->ctx, d->dc->unit);
 		if (rc == 0 && pd->type == PT_BIT) {
 			/* one bit of a register: read-modify-write */
-			rc = modbus_read_registers(b->ctx, pd->address, 1, regs) == 1 ? 0 : -1;
+			rc = modbus_link_read(b->ctx, TABLE_HOLDING, pd->address, 1, regs, NULL) == 1 ? 0 : -1;
 			atomic_fetch_add_explicit(&b->c.requests, 1, memory_order_relaxed);
 			b->last_io_end_us = mono_us();
 			if (rc == 0)
@@ -545,12 +545,8 @@ static int bus_write_point(struct modbus_bus *b, struct dev_state *d, const stru
 								       : "value cannot be encoded");
 				return -1;
 			}
-			if (pd->table == TABLE_COIL)
-				rc = modbus_write_bit(b->ctx, pd->address, regs[0]) == 1 ? 0 : -1;
-			else if (n == 1)
-				rc = modbus_write_register(b->ctx, pd->address, regs[0]) == 1 ? 0 : -1;
-			else
-				rc = modbus_write_registers(b->ctx, pd->address, n, regs) == n ? 0 : -1;
+			int want = pd->table == TABLE_COIL ? 1 : n;
+			rc = modbus_link_write(b->ctx, pd->table, pd->address, want, regs) == want ? 0 : -1;
 			atomic_fetch_add_explicit(&b->c.requests, 1, memory_order_relaxed);
 		}
 		int e = errno;

@@ -16,6 +16,7 @@ struct link_ops {
 	void (*after_connect)(modbus_t *ctx, const struct bus_config *bus);
 	int64_t (*frame_delay_us)(const struct bus_config *bus);
 	void (*describe)(const struct bus_config *bus, char *buf, size_t len);
+	int reopen_after_timeouts; /* see modbus_link_timeouts_before_reopen */
 };
 
 static modbus_t *rtu_create(const struct bus_config *bus)
@@ -89,8 +90,11 @@ static void tcp_describe(const struct bus_config *bus, char *buf, size_t len)
 }
 
 static const struct link_ops link_ops_table[] = {
-	[BUS_RTU] = { rtu_create, rtu_after_connect, rtu_frame_delay_us, rtu_describe },
-	[BUS_TCP] = { tcp_create, tcp_after_connect, tcp_frame_delay_us, tcp_describe },
+	/* A serial line never: its timeouts mean dead units, and reopening the
+	 * tty cures none of them. A TCP peer that accepts but stops answering
+	 * (a half-dead Modbus gateway) is reopened after 3. */
+	[BUS_RTU] = { rtu_create, rtu_after_connect, rtu_frame_delay_us, rtu_describe, 0 },
+	[BUS_TCP] = { tcp_create, tcp_after_connect, tcp_frame_delay_us, tcp_describe, 3 },
 };
 
 static const struct link_ops *link_ops(const struct bus_config *bus)
@@ -174,6 +178,26 @@ int modbus_link_read(modbus_t *ctx, enum point_table t, int addr, int n, uint16_
 	case TABLE_INPUT: return modbus_read_input_registers(ctx, addr, n, regs);
 	default: errno = EINVAL; return -1;
 	}
+}
+
+int modbus_link_timeouts_before_reopen(const struct bus_config *bus)
+{
+	return link_ops(bus)->reopen_after_timeouts;
+}
+
+int modbus_link_write(modbus_t *ctx, enum point_table t, int addr, int n, const uint16_t *regs)
+{
+	bool coil = t == TABLE_COIL;
+	if ((t != TABLE_COIL && t != TABLE_HOLDING) || n < 1 || n > (coil ? 1 : MODBUS_MAX_WRITE_REGISTERS) ||
+	    addr < 0 || addr + n - 1 > 65535 || !regs) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (coil)
+		return modbus_write_bit(ctx, addr, regs[0] != 0);
+	if (n == 1)
+		return modbus_write_register(ctx, addr, regs[0]);
+	return modbus_write_registers(ctx, addr, n, regs);
 }
 
 enum link_fail modbus_link_classify(int err)

@@ -1,7 +1,9 @@
 /* modbus_link — opening a libmodbus context for one configured bus, behind a
  * small table of per-transport operations (RTU serial line, TCP endpoint),
- * the way libmodbus hides its own backends: the bus thread and the
- * commissioning commands never ask "which transport". Also a thread-safe
+ * the way libmodbus hides its own backends: reads, writes, pacing and when
+ * to reopen a link are all asked of it, so the bus thread never asks "which
+ * transport" (the commissioning commands ask only for what they tell the
+ * installer: unit ranges, how long a scan takes). Also a thread-safe
  * error text and error classification (modbus_strerror is not thread-safe,
  * libmodbus #468). */
 #ifndef GRIDGW_MODBUS_LINK_H
@@ -42,6 +44,15 @@ void modbus_link_describe(const struct bus_config *bus, char *buf, size_t len);
  * bits (libmodbus 3.1.6 does not check nb < 1). Returns the count read, or
  * -1 with errno. */
 int modbus_link_read(modbus_t *ctx, enum point_table t, int addr, int n, uint16_t *regs, uint8_t *bits);
+
+/* One write at addr: a coil (function 05, on when regs[0] != 0, n = 1) or
+ * holding registers (n = 1: function 06, else 16, up to 123). Returns n
+ * (1 for a coil), or -1 with errno (EINVAL for another table or count). */
+int modbus_link_write(modbus_t *ctx, enum point_table t, int addr, int n, const uint16_t *regs);
+
+/* How many consecutive timed-out polls, with no good reply between, make
+ * the link itself suspect so that it is closed and reopened; 0 = never. */
+int modbus_link_timeouts_before_reopen(const struct bus_config *bus);
 
 enum link_fail modbus_link_classify(int err);
 /* Thread-safe text for an errno or libmodbus error code. */
