@@ -494,9 +494,37 @@ def shelve_from_page(d):
           ("%.0f s" % left if left is not None else "nothing"), until)
     hhmm = d.execute_script("return GW.fmt.short(arguments[0])", until) if until else "?"
     check(hhmm in txt, "the row's expiry is the server's shelved_until (%s)" % hhmm, txt)
+    # A detector test while shelved: the alarm is suppressed (never reported)
+    # and the console shows it, so the technician sees the test worked.
+    before = len([e for e in platform_events() if e.get("device") == dev])
+    d.get(URL + "/#/alarms")
+    shelved = "#shelved-list [data-device-id='%s']" % dev
+    wait(d, lambda d: css(d, shelved), 10, "shelved list")
+    check("屏蔽期间无告警" in css(d, shelved)[0].text, "the Alarms page lists the shelved device, nothing suppressed yet",
+          css(d, shelved)[0].text)
+    sim("set", dev, "alarm", "1")
+    try:
+        txt = wait(d, lambda d: css(d, shelved + " .suppressed .chip") and "烟感报警" in css(d, shelved)[0].text and
+                   "仍在报警" in css(d, shelved)[0].text and css(d, shelved)[0].text, 15, "suppressed alarm shown")
+        check(True, "a test alarm while shelved shows there within 15 s: 烟感报警 · 仍在报警 (not reported)")
+    except TimeoutException:
+        txt = css(d, shelved)[0].text if css(d, shelved) else ""
+        check(False, "a test alarm while shelved shows there within 15 s: 烟感报警 · 仍在报警 (not reported)", txt)
+    check(not any(dev in e.text for e in css(d, "#incident-list .inc")), "…and is not an incident on the page")
+    shot(d, "alarms-shelved-test")
+    sim("set", dev, "alarm", "0")
     d.get(URL + "/#/device/" + dev)
     wait(d, lambda d: css(d, ".dev-detail-head") and "屏蔽至" in css(d, ".dev-detail-head")[0].text, 10, "device page shelved")
     check(True, "the Device page shows it shelved with the expiry too")
+    try:
+        wait(d, lambda d: css(d, ".dev-detail-head .suppressed") and "烟感报警" in css(d, ".dev-detail-head .suppressed")[0].text
+             and "仍在报警" not in css(d, ".dev-detail-head .suppressed")[0].text, 15, "device page suppressed")
+        check(True, "…with the suppressed alarm, no longer in alarm once the test smoke is gone")
+    except TimeoutException:
+        check(False, "…with the suppressed alarm, no longer in alarm once the test smoke is gone",
+              css(d, ".dev-detail-head")[0].text)
+    after = len([e for e in platform_events() if e.get("device") == dev])
+    check(after == before, "the test alarm reached the platform as nothing (%d events before, %d after)" % (before, after))
     shot(d, "device-shelved")
     click_fresh(d, ".dev-detail-head [data-action=unshelve]")
     dlg = wait(d, lambda d: css(d, "dialog[open]"), 5, "unshelve dialog")[0]

@@ -8,16 +8,27 @@
 	var h = GW.dom.h;
 	var t = function (k, v) { return GW.i18n.t(k, v); };
 
-	var root = null, list = null, summary = null;
+	var root = null, list = null, summary = null, shelvedBox = null;
 	var rows = {};          /* id -> {sig, el} */
 	var devices = {};       /* id -> device (for shelved state and location) */
-	var devTimer = null;
+	var devTimer = null, devEvery = 0;
+	/* Devices are fetched every 30 s, and every 5 s while one is shelved: a
+	 * technician blowing test smoke wants to see the suppressed alarm soon. */
+	var DEV_SLOW_MS = 30000, DEV_SHELVED_MS = 5000;
+
+	function schedule(ms) {
+		if (devEvery === ms && devTimer) return;
+		if (devTimer) window.clearInterval(devTimer);
+		devEvery = ms;
+		devTimer = window.setInterval(loadDevices, ms);
+	}
 
 	function loadDevices() {
 		return GW.api.get('/api/v1/devices').then(function (data) {
 			devices = {};
 			((data && data.devices) || []).forEach(function (d) { devices[d.id] = d; });
 			draw();
+			if (root) schedule(drawShelved() ? DEV_SHELVED_MS : DEV_SLOW_MS);
 		}, function () { /* rows show without shelve state */ });
 	}
 
@@ -49,6 +60,26 @@
 			GW.app.go(href);
 		});
 		return el;
+	}
+
+	/* The shelved devices and what each suppressed; returns how many. */
+	function drawShelved() {
+		if (!shelvedBox) return 0;
+		var ids = Object.keys(devices).filter(function (id) { return GW.ui.isShelved(devices[id]); }).sort();
+		GW.dom.replace(shelvedBox, ids.length ? [
+			h('h2', {}, t('shelved.title')),
+			ids.map(function (id) {
+				var d = devices[id];
+				var loc = GW.fmt.location(d.location);
+				return h('div', { class: 'shelved-dev', data: { deviceId: id } },
+					h('div', { class: 'inc-head' },
+						h('a', { class: 'inc-dev mono', href: '#/device/' + encodeURIComponent(id) }, id),
+						loc ? h('span', { class: 'inc-loc' }, loc) : null,
+						GW.ui.chip(t('shelved.until', { t: GW.fmt.short(d.shelved_until) }), 'chip-muted')),
+					GW.ui.suppressed(d) || h('div', { class: 'suppressed suppressed-none' }, t('suppressed.none')));
+			})] : []);
+		shelvedBox.hidden = !ids.length;
+		return ids.length;
 	}
 
 	function signature(inc) {
@@ -91,21 +122,23 @@
 			rows = {};
 			summary = h('div', { class: 'summary', id: 'alarm-summary' });
 			list = h('div', { class: 'inc-list', id: 'incident-list' });
+			shelvedBox = h('section', { class: 'shelved-list', id: 'shelved-list', hidden: true });
 			GW.dom.append(root, [
 				h('div', { class: 'page-head' }, h('h1', {}, t('alarms.title')), summary),
 				list,
 				h('div', { class: 'empty', hidden: true },
 					h('div', { class: 'empty-mark' }),
 					h('p', { class: 'empty-title' }, t('alarms.none')),
-					h('p', { class: 'empty-sub' }, t('alarms.none.sub')))]);
+					h('p', { class: 'empty-sub' }, t('alarms.none.sub'))),
+				shelvedBox]);
 			draw();
 			GW.app.fetchIncidents();
 			loadDevices();
-			devTimer = window.setInterval(loadDevices, 30000);
+			schedule(DEV_SLOW_MS);
 		},
 		leave: function () {
 			if (devTimer) window.clearInterval(devTimer);
-			devTimer = null; root = null; list = null; rows = {};
+			devTimer = null; devEvery = 0; root = null; list = null; shelvedBox = null; rows = {};
 		},
 		incidents: function () { draw(); },
 		device: function (ev) {

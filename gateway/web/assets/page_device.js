@@ -60,6 +60,7 @@
 				GW.ui.chip(t('st.' + st), st === 'online' ? 'chip-ok' : st === 'offline' ? 'chip-bad' : 'chip-muted'),
 				alarms.length ? GW.ui.chip(t('st.alarm'), 'chip-alarm chip-sev-' + alarms[0].severity) : null,
 				GW.ui.isShelved(dev) ? GW.ui.chip(t('shelved.until', { t: GW.fmt.dateTime(dev.shelved_until) }), 'chip-muted') : null),
+			GW.ui.suppressed(dev),
 			GW.ui.kv([
 				[t('device.location'), GW.fmt.location(dev.location) || t('dash')],
 				[t('device.profile'), dev.profile || t('dash')]

@@ -56,6 +56,23 @@
 		return ms !== null && ms !== undefined && ms > Date.now();
 	}
 
+	/* What a shelved device raised during this shelve: logged, never reported,
+	 * shown so the technician sees the test worked (docs/console.md). */
+	function suppressed(dev) {
+		var list = dev && isShelved(dev) && Array.isArray(dev.suppressed) ? dev.suppressed : [];
+		if (!list.length) return null;
+		return h('div', { class: 'suppressed', data: { deviceId: dev.id } },
+			h('span', { class: 'suppressed-label' }, t('suppressed.label')),
+			list.map(function (x) {
+				var state = x.active ? t('suppressed.active') : x.clearing ? t('suppressed.clearing') : t('suppressed.cleared');
+				var text = GW.i18n.typeLabel(x.type) + (x.count > 1 ? ' ×' + x.count : '') + ' · ' +
+					GW.fmt.short(x.at) + ' · ' + state;
+				var c = chip(text, x.active ? 'chip-warn' : 'chip-muted');
+				c.title = (x.rule || '') + ' ' + GW.fmt.dateTime(x.at);
+				return c;
+			}));
+	}
+
 	/* ---- toasts ---- */
 	function toast(text, kind) {
 		var box = document.getElementById('toasts');
@@ -204,7 +221,7 @@
 	}
 
 	GW.ui = {
-		sevChip: sevChip, chip: chip, stateChips: stateChips, notified: notified, isShelved: isShelved,
+		sevChip: sevChip, chip: chip, stateChips: stateChips, notified: notified, isShelved: isShelved, suppressed: suppressed,
 		toast: toast, dialog: dialog, ackDialog: ackDialog, shelveDialog: shelveDialog, unshelveDialog: unshelveDialog,
 		actionButton: actionButton, incidentActions: incidentActions, deviceActions: deviceActions,
 		loading: loading, failed: failed, age: age, tickAges: tickAges, kv: kv
