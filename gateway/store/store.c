@@ -473,8 +473,13 @@ static int load_id(struct store *s, bool create)
 	char sql[128];
 	snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_id', '%s')", id);
 	rc = exec_sql(s, sql, "write store id");
-	if (rc != STORE_OK)
-		return rc;
+	if (rc != STORE_OK) {
+		/* A full or read-only disk at an upgrade must not stop alarming:
+		 * the id is written at a later start that can write. */
+		log_warn("store", "%s: cannot record a store id (%s); events carry none until it is written",
+			 s->path, store_err_name(rc));
+		return STORE_OK;
+	}
 	memcpy(s->id, id, sizeof s->id);
 	log_info("store", "%s: new store id %s", s->path, s->id);
 	return STORE_OK;
