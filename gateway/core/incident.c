@@ -492,6 +492,7 @@ static char *render_event(const struct incidents *inc, const struct held *h, uin
 	bad |= add_str(o, "schema", "gridgw.incident/1");
 	bad |= add_str(o, "gateway", inc->cfg && inc->cfg->gateway.id ? inc->cfg->gateway.id : "");
 	bad |= add_str(o, "id", r->id);
+	bad |= add_str(o, "store", store_id(inc->st));
 	bad |= add_u64(o, "seq", seq);
 	bad |= add_str(o, "event", ev_names[h->kind]);
 	bad |= add_str(o, "type", r->type);

@@ -554,7 +554,8 @@ static int core_open(struct core *c, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory (queue)");
 		return -1;
 	}
-	c->store = store_open(cfg->gateway.state_dir, &cfg->store, err, errlen);
+	struct store_recovery rec;
+	c->store = store_open_recover(cfg->gateway.state_dir, &cfg->store, &rec, err, errlen);
 	if (!c->store)
 		return -1;
 	c->engine = engine_create(cfg, err, errlen);
@@ -566,6 +567,8 @@ static int core_open(struct core *c, char *err, size_t errlen)
 		return -1;
 	}
 	restore_open_alarms(c);
+	if (rec.replaced) /* a corrupt or empty store was moved aside: keep alarming, say so */
+		(void)incidents_gateway(c->inc, "gateway.storage", 2, true, rec.reason, time_wall_ms());
 	c->notify = notify_create(cfg, c->store, c->q, err, errlen);
 	if (!c->notify)
 		return -1;

@@ -27,6 +27,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "common/ulid.h"
 
 #define STORE_DB_NAME "gridgw.db"
 #define BUSY_TIMEOUT_MS 5000
@@ -164,6 +165,7 @@ struct store {
 	store_txn_hook hook;
 	void *hook_ctx;
 	sqlite3_stmt *st[SQ_COUNT];
+	char id[ULID_LEN + 1];    /* meta.store_id: this store's identity, "" if none */
 	struct log_ratelimit rl;
 	char err[512];
 };
@@ -435,6 +437,54 @@ static int load_seq(struct store *s)
 	return STORE_OK;
 }
 
+/* meta.store_id: a ULID made once, when this build first opens the file
+ * (a new store, or an older file that had none), and never changed. Every
+ * event carries it, so a platform tells a new store starting again at seq 1
+ * (after a corrupt or lost file was replaced) from a replay of old seqs.
+ * meta.value has INTEGER affinity: an id of digits only would be stored as a
+ * number, so such an id is never made (and one read back must be text). */
+static int load_id(struct store *s, bool create)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'store_id'", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "read store id");
+	s->id[0] = '\0';
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_TEXT)
+		snprintf(s->id, sizeof s->id, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(s, rc, "read store id");
+	if (ulid_valid(s->id) || !create)
+		return STORE_OK;
+	if (rc == SQLITE_ROW)
+		log_warn("store", "%s: meta.store_id is not a valid id; making a new one", s->path);
+	struct ulid_gen g;
+	ulid_gen_init(&g);
+	char id[ULID_LEN + 1];
+	do {
+		if (ulid_generate(&g, time_wall_ms(), id) != 0) {
+			set_err(s, "%s: no randomness for the store id", s->path);
+			log_error("store", "%s", s->err);
+			return STORE_ERR_IO;
+		}
+	} while (strspn(id, "0123456789") == ULID_LEN);
+	char sql[128];
+	snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta (key, value) VALUES ('store_id', '%s')", id);
+	rc = exec_sql(s, sql, "write store id");
+	if (rc != STORE_OK) {
+		/* A full or read-only disk at an upgrade must not stop alarming:
+		 * the id is written at a later start that can write. */
+		log_warn("store", "%s: cannot record a store id (%s); events carry none until it is written",
+			 s->path, store_err_name(rc));
+		return STORE_OK;
+	}
+	memcpy(s->id, id, sizeof s->id);
+	log_info("store", "%s: new store id %s", s->path, s->id);
+	return STORE_OK;
+}
+
 static int apply_pragmas(struct store *s, const struct store_config *sc, bool is_new)
 {
 	char buf[32];
@@ -580,7 +630,7 @@ struct store *store_open(const char *state_dir, const struct store_config *sc, c
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
-	if (apply_pragmas(s, sc, is_new) != STORE_OK || migrate(s) != STORE_OK ||
+	if (apply_pragmas(s, sc, is_new) != STORE_OK || migrate(s) != STORE_OK || load_id(s, true) != STORE_OK ||
 	    apply_cap(s, sc ? sc->max_size_mb : 256) != STORE_OK || prepare_all(s) != STORE_OK ||
 	    load_seq(s) != STORE_OK) {
 		store_fail_open(s, err, errlen);
@@ -590,7 +640,7 @@ struct store *store_open(const char *state_dir, const struct store_config *sc, c
 	if (query_int(s, "PRAGMA auto_vacuum", &av) == STORE_OK && av != 2)
 		log_info("store", "%s was created without auto_vacuum=INCREMENTAL; freed pages are reused "
 			 "but the file does not shrink", s->path);
-	log_info("store", "opened %s (next seq %llu, cap %lld pages)", s->path,
+	log_info("store", "opened %s (store %s, next seq %llu, cap %lld pages)", s->path, s->id,
 		 (unsigned long long)s->next_seq, (long long)s->max_pages);
 	return s;
 }
@@ -624,7 +674,8 @@ struct store *store_open_readonly(const char *state_dir, char *err, size_t errle
 		store_fail_open(s, err, errlen);
 		return NULL;
 	}
-	if (apply_cap(s, 0) != STORE_OK || prepare_all(s) != STORE_OK || load_seq(s) != STORE_OK) {
+	if (apply_cap(s, 0) != STORE_OK || prepare_all(s) != STORE_OK || load_seq(s) != STORE_OK ||
+	    load_id(s, false) != STORE_OK) {
 		store_fail_open(s, err, errlen);
 		return NULL;
 	}
@@ -644,6 +695,11 @@ void store_close(struct store *s)
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		log_error("store", "close %s: %s", s->path, sqlite3_errmsg(s->db));
 	free(s);
+}
+
+const char *store_id(const struct store *s)
+{
+	return s ? s->id : "";
 }
 
 const char *store_last_error(const struct store *s)

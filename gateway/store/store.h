@@ -10,6 +10,7 @@
 #ifndef GRIDGW_STORE_H
 #define GRIDGW_STORE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -183,5 +184,32 @@ int store_each_reading(struct store *s, const char *device, const char *point, i
 /* Incident ids beginning with prefix (as `git` resolves abbreviations),
  * in id order: the first max go into ids, *n gets how many matched in all. */
 int store_find_incident_prefix(struct store *s, const char *prefix, char (*ids)[27], int max, int *n);
+
+/* This store's identity (meta.store_id): a ULID made when the store is
+ * created (or when this build first opens an older file without one) and
+ * kept for the store's life. Every event carries it as `store`, so a
+ * platform tells a new store (seq starting at 1 again) from a replay by
+ * (gateway, store, seq). "" for a read-only handle on a file without one. */
+const char *store_id(const struct store *s);
+
+/* What store_open_recover found and did. reason is "" when the file was
+ * fine (or missing: a first start); otherwise it says why a new store was
+ * started, for the gateway.storage incident. */
+struct store_recovery {
+	bool replaced;            /* the old file was moved aside, a new store started */
+	bool was_empty;           /* …because it was 0 bytes (no WAL either) */
+	char reason[256];
+	char moved_to[PATH_MAX];  /* where the old file (and its -wal/-shm) went */
+};
+
+/* store_open for the daemon's start: a file that SQLite calls corrupt or
+ * "not a database", that fails PRAGMA quick_check, or that is 0 bytes long
+ * is moved aside to gridgw.db.corrupt-<UTC time> (with its -wal and -shm,
+ * byte for byte) and a new store, with a new store id, is opened in its
+ * place; rec says so. A file that cannot be read or written (permissions, a
+ * read-only file system, I/O errors) is never moved: that is an error, as
+ * is a file whose schema is newer than this build. */
+struct store *store_open_recover(const char *state_dir, const struct store_config *sc,
+				 struct store_recovery *rec, char *err, size_t errlen);
 
 #endif

@@ -270,6 +270,11 @@ static void test_raise_writes_contract_event(void **state)
 	assert_int_equal(ev.seq, 1);
 	assert_non_null(strstr(ev.payload, "{\"schema\":\"gridgw.incident/1\",\"gateway\":\"zz-jinshui-duling-gw01\",\"id\":\""));
 	assert_non_null(strstr(ev.payload, "\"seq\":1,\"event\":\"raised\",\"type\":\"fire.smoke\",\"severity\":1,"));
+	/* The store's identity, before seq: (gateway, store, seq) names an event. */
+	char want[64];
+	snprintf(want, sizeof want, "\"store\":\"%s\",\"seq\":1,", store_id(f->st));
+	assert_int_equal(strlen(store_id(f->st)), 26);
+	assert_non_null(strstr(ev.payload, want));
 	assert_non_null(strstr(ev.payload, "\"smoke\":0.21,"));
 	assert_non_null(strstr(ev.payload, "\"count\":1,"));
 	assert_non_null(strstr(ev.payload, "\"floor\":7,"));

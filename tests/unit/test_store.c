@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "gateway/store/store.h"
 #include "common/timeutil.h"
+#include "common/ulid.h"
 
 struct fixture {
 	char dir[64];
@@ -760,6 +761,116 @@ static void test_v2_file_with_incidents_is_migrated(void **state)
 	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 }
 
+/* meta.store_id is made once and kept: the same id after a reopen, through a
+ * read-only handle, and in a store migrated from a file that had none; a
+ * second store gets another. Events carry it, so a platform tells a new
+ * store from a replay (docs/contract.md §3). */
+static void test_store_id_persists_across_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	char id[32];
+	snprintf(id, sizeof id, "%s", store_id(s));
+	assert_int_equal(strlen(id), 26);
+	assert_true(ulid_valid(id));
+	append(s, "{}");
+	store_close(s);
+
+	s = open_store(f);
+	assert_string_equal(store_id(s), id);
+	char err[256] = "";
+	struct store *ro = store_open_readonly(f->dir, err, sizeof err);
+	assert_non_null(ro);
+	assert_string_equal(store_id(ro), id);
+	store_close(ro);
+	store_close(s);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM meta WHERE key = 'store_id' AND typeof(value) = 'text'"), 1);
+
+	/* Another store: another id. */
+	char dir2[64];
+	snprintf(dir2, sizeof dir2, "/tmp/gridgw-store2-XXXXXX");
+	assert_non_null(mkdtemp(dir2));
+	struct store *s2 = store_open(dir2, &f->sc, err, sizeof err);
+	assert_non_null(s2);
+	assert_true(ulid_valid(store_id(s2)));
+	assert_string_not_equal(store_id(s2), id);
+	store_close(s2);
+	char p[160];
+	const char *suffix[] = { "/gridgw.db", "/gridgw.db-wal", "/gridgw.db-shm" };
+	for (int i = 0; i < 3; i++) {
+		snprintf(p, sizeof p, "%s%s", dir2, suffix[i]);
+		unlink(p);
+	}
+	rmdir(dir2);
+
+	/* A file from a build before store ids: it gets one on open, kept after. */
+	raw_exec(f->db, "DELETE FROM meta WHERE key = 'store_id'");
+	s = open_store(f);
+	snprintf(id, sizeof id, "%s", store_id(s));
+	assert_true(ulid_valid(id));
+	assert_int_equal(store_next_seq(s), 2); /* the old events stay: same store, one id from now on */
+	store_close(s);
+	s = open_store(f);
+	assert_string_equal(store_id(s), id);
+	store_close(s);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* store_open_recover: a sound file is opened as it is; a file that is not a
+ * database is moved aside byte for byte and a new store (new id) started. */
+static void test_open_recover_moves_only_a_corrupt_file_aside(void **state)
+{
+	struct fixture *f = *state;
+	struct store_recovery rec;
+	char err[256] = "";
+	struct store *s = open_store(f);
+	char id[32];
+	snprintf(id, sizeof id, "%s", store_id(s));
+	store_close(s);
+	s = store_open_recover(f->dir, &f->sc, &rec, err, sizeof err);
+	assert_non_null(s);
+	assert_false(rec.replaced);
+	assert_string_equal(rec.reason, "");
+	assert_string_equal(store_id(s), id);
+	store_close(s);
+
+	char junk[8192];
+	for (size_t i = 0; i < sizeof junk; i++)
+		junk[i] = (char)('a' + i % 26);
+	write_file(f->db, junk, sizeof junk);
+	s = store_open_recover(f->dir, &f->sc, &rec, err, sizeof err);
+	assert_non_null(s);
+	assert_true(rec.replaced);
+	assert_false(rec.was_empty);
+	assert_non_null(strstr(rec.reason, "not a database"));
+	assert_true(ulid_valid(store_id(s)));
+	assert_string_not_equal(store_id(s), id);
+	assert_int_equal(store_next_seq(s), 1);
+	store_close(s);
+	FILE *fp = fopen(rec.moved_to, "rb");
+	assert_non_null(fp);
+	char back[sizeof junk + 1];
+	assert_int_equal(fread(back, 1, sizeof back, fp), sizeof junk);
+	fclose(fp);
+	assert_memory_equal(back, junk, sizeof junk);
+	assert_int_equal(unlink(rec.moved_to), 0);
+
+	write_file(f->db, "", 0);
+	s = store_open_recover(f->dir, &f->sc, &rec, err, sizeof err);
+	assert_non_null(s);
+	assert_true(rec.replaced);
+	assert_true(rec.was_empty);
+	store_close(s);
+	assert_int_equal(unlink(rec.moved_to), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -784,6 +895,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_incident_rows_upsert_and_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readings_pruned_by_age, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_cap_prunes_oldest_history_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_id_persists_across_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_recover_moves_only_a_corrupt_file_aside, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
