@@ -43,8 +43,9 @@ struct web;
 struct web_call;
 struct cJSON;
 
-/* A write the core asked a bus for: a rule action, or a platform point.write
- * waiting for its result before answering. */
+/* A write the core asked a bus for (writes.c, the only file that touches
+ * one): a rule action, or a platform point.write waiting for its result
+ * before answering. */
 struct pending_write {
 	uint64_t request;
 	int device, point;
@@ -179,8 +180,12 @@ void core_source_order_free(struct core *c);
 /* writes.c */
 int core_start_write(struct core *c, int device, int point, double value, const char *cmd_req, const char *key);
 void core_retry_writes(struct core *c, int64_t now);
-void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t now,
-			       void (*answer)(struct core *c, const char *req, bool ok, const char *error));
+/* A write finished at the bus (MSG_WRITE_RESULT). */
+void core_write_result(struct core *c, const struct core_msg *m, int64_t now);
+/* A platform point.write with this req is still at a bus or waiting to retry. */
+bool core_write_executing(const struct core *c, const char *cmd_req);
+/* The earlier of d and the next write retry. */
+int64_t core_writes_deadline(const struct core *c, int64_t d);
 void core_carry_writes(struct core *c, const struct gw_config *old, const struct gw_config *ncfg, int64_t now);
 
 /* southbound.c */
@@ -205,7 +210,6 @@ void core_answer_platform(struct core *c, const char *req, bool ok, const char *
 int core_commit(struct core *c);
 void core_free_results(struct core *c);
 void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
-void core_write_result(struct core *c, const struct core_msg *m, int64_t now);
 
 /* commands.c: the core_do_* return 0, or a negative HTTP-like status with a
  * reason in err: -404 (no such incident/device), -409 (not in a state that

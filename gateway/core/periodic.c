@@ -193,8 +193,5 @@ int64_t core_next_deadline(struct core *c, int64_t now)
 	for (int i = 0; i < 6; i++)
 		if (cand[i] < d)
 			d = cand[i];
-	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++)
-		if (c->writes[i].used && c->writes[i].retry_at_ms && c->writes[i].retry_at_ms < d)
-			d = c->writes[i].retry_at_ms;
-	return d;
+	return core_writes_deadline(c, d);
 }

@@ -132,11 +132,6 @@ void core_free_results(struct core *c)
 	c->n_results = c->cap_results = 0;
 }
 
-void core_write_result(struct core *c, const struct core_msg *m, int64_t now)
-{
-	core_write_result_pending(c, m, now, core_answer_platform);
-}
-
 /* point.write: only points the config marks remote_write; answered when the
  * bus reports the write's result (core_write_result). */
 static int do_point_write(struct core *c, const struct command *cmd, char *err, size_t errlen)
@@ -231,12 +226,10 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 		free(prev);
 		return;
 	}
-	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++) {
-		if (c->writes[i].used && strcmp(c->writes[i].cmd_req, cmd.req) == 0) {
-			/* A replay of a point.write still executing: its answer follows. */
-			log_info("command", "%s: replayed while still executing; answered when done", cmd.req);
-			return;
-		}
+	if (core_write_executing(c, cmd.req)) {
+		/* A replay of a point.write still executing: its answer follows. */
+		log_info("command", "%s: replayed while still executing; answered when done", cmd.req);
+		return;
 	}
 	if (c->n_results >= CORE_MAX_HELD_RESULTS) {
 		/* Nothing applied, nothing stored: its retry is applied normally. */

@@ -93,8 +93,7 @@ void core_retry_writes(struct core *c, int64_t now)
 
 /* A write finished at the bus: retry a failed action a bounded number of
  * times; answer a platform point.write. */
-void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t now,
-			       void (*answer)(struct core *c, const char *req, bool ok, const char *error))
+void core_write_result(struct core *c, const struct core_msg *m, int64_t now)
 {
 	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++) {
 		struct pending_write *w = &c->writes[i];
@@ -105,7 +104,7 @@ void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t
 		if (m->u.write.ok) {
 			log_info("action", "wrote %s.%s = %g", dc->id, pname, w->value);
 			if (w->cmd_req[0])
-				answer(c, w->cmd_req, true, NULL);
+				core_answer_platform(c, w->cmd_req, true, NULL);
 			note_write(c, w, true, NULL);
 			w->used = false;
 		} else if (!w->cmd_req[0] && w->attempts < CORE_WRITE_ATTEMPTS) {
@@ -117,7 +116,7 @@ void core_write_result_pending(struct core *c, const struct core_msg *m, int64_t
 			char e[128];
 			snprintf(e, sizeof e, "write failed: %s", m->u.write.error);
 			if (w->cmd_req[0])
-				answer(c, w->cmd_req, false, e);
+				core_answer_platform(c, w->cmd_req, false, e);
 			note_write(c, w, false, e);
 			w->used = false;
 		}
@@ -152,4 +151,20 @@ void core_carry_writes(struct core *c, const struct gw_config *old, const struct
 			core_answer_platform(c, w->cmd_req, false, "point no longer writable after a configuration reload");
 		w->used = false;
 	}
+}
+
+bool core_write_executing(const struct core *c, const char *cmd_req)
+{
+	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++)
+		if (c->writes[i].used && strcmp(c->writes[i].cmd_req, cmd_req) == 0)
+			return true;
+	return false;
+}
+
+int64_t core_writes_deadline(const struct core *c, int64_t d)
+{
+	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++)
+		if (c->writes[i].used && c->writes[i].retry_at_ms && c->writes[i].retry_at_ms < d)
+			d = c->writes[i].retry_at_ms;
+	return d;
 }
