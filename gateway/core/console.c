@@ -147,15 +147,6 @@ static void read_explain(const struct bus_config *bus, int unit, int err, char *
 	}
 }
 
-static void add_online(cJSON *o, struct core *c, int d)
-{
-	int8_t comm = c->comm ? c->comm[d] : -1;
-	if (comm < 0)
-		cJSON_AddNullToObject(o, "online");
-	else
-		cJSON_AddBoolToObject(o, "online", comm == 1);
-}
-
 static cJSON *read_point_json(const struct point_def *pd, const struct modbus_read_point *rp, const char *why)
 {
 	cJSON *j = cJSON_CreateObject();
@@ -200,7 +191,7 @@ static int read_result_json(struct core *c, const struct modbus_read_result *r, 
 	cJSON_AddStringToObject(o, "profile", p->name);
 	cJSON_AddStringToObject(o, "bus", bus->name);
 	cJSON_AddNumberToObject(o, "unit", r->unit);
-	add_online(o, c, r->device);
+	core_add_online(o, c, r->device);
 	add_iso_ts(o, "ts", r->ts_ms);
 	cJSON_AddNumberToObject(o, "elapsed_ms", (double)(r->elapsed_us / 1000));
 	cJSON_AddNumberToObject(o, "requests", r->requests);
@@ -220,7 +211,7 @@ static int read_result_json(struct core *c, const struct modbus_read_result *r, 
 	}
 	if (r->good == 0) {
 		char msg[300];
-		snprintf(msg, sizeof msg, "%s%s", c->comm && c->comm[r->device] == 0 ? "device offline: " : "",
+		snprintf(msg, sizeof msg, "%s%s", core_device_state(c, r->device) == 0 ? "device offline: " : "",
 			 first[0] ? first : "no point could be decoded");
 		cJSON_AddStringToObject(o, "error", msg);
 	}
@@ -242,7 +233,7 @@ static void read_mqtt_device(struct core *c, struct web_call *call, int d)
 	cJSON_AddStringToObject(o, "profile", p->name);
 	if (dc->source >= 0)
 		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
-	add_online(o, c, d);
+	core_add_online(o, c, d);
 	add_iso_ts(o, "ts", time_wall_ms());
 	cJSON_AddStringToObject(o, "note", "MQTT device: the values of its last received message, no registers to read");
 	cJSON *pts = cJSON_AddArrayToObject(o, "points");

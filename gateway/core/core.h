@@ -78,6 +78,15 @@ struct pending_result {
 /* Answers handed to the uplink per iteration (Paho buffers 100 messages). */
 #define CORE_RESULTS_PER_ITERATION 32
 
+/* Each device's comm state, for the config it was made for (devcomm.c is
+ * the only file that touches it; the others ask core_device_state). */
+struct devcomm {
+	const struct gw_config *cfg;
+	int8_t *state;            /* per device, as last told to the engine: -1 not yet, 0 offline, 1 online */
+	/* MQTT devices have no bus thread watching them: the core does. */
+	int64_t *last_good_mono;  /* per device */
+};
+
 struct core {
 	const char *config_path;
 	struct gw_config *cfg;
@@ -113,9 +122,7 @@ struct core {
 	bool reload_requested;
 	bool hang_requested;      /* test-only fault switch (GRIDGW_TEST_FAULTS=1, SIGUSR2) */
 
-	/* MQTT devices have no bus thread watching them: the core does. */
-	int64_t *last_good_mono;  /* per device */
-	int8_t *comm;             /* per device, as last told to the engine: -1 not yet, 0 offline, 1 online */
+	struct devcomm comm;      /* device comm state: devcomm.c only */
 
 	struct pending_write writes[CORE_MAX_PENDING_WRITES];
 	struct pending_result *results; /* answers not yet published (malloc'd) */
@@ -151,13 +158,9 @@ struct deferred {
 	size_t n, cap;
 };
 
-/* Per-device comm state (as last told to the engine) carried over a reload
- * by device id: a reload must neither restart an MQTT device's offline
- * timer (regular reloads would hide a dead device) nor flap its status. */
+/* What a reload carries from the old southbound side to the new one. */
 struct comm_carry {
-	const struct gw_config *cfg;
-	int64_t *last_good_mono;
-	int8_t *comm;
+	struct devcomm comm;      /* comm state of the old config's devices */
 	/* MQTT sources kept running across the reload (same client settings),
 	 * by their index in the new config; held until the swap is done. */
 	struct mqtt_source **kept;
@@ -168,7 +171,21 @@ void core_handle_message(struct core *c, struct core_msg *m, int64_t now);
 void core_drain_engine(struct core *c, int64_t now);
 
 /* devcomm.c */
+/* Sets up c->comm for c->cfg, carrying each device's state over from prev
+ * (NULL at start) by device id: a reload must neither restart an MQTT
+ * device's offline timer (regular reloads would hide a dead device) nor
+ * flap its status. Returns 0, or -1 out of memory. */
+int core_devcomm_start(struct core *c, const struct devcomm *prev);
+/* Hands c->comm over to *keep (for core_devcomm_start after a reload), or
+ * frees it when keep is NULL. */
+void core_devcomm_stop(struct core *c, struct devcomm *keep);
+void core_devcomm_free(struct devcomm *d);
+/* A bus's report, an MQTT device's message (ok), or its silence. */
 void core_device_comm(struct core *c, int device, bool ok, int64_t now);
+/* -1 not heard from since start, 0 offline, 1 online. */
+int core_device_state(const struct core *c, int device);
+/* Adds "online": true/false, or null for a device not heard from yet. */
+void core_add_online(struct cJSON *o, const struct core *c, int device);
 void core_check_mqtt_offline(struct core *c, int64_t now);
 void core_status_counts(struct core *c, int *online, int *offline);
 

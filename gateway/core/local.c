@@ -166,7 +166,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 	for (int d = 0; d < c->cfg->n_devices; d++) {
 		if (engine_device_is_shelved(c->engine, d, now))
 			shelved++;
-		if (!(c->comm && c->comm[d] == 1) && cJSON_GetArraySize(offline_ids) < 50)
+		if (core_device_state(c, d) != 1 && cJSON_GetArraySize(offline_ids) < 50)
 			cJSON_AddItemToArray(offline_ids, cJSON_CreateString(c->cfg->devices[d].id));
 	}
 	cJSON_AddNumberToObject(devs, "shelved", shelved);
@@ -384,11 +384,7 @@ static cJSON *device_object(struct core *c, int d, int64_t now)
 	if (dc->source >= 0)
 		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
 	add_location(o, &dc->location);
-	int8_t comm = c->comm ? c->comm[d] : -1;
-	if (comm < 0)
-		cJSON_AddNullToObject(o, "online");    /* not heard of since start */
-	else
-		cJSON_AddBoolToObject(o, "online", comm == 1);
+	core_add_online(o, c, d);
 	int64_t until = engine_device_shelved_until(c->engine, d, now);
 	if (until > 0)
 		add_iso(o, "shelved_until", time_wall_ms() + (until - now));

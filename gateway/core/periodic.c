@@ -37,7 +37,7 @@ static void publish_telemetry(struct core *c, int64_t wall)
 		const struct profile *p = &cfg->profiles[cfg->devices[d].profile];
 		const struct point_value *vals = engine_device_values(c->engine, d);
 		devs[d].id = cfg->devices[d].id;
-		devs[d].online = c->comm && c->comm[d] == 1;
+		devs[d].online = core_device_state(c, d) == 1;
 		devs[d].points = &pts[k];
 		devs[d].n_points = p->n_points;
 		for (int i = 0; i < p->n_points; i++, k++) {

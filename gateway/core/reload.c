@@ -146,8 +146,7 @@ void core_reload(struct core *c)
 	}
 	free(carry.kept);
 	core_carry_writes(c, old, ncfg, time_mono_ms());
-	free(carry.last_good_mono);
-	free(carry.comm);
+	core_devcomm_free(&carry.comm);
 	config_free(old);
 	/* Platform commands that arrived while the buses stopped, now against the new config. */
 	store_begin(c->store);

@@ -31,18 +31,9 @@ int core_start_southbound(struct core *c, const struct comm_carry *prev)
 	}
 	c->buses = calloc((size_t)cfg->n_buses + 1, sizeof *c->buses);
 	c->sources = calloc((size_t)cfg->n_sources + 1, sizeof *c->sources);
-	c->last_good_mono = calloc((size_t)cfg->n_devices + 1, sizeof *c->last_good_mono);
-	c->comm = malloc((size_t)cfg->n_devices + 1);
-	if (!c->buses || !c->sources || !c->last_good_mono || !c->comm) {
+	if (!c->buses || !c->sources || core_devcomm_start(c, prev ? &prev->comm : NULL) != 0) {
 		log_error("core", "out of memory");
 		return -1;
-	}
-	int64_t now = time_mono_ms();
-	for (int d = 0; d < cfg->n_devices; d++) {
-		int o = prev && prev->cfg ? config_find_device(prev->cfg, cfg->devices[d].id) : -1;
-		/* An MQTT device never heard from gets offline_after from start. */
-		c->last_good_mono[d] = o >= 0 ? prev->last_good_mono[o] : now;
-		c->comm[d] = o >= 0 ? prev->comm[o] : -1;
 	}
 	int failed = 0;
 	for (int b = 0; b < cfg->n_buses; b++) {
@@ -208,16 +199,7 @@ void core_stop_southbound(struct core *c, struct deferred *d, struct comm_carry 
 	c->sources = NULL;
 	json_map_destroy(c->jmap);
 	c->jmap = NULL;
-	if (carry) {
-		carry->cfg = cfg;
-		carry->last_good_mono = c->last_good_mono;
-		carry->comm = c->comm;
-	} else {
-		free(c->last_good_mono);
-		free(c->comm);
-	}
-	c->last_good_mono = NULL;
-	c->comm = NULL;
+	core_devcomm_stop(c, carry ? &carry->comm : NULL);
 }
 
 /* Sources whose client settings are unchanged keep running across a reload
