@@ -2,7 +2,7 @@
  * console show them: {"ok":true,"incidents":[{id,type,severity,…}]}, newest
  * first. Shared by the core's answers and by `gridgw incidents` when the
  * daemon is down (gateway/cli/cmd_local.c reads the store itself then).
- * Defined in core_commands.c beside the per-incident object it shares with
+ * Defined in local.c beside the per-incident object it shares with
  * the other control answers. */
 #ifndef GRIDGW_INCIDENTS_JSON_H
 #define GRIDGW_INCIDENTS_JSON_H

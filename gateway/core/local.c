@@ -1,7 +1,8 @@
-/* core_commands — commands into the core: the platform's (P/G/cmd, parsed
- * by command.c, answered on P/G/cmd/result, remembered in the store so a
- * replayed `req` is answered again without being applied twice) and the
- * local control socket's (`gridgw status|incidents|ack|shelve|unshelve`). */
+/* local — local requests: the control socket (`gridgw status|incidents|
+ * ack|close|shelve|...`) and the console send the same struct
+ * control_request; core_request answers either with an HTTP-like status
+ * and a JSON object, so the CLI and the console share one path (and one
+ * set of refusals). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,440 +10,18 @@
 
 #include <cjson/cJSON.h>
 
-#include "gateway/uplink/command.h"
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
 #include "gateway/core/incidents_json.h"
-#include "common/log.h"
-#include "gateway/uplink/outbox.h"
-#include "gateway/store/store.h"
-#include "common/timeutil.h"
-#include "gateway/uplink/uplink.h"
 #include "gateway/notify/notify.h"
+#include "gateway/store/store.h"
+#include "gateway/uplink/outbox.h"
+#include "gateway/uplink/uplink.h"
 #include "gateway/web/web.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
-
-static void publish_answer(struct core *c, const char *req, bool ok, const char *error)
-{
-	if (c->up && uplink_publish_result(c->up, req, ok, ok ? NULL : error) != 0)
-		log_warn("command", "result of %s not published (uplink down); the platform may replay it", req);
-}
-
-/* Answers wait in c->results until core_commit has stored them: the
- * platform must never see ok:true for a change the store forgot (a replay
- * would then apply it a second time). */
-void core_answer_platform(struct core *c, const char *req, bool ok, const char *error)
-{
-	if (c->n_results == c->cap_results) {
-		int cap = c->cap_results ? c->cap_results * 2 : 32;
-		struct pending_result *n = realloc(c->results, (size_t)cap * sizeof *n);
-		if (!n) {
-			log_error("command", "out of memory: the answer to %s is lost; the platform will replay it", req);
-			return;
-		}
-		c->results = n;
-		c->cap_results = cap;
-	}
-	struct pending_result *p = &c->results[c->n_results++];
-	snprintf(p->req, sizeof p->req, "%s", req);
-	p->ok = ok;
-	p->stored = req[0] == '\0'; /* no req (unparsable): nothing to remember */
-	snprintf(p->error, sizeof p->error, "%s", ok || !error ? "" : error);
-	if (ok)
-		log_info("command", "%s: ok", req);
-	else
-		log_warn("command", "%s: refused: %s", req, error);
-}
-
-static const struct pending_result *held_answer(const struct core *c, const char *req)
-{
-	for (int i = 0; i < c->n_results; i++)
-		if (strcmp(c->results[i].req, req) == 0)
-			return &c->results[i];
-	return NULL;
-}
-
-/* Puts the answers not yet stored into the open transaction. */
-static int store_results(struct core *c)
-{
-	if (!store_in_transaction(c->store))
-		return STORE_ERR_IO; /* rolled back earlier in the iteration */
-	for (int i = 0; i < c->n_results; i++) {
-		struct pending_result *p = &c->results[i];
-		char buf[512];
-		if (p->stored)
-			continue;
-		if (command_result_json(p->req, p->ok, p->ok ? NULL : p->error, buf, sizeof buf) < 0)
-			return STORE_ERR_INVALID;
-		int rc = store_put_command_result(c->store, p->req, buf);
-		if (rc != STORE_OK)
-			return rc;
-	}
-	return STORE_OK;
-}
-
-/* Publishes the stored answers once no incident event is held in memory
- * (the change an answer reports is then in the store too). At most
- * CORE_RESULTS_PER_ITERATION per call, and none after a refused publish:
- * a backlog let go after an outage must not overflow Paho's buffer (the
- * outbox shares it); what is left goes out in the next iterations. */
-static void publish_stored(struct core *c)
-{
-	if (c->n_results == 0 || incidents_pending_count(c->inc) > 0)
-		return;
-	int kept = 0, sent = 0;
-	bool refused = false;
-	for (int i = 0; i < c->n_results; i++) {
-		const struct pending_result *p = &c->results[i];
-		bool send = p->stored && !refused && sent < CORE_RESULTS_PER_ITERATION;
-		if (send && c->up && uplink_publish_result(c->up, p->req, p->ok, p->ok ? NULL : p->error) != 0) {
-			log_debug("command", "result of %s not published yet (uplink down or busy); retried", p->req);
-			refused = true;
-			send = false;
-		}
-		if (send)
-			sent++;
-		else
-			c->results[kept++] = *p;
-	}
-	c->n_results = kept;
-}
-
-int core_commit(struct core *c)
-{
-	static int held_logged; /* core thread only: log when the backlog changes, not every iteration */
-	int rc = c->n_results ? store_results(c) : STORE_OK;
-	int crc = store_commit(c->store);
-	if (rc == STORE_OK && crc == STORE_OK) {
-		for (int i = 0; i < c->n_results; i++)
-			c->results[i].stored = true;
-	}
-	publish_stored(c);
-	bool held = crc != STORE_OK || rc != STORE_OK || incidents_pending_count(c->inc) > 0;
-	if (held && c->n_results > 0 && c->n_results != held_logged)
-		log_warn("command", "%d command answer(s) held until the store has them (%s)", c->n_results,
-			 crc != STORE_OK ? store_err_name(crc) : rc != STORE_OK ? store_err_name(rc) :
-			 "incident events still held");
-	held_logged = held ? c->n_results : 0;
-	return crc;
-}
-
-void core_free_results(struct core *c)
-{
-	if (c->n_results)
-		log_warn("command", "stopping with %d command answer(s) never stored; the platform will replay them",
-			 c->n_results);
-	free(c->results);
-	c->results = NULL;
-	c->n_results = c->cap_results = 0;
-}
-
-void core_write_result(struct core *c, const struct core_msg *m, int64_t now)
-{
-	core_write_result_pending(c, m, now, core_answer_platform);
-}
-
-static int find_device(struct core *c, const char *id, char *err, size_t errlen)
-{
-	int d = config_find_device(c->cfg, id);
-	if (d < 0)
-		snprintf(err, errlen, "unknown device '%s'", id);
-	return d;
-}
-
-/* The do_* helpers return 0, or a negative HTTP-like status with a reason
- * in err: -404 (no such incident/device), -409 (not in a state that allows
- * it). Platform commands only look at the sign. */
-
-#define INCIDENT_PREFIX_MIN 4       /* as git: shorter abbreviations are refused */
-#define INCIDENT_PREFIX_SHOWN 8     /* candidates listed when ambiguous */
-
-/* A local (CLI/console) incident id: the full ULID or a unique prefix of
- * it, any case, resolved against every incident in the store as git
- * resolves abbreviated object names. The platform always sends full ids and
- * does not come through here. Returns 0 with the full id in out, -404 when
- * nothing matches, -409 when the prefix is ambiguous (the candidates, with
- * their state, are listed in err) or too short. */
-static int resolve_incident_id(struct core *c, const char *given, char out[27], char *err, size_t errlen)
-{
-	char prefix[27];
-	size_t n = strlen(given);
-	if (n >= sizeof prefix) {
-		snprintf(err, errlen, "no incident '%s'", given);
-		return -404;
-	}
-	for (size_t i = 0; i <= n; i++) /* ULIDs are Crockford base32, upper case */
-		prefix[i] = (char)(given[i] >= 'a' && given[i] <= 'z' ? given[i] - 'a' + 'A' : given[i]);
-	if (n < INCIDENT_PREFIX_MIN) {
-		snprintf(err, errlen, "incident id prefix '%s' is too short (at least %d characters)", given,
-			 INCIDENT_PREFIX_MIN);
-		return -409;
-	}
-	char ids[INCIDENT_PREFIX_SHOWN][27];
-	int found = 0;
-	if (store_find_incident_prefix(c->store, prefix, ids, INCIDENT_PREFIX_SHOWN, &found) != STORE_OK) {
-		snprintf(err, errlen, "store read failed");
-		return -503;
-	}
-	if (found == 0) {
-		snprintf(err, errlen, "no incident '%s'", given);
-		return -404;
-	}
-	if (found == 1) {
-		memcpy(out, ids[0], 27);
-		return 0;
-	}
-	int len = snprintf(err, errlen, "incident id prefix '%s' is ambiguous (%d incidents):", given, found);
-	for (int i = 0; i < found && i < INCIDENT_PREFIX_SHOWN && len >= 0 && (size_t)len < errlen; i++) {
-		struct incident_row row;
-		bool have = store_get_incident(c->store, ids[i], &row) == STORE_OK;
-		len += snprintf(err + len, errlen - (size_t)len, " %s (%s %s)", ids[i], have ? row.type : "?",
-				have ? row.workflow : "?");
-		if (have)
-			incident_row_free_json(&row);
-	}
-	if (found > INCIDENT_PREFIX_SHOWN && len >= 0 && (size_t)len < errlen)
-		snprintf(err + len, errlen - (size_t)len, " and %d more", found - INCIDENT_PREFIX_SHOWN);
-	return -409;
-}
-
-/* Acknowledge: the incident records who/why; the engine moves the alarm
- * state, and its OUT_ACKED output becomes the one `acked` event. */
-static int do_ack(struct core *c, const char *id, const char *by, const char *note, int64_t now, char *err,
-		  size_t errlen)
-{
-	char key[ENGINE_KEY_MAX] = "";
-	int rc = incidents_ack(c->inc, id, by, note, time_wall_ms(), key, sizeof key);
-	if (rc < 0) {
-		struct incident_row row;
-		bool known = rc == -ENOENT && store_get_incident(c->store, id, &row) == STORE_OK;
-		if (known)
-			incident_row_free_json(&row);
-		if (rc == -ENOENT && !known)
-			snprintf(err, errlen, "no open incident '%s'", id);
-		else if (known)
-			snprintf(err, errlen, "incident '%s' is closed", id);
-		else
-			snprintf(err, errlen, "incident '%s' cannot be acknowledged", id);
-		return rc == -ENOENT && !known ? -404 : -409;
-	}
-	if (key[0] && engine_ack(c->engine, key, now) < 0)
-		log_debug("command", "ack %s: alarm %s already normal in the engine", id, key);
-	return 0;
-}
-
-static int do_shelve(struct core *c, const char *device, int64_t for_ms, int64_t now, char *err, size_t errlen)
-{
-	int d = find_device(c, device, err, errlen);
-	if (d < 0)
-		return -404;
-	if (engine_shelve_device(c->engine, d, now + for_ms, now) < 0) {
-		snprintf(err, errlen, "cannot shelve '%s'", device);
-		return -409;
-	}
-	char dur[32];
-	duration_format(for_ms, dur, sizeof dur);
-	log_info("command", "device %s shelved for %s", device, dur);
-	return 0;
-}
-
-static int do_unshelve(struct core *c, const char *device, int64_t now, char *err, size_t errlen)
-{
-	int d = find_device(c, device, err, errlen);
-	if (d < 0)
-		return -404;
-	if (engine_unshelve_device(c->engine, d, now) < 0) {
-		snprintf(err, errlen, "device '%s' is not shelved", device);
-		return -409;
-	}
-	log_info("command", "device %s unshelved", device);
-	return 0;
-}
-
-/* Wall-clock time of a monotonic instant of the engine's. */
-static int64_t wall_of(int64_t mono_ms, int64_t now_mono)
-{
-	return time_wall_ms() + (mono_ms - now_mono);
-}
-
-void core_note_suppressed(struct core *c, const struct engine_output *o)
-{
-	char until[32];
-	time_format_local(wall_of(o->until_ms, time_mono_ms()), until, sizeof until);
-	const char *dev = o->device >= 0 && o->device < c->cfg->n_devices ? c->cfg->devices[o->device].id : "?";
-	/* What a technician testing a detector watches for: the test worked. */
-	if (o->active)
-		log_info("shelve", "%s on %s (%s) suppressed: shelved until %s", o->type, dev, o->key, until);
-	else
-		log_info("shelve", "%s on %s (%s) cleared (was suppressed: shelved until %s)", o->type, dev, o->key,
-			 until);
-}
-
-/* incident.workflow moves one legal step at a time; incident.close
- * (any_state) closes from any open state — the platform's verdict. When
- * the incident ends, the engine learns that the next raise is a new one. */
-static int do_workflow(struct core *c, const struct command *cmd, const char *to, bool any_state, int64_t now,
-		       char *err, size_t errlen)
-{
-	const char *key = incidents_key_of(c->inc, cmd->incident);
-	char keycopy[ENGINE_KEY_MAX];
-	snprintf(keycopy, sizeof keycopy, "%s", key ? key : "");
-	int rc = any_state ? incidents_close(c->inc, cmd->incident, to, cmd->by, cmd->note, time_wall_ms(), err, errlen)
-			   : incidents_workflow_assign(c->inc, cmd->incident, to, cmd->by, cmd->note, cmd->assignee,
-						       time_wall_ms(), err, errlen);
-	if (rc < 0)
-		return -1;
-	if (keycopy[0] && (strcmp(to, "closed") == 0 || strcmp(to, "false_alarm") == 0))
-		engine_incident_closed(c->engine, keycopy, now);
-	return 0;
-}
-
-/* `gridgw close` and the console: the platform's incident.close, the same
- * call and the same `closed` event (with by/note), so a gateway without a
- * platform can end incidents on site. Like incident.close it closes from
- * any open state, an incident still in alarm too; *was_active tells the
- * caller to say so. */
-static int do_close(struct core *c, const char *given, const char *to, const char *by, const char *note,
-		    int64_t now, char *id_out, bool *was_active, char *err, size_t errlen)
-{
-	int rc = resolve_incident_id(c, given, id_out, err, errlen);
-	if (rc < 0)
-		return rc;
-	struct command cmd;
-	memset(&cmd, 0, sizeof cmd);
-	snprintf(cmd.incident, sizeof cmd.incident, "%s", id_out);
-	snprintf(cmd.by, sizeof cmd.by, "%s", by);
-	snprintf(cmd.note, sizeof cmd.note, "%s", note ? note : "");
-	struct incident_row row;
-	*was_active = false;
-	if (store_get_incident(c->store, id_out, &row) == STORE_OK) {
-		*was_active = row.active;
-		incident_row_free_json(&row);
-	}
-	if (!incidents_key_of(c->inc, id_out)) {
-		snprintf(err, errlen, "incident '%s' is already closed", id_out);
-		return -409;
-	}
-	if (do_workflow(c, &cmd, to[0] ? to : "closed", true, now, err, errlen) < 0)
-		return -409;
-	return 0;
-}
-
-/* point.write: only points the config marks remote_write; answered when the
- * bus reports the write's result (core_write_result). */
-static int do_point_write(struct core *c, const struct command *cmd, char *err, size_t errlen)
-{
-	int d = find_device(c, cmd->device, err, errlen);
-	if (d < 0)
-		return -1;
-	const struct profile *p = &c->cfg->profiles[c->cfg->devices[d].profile];
-	int pt = config_find_point(p, cmd->point);
-	if (pt < 0) {
-		snprintf(err, errlen, "device '%s' has no point '%s'", cmd->device, cmd->point);
-		return -1;
-	}
-	if (!p->points[pt].remote_write) {
-		snprintf(err, errlen, "point '%s' is not remote_write", cmd->point);
-		return -1;
-	}
-	if (c->cfg->devices[d].bus < 0) {
-		snprintf(err, errlen, "device '%s' is not on a Modbus bus", cmd->device);
-		return -1;
-	}
-	int rc = core_start_write(c, d, pt, cmd->value, cmd->req, NULL);
-	if (rc != 0) {
-		snprintf(err, errlen, "write not queued: %s", strerror(-rc));
-		return -1;
-	}
-	return 1; /* answered later */
-}
-
-static int apply_command(struct core *c, const struct command *cmd, int64_t now, char *err, size_t errlen)
-{
-	switch (cmd->op) {
-	case CMD_INCIDENT_ACK:
-		return do_ack(c, cmd->incident, cmd->by, cmd->note, now, err, errlen);
-	case CMD_INCIDENT_WORKFLOW:
-		return do_workflow(c, cmd, cmd->workflow, false, now, err, errlen);
-	case CMD_INCIDENT_CLOSE:
-		return do_workflow(c, cmd, cmd->workflow[0] ? cmd->workflow : "closed", true, now, err, errlen);
-	case CMD_DEVICE_SHELVE:
-		return do_shelve(c, cmd->device, cmd->for_ms, now, err, errlen);
-	case CMD_DEVICE_UNSHELVE:
-		return do_unshelve(c, cmd->device, now, err, errlen);
-	case CMD_POINT_WRITE:
-		return do_point_write(c, cmd, err, errlen);
-	case CMD_GATEWAY_RESYNC:
-		if (incidents_resync(c->inc, time_wall_ms()) < 0) {
-			snprintf(err, errlen, "resync failed: store unavailable");
-			return -1;
-		}
-		return 0;
-	case CMD_GATEWAY_STATUS: {
-		int on, off;
-		core_status_counts(c, &on, &off);
-		struct status_counts sc = { on, off, (int)incidents_open_count(c->inc), store_backlog(c->store) };
-		if (c->up)
-			uplink_force_status(c->up, &sc, now);
-		return 0;
-	}
-	case CMD_NONE:
-		break;
-	}
-	snprintf(err, errlen, "unknown op");
-	return -1;
-}
-
-void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now)
-{
-	struct command cmd;
-	char err[256] = "";
-	if (command_parse(json, len, &cmd, err, sizeof err) != 0) {
-		if (c->n_results >= CORE_MAX_HELD_RESULTS) /* nothing applied: no need to hold it */
-			publish_answer(c, cmd.req, false, err);
-		else
-			core_answer_platform(c, cmd.req, false, err);
-		return;
-	}
-	if (held_answer(c, cmd.req)) {
-		/* Applied, its answer waits for the store: apply nothing again. */
-		log_info("command", "%s: replayed while its answer waits for the store; answered once stored", cmd.req);
-		return;
-	}
-	char *prev = NULL;
-	if (store_get_command_result(c->store, cmd.req, &prev) == STORE_OK) {
-		/* A replay: answer what was answered, apply nothing. */
-		log_info("command", "%s: replayed; answering the stored result", cmd.req);
-		cJSON *j = cJSON_ParseWithLength(prev, strlen(prev));
-		const cJSON *ok = j ? cJSON_GetObjectItemCaseSensitive(j, "ok") : NULL;
-		const cJSON *e = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
-		if (c->up)
-			uplink_publish_result(c->up, cmd.req, cJSON_IsTrue(ok), cJSON_IsString(e) ? e->valuestring : NULL);
-		cJSON_Delete(j);
-		free(prev);
-		return;
-	}
-	for (int i = 0; i < CORE_MAX_PENDING_WRITES; i++) {
-		if (c->writes[i].used && strcmp(c->writes[i].cmd_req, cmd.req) == 0) {
-			/* A replay of a point.write still executing: its answer follows. */
-			log_info("command", "%s: replayed while still executing; answered when done", cmd.req);
-			return;
-		}
-	}
-	if (c->n_results >= CORE_MAX_HELD_RESULTS) {
-		/* Nothing applied, nothing stored: its retry is applied normally. */
-		log_warn("command", "%s: refused unapplied: %d answers wait for the store", cmd.req, c->n_results);
-		publish_answer(c, cmd.req, false, "store unavailable: not applied, retry later");
-		return;
-	}
-	log_info("command", "%s: %s from the platform", cmd.req, command_op_name(cmd.op));
-	int rc = apply_command(c, &cmd, now, err, sizeof err);
-	if (rc == 0)
-		core_answer_platform(c, cmd.req, true, NULL);
-	else if (rc < 0)
-		core_answer_platform(c, cmd.req, false, err);
-}
 
 /* --- control socket and console requests ------------------------------ */
 
@@ -451,19 +30,19 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
  * HTTP-like status and a JSON object, so the CLI and the console share one
  * path (and one set of refusals). */
 
-static char *print_free(cJSON *o)
+char *core_print_free(cJSON *o)
 {
 	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
 	return s;
 }
 
-static char *error_text(const char *error)
+char *core_error_text(const char *error)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddFalseToObject(o, "ok");
 	cJSON_AddStringToObject(o, "error", error);
-	return print_free(o);
+	return core_print_free(o);
 }
 
 static void add_iso(cJSON *o, const char *key, int64_t wall_ms)
@@ -488,6 +67,7 @@ static int count_severity(void *ctx, const struct incident_row *r)
 /* --- shelve views: what a technician testing a detector looks at ------- */
 
 #define SHELVE_LIST_MAX 10000   /* shelved devices listed by status (unshelve globs match them) */
+
 #define SUPPRESSED_MAX 16       /* suppressed alarms listed per device */
 
 /* The alarms device d raised while shelved this time, as [{rule, type, at,
@@ -501,7 +81,7 @@ static cJSON *suppressed_array(struct core *c, int d, int64_t now)
 		cJSON *so = cJSON_CreateObject();
 		cJSON_AddStringToObject(so, "rule", engine_rule_id(c->engine, sup[i].rule));
 		cJSON_AddStringToObject(so, "type", sup[i].type);
-		add_iso(so, "at", wall_of(sup[i].at_ms, now));
+		add_iso(so, "at", core_wall_of(sup[i].at_ms, now));
 		cJSON_AddNumberToObject(so, "count", sup[i].count);
 		cJSON_AddBoolToObject(so, "active", sup[i].active);
 		cJSON_AddBoolToObject(so, "clearing", sup[i].clearing);
@@ -520,7 +100,7 @@ static void add_shelved_devices(struct core *c, cJSON *devs, int64_t now)
 			continue;
 		cJSON *so = cJSON_CreateObject();
 		cJSON_AddStringToObject(so, "id", c->cfg->devices[d].id);
-		add_iso(so, "until", wall_of(until, now));
+		add_iso(so, "until", core_wall_of(until, now));
 		cJSON_AddNumberToObject(so, "left_s", (double)((until - now + 999) / 1000));
 		cJSON_AddItemToObject(so, "suppressed", suppressed_array(c, d, now));
 		cJSON_AddItemToArray(arr, so);
@@ -536,7 +116,7 @@ static cJSON *shelve_answer(struct core *c, const char *device, int64_t now)
 	cJSON_AddStringToObject(o, "device", device);
 	int64_t until = d >= 0 ? engine_device_shelved_until(c->engine, d, now) : 0;
 	if (until > 0) {
-		add_iso(o, "shelved_until", wall_of(until, now));
+		add_iso(o, "shelved_until", core_wall_of(until, now));
 		cJSON_AddNumberToObject(o, "left_s", (double)((until - now + 999) / 1000));
 	}
 	return o;
@@ -560,7 +140,7 @@ static cJSON *unshelve_answer(struct core *c, const char *device, int64_t now)
 		cJSON_AddStringToObject(po, "type", p[i].type);
 		int64_t in = p[i].due_ms > now ? p[i].due_ms - now : 0;
 		cJSON_AddNumberToObject(po, "raise_in_s", (double)((in + 999) / 1000));
-		add_iso(po, "raise_at", wall_of(now + in, now));
+		add_iso(po, "raise_at", core_wall_of(now + in, now));
 		cJSON_AddItemToArray(arr, po);
 	}
 	return o;
@@ -586,7 +166,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 	for (int d = 0; d < c->cfg->n_devices; d++) {
 		if (engine_device_is_shelved(c->engine, d, now))
 			shelved++;
-		if (!(c->comm && c->comm[d] == 1) && cJSON_GetArraySize(offline_ids) < 50)
+		if (core_device_state(c, d) != 1 && cJSON_GetArraySize(offline_ids) < 50)
 			cJSON_AddItemToArray(offline_ids, cJSON_CreateString(c->cfg->devices[d].id));
 	}
 	cJSON_AddNumberToObject(devs, "shelved", shelved);
@@ -804,11 +384,7 @@ static cJSON *device_object(struct core *c, int d, int64_t now)
 	if (dc->source >= 0)
 		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
 	add_location(o, &dc->location);
-	int8_t comm = c->comm ? c->comm[d] : -1;
-	if (comm < 0)
-		cJSON_AddNullToObject(o, "online");    /* not heard of since start */
-	else
-		cJSON_AddBoolToObject(o, "online", comm == 1);
+	core_add_online(o, c, d);
 	int64_t until = engine_device_shelved_until(c->engine, d, now);
 	if (until > 0)
 		add_iso(o, "shelved_until", time_wall_ms() + (until - now));
@@ -867,7 +443,7 @@ static int add_event(void *ctx, uint64_t seq, const char *payload)
 
 /* One request from the control socket or the console: *json gets the
  * answer (malloc'd; NULL only when out of memory). Returns the status. */
-static int core_request(struct core *c, const struct control_request *req, char **json)
+int core_request(struct core *c, const struct control_request *req, char **json)
 {
 	int64_t now = time_mono_ms();
 	char err[256] = "";
@@ -887,9 +463,9 @@ static int core_request(struct core *c, const struct control_request *req, char 
 		break;
 	case CONTROL_OP_ACK: {
 		char id[27];
-		rc = resolve_incident_id(c, req->id, id, err, sizeof err);
+		rc = core_resolve_incident_id(c, req->id, id, err, sizeof err);
 		if (rc == 0)
-			rc = do_ack(c, id, req->by[0] ? req->by : "local", req->note, now, err, sizeof err);
+			rc = core_do_ack(c, id, req->by[0] ? req->by : "local", req->note, now, err, sizeof err);
 		if (rc == 0) {
 			o = cJSON_CreateObject();
 			cJSON_AddTrueToObject(o, "ok");
@@ -900,7 +476,7 @@ static int core_request(struct core *c, const struct control_request *req, char 
 	case CONTROL_OP_CLOSE: {
 		char id[27];
 		bool was_active = false;
-		rc = do_close(c, req->id, req->workflow, req->by[0] ? req->by : "local", req->note, now, id, &was_active,
+		rc = core_do_close(c, req->id, req->workflow, req->by[0] ? req->by : "local", req->note, now, id, &was_active,
 			      err, sizeof err);
 		if (rc == 0) {
 			o = cJSON_CreateObject();
@@ -912,12 +488,12 @@ static int core_request(struct core *c, const struct control_request *req, char 
 		break;
 	}
 	case CONTROL_OP_SHELVE:
-		rc = do_shelve(c, req->device, req->for_ms, now, err, sizeof err);
+		rc = core_do_shelve(c, req->device, req->for_ms, now, err, sizeof err);
 		if (rc == 0)
 			o = shelve_answer(c, req->device, now);
 		break;
 	case CONTROL_OP_UNSHELVE:
-		rc = do_unshelve(c, req->device, now, err, sizeof err);
+		rc = core_do_unshelve(c, req->device, now, err, sizeof err);
 		if (rc == 0)
 			o = unshelve_answer(c, req->device, now);
 		break;
@@ -931,7 +507,7 @@ static int core_request(struct core *c, const struct control_request *req, char 
 	}
 	case CONTROL_OP_DEVICE:
 	case CONTROL_OP_READ: {
-		int d = find_device(c, req->device, err, sizeof err);
+		int d = core_find_device(c, req->device, err, sizeof err);
 		if (d < 0) {
 			rc = -404;
 			break;
@@ -951,7 +527,7 @@ static int core_request(struct core *c, const struct control_request *req, char 
 		break;
 	}
 	case CONTROL_OP_HISTORY: {
-		int d = find_device(c, req->device, err, sizeof err);
+		int d = core_find_device(c, req->device, err, sizeof err);
 		if (d < 0) {
 			rc = -404;
 			break;
@@ -984,7 +560,7 @@ static int core_request(struct core *c, const struct control_request *req, char 
 	case CONTROL_OP_INCIDENT: {
 		struct incident_row row;
 		char id[27];
-		rc = resolve_incident_id(c, req->id, id, err, sizeof err);
+		rc = core_resolve_incident_id(c, req->id, id, err, sizeof err);
 		if (rc < 0)
 			break;
 		int sr = store_get_incident(c->store, id, &row);
@@ -1017,19 +593,19 @@ static int core_request(struct core *c, const struct control_request *req, char 
 		break;
 	}
 	if (rc < 0) {
-		*json = error_text(err[0] ? err : "request failed");
+		*json = core_error_text(err[0] ? err : "request failed");
 		return -rc;
 	}
 	if (!o)
 		o = cJSON_Parse("{\"ok\":true}");
-	*json = print_free(o);
+	*json = core_print_free(o);
 	return STATUS_OK;
 }
 
 /* Answers control connection conn with json (freed). */
 static void reply_text(struct core *c, uint64_t conn, char *json)
 {
-	char *oom = json ? NULL : error_text("out of memory");
+	char *oom = json ? NULL : core_error_text("out of memory");
 	if (control_reply(c->ctl, conn, json ? json : oom ? oom : "{\"ok\":false}") != 0)
 		log_debug("control", "client %llu gone before its answer", (unsigned long long)conn);
 	free(json);
@@ -1053,7 +629,7 @@ void core_notify_result(struct core *c, const struct notify_result *r)
 	cJSON_AddStringToObject(o, "answer", r->answer);
 	if (r->token & CORE_WEB_TOKEN) {
 		uint64_t slot = r->token & ~CORE_WEB_TOKEN;
-		char *text = print_free(o);
+		char *text = core_print_free(o);
 		if (slot < sizeof c->web_notify / sizeof c->web_notify[0] && c->web_notify[slot]) {
 			web_call_answer(c->web_notify[slot], r->ok ? 200 : 502, text ? text : "{\"ok\":false}");
 			c->web_notify[slot] = NULL;
@@ -1061,41 +637,7 @@ void core_notify_result(struct core *c, const struct notify_result *r)
 		free(text);
 		return;
 	}
-	reply_text(c, r->token, print_free(o));
-}
-
-void core_web_abandon(struct core *c)
-{
-	core_web_read_abandon(c);
-	for (size_t i = 0; i < sizeof c->web_notify / sizeof c->web_notify[0]; i++) {
-		if (c->web_notify[i])
-			web_call_answer(c->web_notify[i], 503, "{\"ok\":false,\"error\":\"the gateway is stopping\"}");
-		c->web_notify[i] = NULL;
-	}
-}
-
-/* The console's `notify test`: held until the channel's API answered. */
-static void web_notify_request(struct core *c, struct web_call *call)
-{
-	const struct control_request *req = web_call_request(call);
-	size_t slot = 0, n = sizeof c->web_notify / sizeof c->web_notify[0];
-	while (slot < n && c->web_notify[slot])
-		slot++;
-	if (slot == n) {
-		web_call_answer(call, 503, "{\"ok\":false,\"error\":\"too many notify tests at once\"}");
-		return;
-	}
-	int rc = notify_test(c->notify, req->channel, CORE_WEB_TOKEN | slot);
-	if (rc == 0) {
-		c->web_notify[slot] = call;
-		return;
-	}
-	char err[256];
-	snprintf(err, sizeof err, rc == -ENOENT ? "no notify channel named \"%s\"" :
-		 rc == -ENODEV ? "no notify channels configured%.0s" : "cannot send a test on %s now", req->channel);
-	char *text = error_text(err);
-	web_call_answer(call, rc == -ENOENT || rc == -ENODEV ? 404 : 409, text ? text : "{\"ok\":false}");
-	free(text);
+	reply_text(c, r->token, core_print_free(o));
 }
 
 /* `notify test` waits for the channel's API (core_notify_result answers). */
@@ -1107,7 +649,7 @@ static void notify_test_request(struct core *c, uint64_t conn, const struct cont
 	char err[256];
 	snprintf(err, sizeof err, rc == -ENOENT ? "no notify channel named \"%s\"" :
 		 rc == -ENODEV ? "no notify channels configured%.0s" : "cannot send a test on %s now", req->channel);
-	reply_text(c, conn, error_text(err));
+	reply_text(c, conn, core_error_text(err));
 }
 
 void core_handle_control(void *ctx, uint64_t conn, const struct control_request *req)
@@ -1120,20 +662,4 @@ void core_handle_control(void *ctx, uint64_t conn, const struct control_request 
 	char *json = NULL;
 	core_request(c, req, &json);
 	reply_text(c, conn, json);
-}
-
-void core_handle_web(struct core *c, struct web_call *call)
-{
-	if (web_call_request(call)->op == CONTROL_OP_NOTIFY_TEST) {
-		web_notify_request(c, call);
-		return;
-	}
-	if (web_call_request(call)->op == CONTROL_OP_READ) {
-		core_web_read(c, call); /* answered when the bus thread has read the device */
-		return;
-	}
-	char *json = NULL;
-	int status = core_request(c, web_call_request(call), &json);
-	web_call_answer(call, json ? status : 503, json ? json : "{\"ok\":false,\"error\":\"out of memory\"}");
-	free(json);
 }

@@ -1,5 +1,8 @@
-/* core_web — what the core hands to the web console, and the reading
- * history the console's charts draw from.
+/* console — the web console's requests, and what the core hands to it.
+ *
+ * Requests are answered through core_request (local.c) like the control
+ * socket's, except a live read (the bus thread reads the device) and a
+ * `notify test` (the channel's API answers), which wait.
  *
  * Live events go to the console only once committed: incident events are
  * read back from the outbox after the iteration's COMMIT (so the console
@@ -15,10 +18,11 @@
 
 #include "gateway/core/core.h"
 #include "gateway/core/incident.h"
-#include "common/log.h"
+#include "gateway/notify/notify.h"
 #include "gateway/store/store.h"
-#include "common/timeutil.h"
 #include "gateway/web/web.h"
+#include "common/log.h"
+#include "common/timeutil.h"
 #include "sensors/decode.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/modbus_link.h"
@@ -76,42 +80,6 @@ void core_web_after_commit(struct core *c)
 			break;
 		}
 	}
-}
-
-/* Every store.history_interval, each point's current good value goes into
- * the store's bounded reading history (pruned by age and size, docs/store.md). */
-void core_sample_history(struct core *c, int64_t now)
-{
-	int64_t every = c->cfg->store.history_interval_ms;
-	if (every <= 0 || now < c->next_history_ms)
-		return;
-	c->next_history_ms = now + every;
-	/* History is the first thing to give up when the store cannot write:
-	 * a failed write rolls back the iteration (incidents keep theirs). */
-	if (incidents_storage_failing(c->inc))
-		return;
-	int written = 0, failed = 0;
-	for (int d = 0; d < c->cfg->n_devices; d++) {
-		const struct device_config *dc = &c->cfg->devices[d];
-		const struct profile *p = &c->cfg->profiles[dc->profile];
-		const struct point_value *vals = engine_device_values(c->engine, d);
-		for (int i = 0; vals && i < p->n_points; i++) {
-			if (vals[i].quality != QUALITY_GOOD)
-				continue;
-			if (store_add_reading(c->store, dc->id, p->points[i].name, vals[i].value, vals[i].quality,
-					      vals[i].ts_ms) == STORE_OK)
-				written++;
-			else
-				failed++;
-			if (failed)
-				break;
-		}
-		if (failed)
-			break;
-	}
-	if (failed)
-		log_warn("core", "reading history: %d of %d samples not stored (%s)", failed, written + failed,
-			 store_last_error(c->store));
 }
 
 /* ---- live reads (installer) ---------------------------------------------
@@ -179,15 +147,6 @@ static void read_explain(const struct bus_config *bus, int unit, int err, char *
 	}
 }
 
-static void add_online(cJSON *o, struct core *c, int d)
-{
-	int8_t comm = c->comm ? c->comm[d] : -1;
-	if (comm < 0)
-		cJSON_AddNullToObject(o, "online");
-	else
-		cJSON_AddBoolToObject(o, "online", comm == 1);
-}
-
 static cJSON *read_point_json(const struct point_def *pd, const struct modbus_read_point *rp, const char *why)
 {
 	cJSON *j = cJSON_CreateObject();
@@ -232,7 +191,7 @@ static int read_result_json(struct core *c, const struct modbus_read_result *r, 
 	cJSON_AddStringToObject(o, "profile", p->name);
 	cJSON_AddStringToObject(o, "bus", bus->name);
 	cJSON_AddNumberToObject(o, "unit", r->unit);
-	add_online(o, c, r->device);
+	core_add_online(o, c, r->device);
 	add_iso_ts(o, "ts", r->ts_ms);
 	cJSON_AddNumberToObject(o, "elapsed_ms", (double)(r->elapsed_us / 1000));
 	cJSON_AddNumberToObject(o, "requests", r->requests);
@@ -252,7 +211,7 @@ static int read_result_json(struct core *c, const struct modbus_read_result *r, 
 	}
 	if (r->good == 0) {
 		char msg[300];
-		snprintf(msg, sizeof msg, "%s%s", c->comm && c->comm[r->device] == 0 ? "device offline: " : "",
+		snprintf(msg, sizeof msg, "%s%s", core_device_state(c, r->device) == 0 ? "device offline: " : "",
 			 first[0] ? first : "no point could be decoded");
 		cJSON_AddStringToObject(o, "error", msg);
 	}
@@ -274,7 +233,7 @@ static void read_mqtt_device(struct core *c, struct web_call *call, int d)
 	cJSON_AddStringToObject(o, "profile", p->name);
 	if (dc->source >= 0)
 		cJSON_AddStringToObject(o, "source", c->cfg->sources[dc->source].name);
-	add_online(o, c, d);
+	core_add_online(o, c, d);
 	add_iso_ts(o, "ts", time_wall_ms());
 	cJSON_AddStringToObject(o, "note", "MQTT device: the values of its last received message, no registers to read");
 	cJSON *pts = cJSON_AddArrayToObject(o, "points");
@@ -397,6 +356,56 @@ void core_web_read_abandon(struct core *c)
 			answer_error(c->web_reads[i].call, 503, "the gateway is stopping");
 		c->web_reads[i].call = NULL;
 	}
+}
+
+void core_web_abandon(struct core *c)
+{
+	core_web_read_abandon(c);
+	for (size_t i = 0; i < sizeof c->web_notify / sizeof c->web_notify[0]; i++) {
+		if (c->web_notify[i])
+			web_call_answer(c->web_notify[i], 503, "{\"ok\":false,\"error\":\"the gateway is stopping\"}");
+		c->web_notify[i] = NULL;
+	}
+}
+
+/* The console's `notify test`: held until the channel's API answered. */
+static void web_notify_request(struct core *c, struct web_call *call)
+{
+	const struct control_request *req = web_call_request(call);
+	size_t slot = 0, n = sizeof c->web_notify / sizeof c->web_notify[0];
+	while (slot < n && c->web_notify[slot])
+		slot++;
+	if (slot == n) {
+		web_call_answer(call, 503, "{\"ok\":false,\"error\":\"too many notify tests at once\"}");
+		return;
+	}
+	int rc = notify_test(c->notify, req->channel, CORE_WEB_TOKEN | slot);
+	if (rc == 0) {
+		c->web_notify[slot] = call;
+		return;
+	}
+	char err[256];
+	snprintf(err, sizeof err, rc == -ENOENT ? "no notify channel named \"%s\"" :
+		 rc == -ENODEV ? "no notify channels configured%.0s" : "cannot send a test on %s now", req->channel);
+	char *text = core_error_text(err);
+	web_call_answer(call, rc == -ENOENT || rc == -ENODEV ? 404 : 409, text ? text : "{\"ok\":false}");
+	free(text);
+}
+
+void core_handle_web(struct core *c, struct web_call *call)
+{
+	if (web_call_request(call)->op == CONTROL_OP_NOTIFY_TEST) {
+		web_notify_request(c, call);
+		return;
+	}
+	if (web_call_request(call)->op == CONTROL_OP_READ) {
+		core_web_read(c, call); /* answered when the bus thread has read the device */
+		return;
+	}
+	char *json = NULL;
+	int status = core_request(c, web_call_request(call), &json);
+	web_call_answer(call, json ? status : 503, json ? json : "{\"ok\":false,\"error\":\"out of memory\"}");
+	free(json);
 }
 
 /* ---- the running configuration's warnings (commissioning page) ---- */
