@@ -148,7 +148,7 @@ static struct gw_config *load_config(const char *cmd, const char *path)
 {
 	struct gw_config *cfg = NULL;
 	struct config_errors errs = { 0 };
-	if (config_load(cli_config_path(path), &cfg, &errs) != 0) {
+	if (config_load_without_secrets(cli_config_path(path), &cfg, &errs) != 0) {
 		for (int i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		fprintf(stderr, "gridgw %s: cannot load the configuration\n", cmd);

@@ -81,6 +81,7 @@ struct cfg_ctx {
 	bool in_vendor_dir;
 	int first_vendor_profile;
 	struct cfg_index device_ids; /* device id -> index, once the devices are read */
+	bool secrets_optional;    /* config_load_without_secrets: EACCES on a secret file is a warning */
 };
 
 /* ---- memory: allocation failure at load time aborts (there is nothing

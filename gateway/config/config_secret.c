@@ -53,6 +53,11 @@ static int mode_of_setting_file(const struct cfg_ctx *c, const config_setting_t 
 char *cfg_read_secret_file(struct cfg_ctx *c, const config_setting_t *at, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == EACCES && c->secrets_optional) {
+		warn_at(c, at, "secret file '%s' not read: only the service user may (run this as root or as the "
+			"service user to check it)", path);
+		return cfg_xstrdup("");
+	}
 	if (fd < 0) {
 		cfg_err(c, at, "cannot read '%s': %s", path, strerror(errno));
 		return NULL;

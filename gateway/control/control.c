@@ -789,12 +789,17 @@ static int open_private_lock(const char *lock_path)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (attempt ? O_EXCL : 0), 0600);
-		if (fd < 0)
+		/* Someone else's file we may not write, or a symlink (ELOOP):
+		 * not ours either, replaced below. */
+		if (fd < 0 && (attempt || (errno != EACCES && errno != EPERM && errno != ELOOP)))
 			return -1;
-		struct stat st;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0)
-			return fd;
-		close(fd);
+		if (fd >= 0) {
+			struct stat st;
+			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0)
+				return fd;
+			close(fd);
+		}
+		log_warn("control", "%s is not the service user's own private file: replacing it", lock_path);
 		if (unlink(lock_path) != 0)
 			return -1;
 	}
