@@ -201,4 +201,24 @@ fi
 as_op "$GRIDGW" shelve smoke-a --for 1m -c "$TMP/etc/gw.conf" >/dev/null
 check "the daemon logged the operator's shelve with its Unix user" \
 	wait_for "grep -q 'shelve smoke-a asked by unix user nobody (uid 65534)' $TMP/gw.log" 5
+
+# --- the packaging: tmpfiles makes the secrets the service user's alone ----
+if command -v systemd-sysusers >/dev/null && command -v systemd-tmpfiles >/dev/null; then
+	R=$TMP/root
+	mkdir -p "$R/etc/gridgw/secrets/sub"
+	: >"$R/etc/passwd"; : >"$R/etc/group"; : >"$R/etc/shadow"; : >"$R/etc/gshadow"
+	echo x >"$R/etc/gridgw/secrets/uplink.pw"; chmod 0644 "$R/etc/gridgw/secrets/uplink.pw"
+	echo '# no secrets' >"$R/etc/gridgw/gridgw.conf"; chmod 0600 "$R/etc/gridgw/gridgw.conf"
+	chmod 0755 "$R/etc/gridgw/secrets" "$R/etc/gridgw/secrets/sub"
+	systemd-sysusers --root="$R" "$GRIDGW_TOP/systemd/gridgw.sysusers" >/dev/null 2>&1
+	systemd-tmpfiles --root="$R" --create "$GRIDGW_TOP/systemd/gridgw.tmpfiles" >"$TMP/tmpfiles.out" 2>&1
+	uid=$(awk -F: '$1 == "gridgw" { print $3 }' "$R/etc/passwd")
+	gid=$(awk -F: '$1 == "gridgw" { print $3 }' "$R/etc/group")
+	check "tmpfiles: secrets/ 0700, a 0644 secret made 0600, all the gridgw user's" \
+		test "$(stat -c '%a %u' "$R/etc/gridgw/secrets" "$R/etc/gridgw/secrets/uplink.pw" "$R/etc/gridgw/secrets/sub" | tr '\n' ' ')" = "700 $uid 600 $uid 700 $uid "
+	check "tmpfiles: gridgw.conf made readable by the operators (0640 root:gridgw)" \
+		test "$(stat -c '%a %u %g' "$R/etc/gridgw/gridgw.conf")" = "640 0 $gid"
+else
+	tap_ok "tmpfiles modes # SKIP systemd-sysusers/systemd-tmpfiles not installed"
+fi
 tap_done
