@@ -181,6 +181,11 @@ kill "$PID_hog" 2>/dev/null
 wait_for "! kill -0 $PID_hog 2>/dev/null" 5
 
 # --- by: the Unix user, --by kept as who was on site ----------------------
+long_by=$(printf 'n%.0s' $(seq 1 60)); long_note=$(printf 'x%.0s' $(seq 1 200))
+check "--by and --note too long together: refused with the reason" \
+	sh -c "'$GRIDGW' ack '$B' -c '$TMP/etc/gw.conf' --by '$long_by' --note '$long_note' 2>&1 | grep -q -- '--by and --note together are too long'"
+check "... and the incident was not acknowledged" \
+	sh -c "'$GRIDGW' incidents -c '$TMP/etc/gw.conf' --json | jq -e '.[] | select(.id == \"$B\") | .acked == false' >/dev/null"
 check "the operator acks, with --by" as_op "$GRIDGW" ack "$B" -c "$TMP/etc/gw.conf" --by "张工" --note "checked"
 # ev_is ID EVENT FILTER: the platform got EVENT of incident ID, and FILTER holds for it.
 ev_is() {
