@@ -101,6 +101,7 @@ start_broker "allow_anonymous false" "password_file $TMP/mosq.pw" || { tap_fail 
 P=grid/v1/sec-gw
 mkdir -m 0750 "$TMP/state"; chown "$SVC:$SVC" "$TMP/state"
 install -m 0600 -o "$SVC" -g "$SVC" "$TMP/etc/secrets/uplink.pw" "$TMP/etc/secrets/svc-uplink.pw"
+install -m 0600 -o "$SVC" -g "$SVC" "$TMP/etc/secrets/wy.url" "$TMP/etc/secrets/svc-wy.url"
 cat >"$TMP/etc/gw.conf" <<CONF
 gateway = { id = "sec-gw"; state_dir = "$TMP/state"; profiles_dir = "$GRIDGW_TOP/config/profiles"; };
 uplink = { url = "tcp://127.0.0.1:$BROKER_PORT"; username = "sec-gw"; password_file = "secrets/svc-uplink.pw";
@@ -109,6 +110,8 @@ buses = ( { name = "lan"; type = "tcp"; host = "127.0.0.1"; port = $MB; timeout 
 devices = ( { id = "smoke-a"; profile = "smoke_detector"; bus = "lan"; unit = 1; poll = "200ms"; },
             { id = "smoke-b"; profile = "smoke_detector"; bus = "lan"; unit = 2; poll = "200ms"; } );
 rules = ( { id = "smoke"; profile = "smoke_detector"; when = "alarm"; type = "fire.smoke"; severity = 1; } );
+notify = { channels = ( { name = "wy"; type = "wecom"; url_file = "secrets/svc-wy.url"; verify = false; } );
+  routes = ( { match = { type = ["nothing.*"]; }; to = ["wy"]; } ); };
 CONF
 chown "root:$SVC" "$TMP/etc/gw.conf"; chmod 0640 "$TMP/etc/gw.conf"
 chown "root:$SVC" "$TMP/etc/secrets"; chmod 0750 "$TMP/etc/secrets"   # as /etc/gridgw/secrets: traversable by the group
@@ -138,6 +141,8 @@ check "an operator cannot read the broker password file" sh -c "! setpriv --reui
 check "an operator reads the config, and no secret is in it" \
 	sh -c "setpriv --reuid=65534 --regid=65534 --groups=$SVC cat '$TMP/etc/gw.conf' >'$TMP/opcat' && ! grep -qF '$PASS' '$TMP/opcat'"
 check "an operator's gridgw status is answered" as_op "$GRIDGW" status -c "$TMP/etc/gw.conf"
+check "the daemon logs verify = false at WARN" \
+	grep -qF 'WARN notify: channel wy: verify = false: the server'"'"'s certificate chain and hostname are NOT checked' "$TMP/gw.log"
 check "the secret is not in the daemon's log" test -z "$(grep -F "$PASS" "$TMP/gw.log")"
 
 # --- slots: the operator reopens idle connections as fast as it can -------
