@@ -86,7 +86,8 @@ struct control_request {
 	 * and close the server also sets `by` to peer_user and moves a `by`
 	 * the client sent into `note` as "on site: NAME" (docs/contract.md). */
 	int64_t peer_uid;         /* -1 when the kernel would not say */
-	char peer_user[64];       /* user name, "uid:N" without one, "unknown" */
+	char peer_user[64];       /* user name, "uid:N" without one, "unknown"; only for
+				   * ack, close, shelve, unshelve, notify_test ("" otherwise) */
 };
 
 /* Parses one request (exactly len bytes, need not be NUL-terminated; a

@@ -42,6 +42,13 @@ void control_peer_name(uid_t uid, char *buf, size_t len)
 int control_peer_stamp(struct control_request *req, const struct control_peer *p, char *err, size_t errlen)
 {
 	req->peer_uid = p->known ? (int64_t)p->uid : -1;
+	req->peer_user[0] = '\0';
+	/* The name lookup runs on the core thread (NSS may be slow): only for
+	 * the actions that record or log who asked. */
+	bool acts = req->op == CONTROL_OP_ACK || req->op == CONTROL_OP_CLOSE || req->op == CONTROL_OP_SHELVE ||
+		    req->op == CONTROL_OP_UNSHELVE || req->op == CONTROL_OP_NOTIFY_TEST;
+	if (!acts)
+		return 0;
 	if (p->known)
 		control_peer_name(p->uid, req->peer_user, sizeof req->peer_user);
 	else

@@ -24,9 +24,10 @@ struct control_peer {
 void control_peer_get(int fd, struct control_peer *p);
 /* The user name of uid, or "uid:N" when it has none. */
 void control_peer_name(uid_t uid, char *buf, size_t len);
-/* Records the peer on a parsed request: peer_uid/peer_user, and for ack and
- * close `by` becomes the peer's user name while a free-text `by` sent by
- * the client is kept at the front of the note ("on site: NAME; note").
+/* Records the peer on a parsed request: peer_uid, peer_user (for the
+ * actions, see control.h), and for ack and close `by` becomes the peer's
+ * user name while a free-text `by` sent by the client is kept at the front
+ * of the note ("on site: NAME; note").
  * Returns 0, or -1 with a reason in err when by and note together do not
  * fit the note. */
 int control_peer_stamp(struct control_request *req, const struct control_peer *p, char *err, size_t errlen);
