@@ -30,6 +30,10 @@ as_svc() { setpriv --reuid="$SVC" --regid="$SVC" --clear-groups "$@"; }
 as_op() { setpriv --reuid=65534 --regid=65534 --groups="$SVC" "$@"; }      # nobody, in the service group
 as_other() { setpriv --reuid="$OTHER" --regid="$OTHER" --groups="$SVC" "$@"; }
 chmod 0711 "$TMP"   # others may pass through to what they are given below
+# The checkout may sit where other uids cannot enter (/root): they run a
+# copy of the binary and read a copy of the profiles.
+mkdir -m 0755 "$TMP/bin"; install -m 0755 "$GRIDGW" "$TMP/bin/gridgw"; GRIDGW=$TMP/bin/gridgw
+cp -r "$GRIDGW_TOP/config/profiles" "$TMP/profiles"; chmod -R a+rX "$TMP/profiles"
 
 # --- check: warnings for secrets others can read, verify = false ---------
 PASS=s3cr3t-Pw-7781
@@ -37,7 +41,7 @@ mkdir "$TMP/etc"
 printf 'x' >"$TMP/etc/client.key"; printf 'x' >"$TMP/etc/client.crt"; printf 'x' >"$TMP/etc/ca.crt"
 chmod 0640 "$TMP/etc/client.key"
 cat >"$TMP/etc/inline.conf" <<CONF
-gateway = { id = "sec-gw"; state_dir = "$TMP/state"; profiles_dir = "$GRIDGW_TOP/config/profiles"; };
+gateway = { id = "sec-gw"; state_dir = "$TMP/state"; profiles_dir = "$TMP/profiles"; };
 uplink = { url = "ssl://127.0.0.1:8883"; username = "gw"; password = "$PASS";
   tls = { ca = "$TMP/etc/ca.crt"; cert = "$TMP/etc/client.crt"; key = "$TMP/etc/client.key";
           verify = false; }; };
@@ -103,7 +107,7 @@ mkdir -m 0750 "$TMP/state"; chown "$SVC:$SVC" "$TMP/state"
 install -m 0600 -o "$SVC" -g "$SVC" "$TMP/etc/secrets/uplink.pw" "$TMP/etc/secrets/svc-uplink.pw"
 install -m 0600 -o "$SVC" -g "$SVC" "$TMP/etc/secrets/wy.url" "$TMP/etc/secrets/svc-wy.url"
 cat >"$TMP/etc/gw.conf" <<CONF
-gateway = { id = "sec-gw"; state_dir = "$TMP/state"; profiles_dir = "$GRIDGW_TOP/config/profiles"; };
+gateway = { id = "sec-gw"; state_dir = "$TMP/state"; profiles_dir = "$TMP/profiles"; };
 uplink = { url = "tcp://127.0.0.1:$BROKER_PORT"; username = "sec-gw"; password_file = "secrets/svc-uplink.pw";
   keepalive = "5s"; telemetry_interval = "0"; reconnect_min = "1s"; reconnect_max = "2s"; };
 buses = ( { name = "lan"; type = "tcp"; host = "127.0.0.1"; port = $MB; timeout = "300ms"; } );
