@@ -289,7 +289,7 @@ int cmd_check(int argc, char **argv)
 	const char *path = cli_config_path(conf);
 	struct config_errors errs = { 0 };
 	struct gw_config *cfg = NULL;
-	int rc = config_load(path, &cfg, &errs);
+	int rc = config_load_without_secrets(path, &cfg, &errs);
 	if (json) {
 		print_json(path, rc == 0, &errs);
 		config_errors_clear(&errs);

@@ -51,7 +51,8 @@ static const char *const option_help[] = {
 	['o'] = "      --open          only open incidents (the default)",
 	['a'] = "      --all           closed incidents too",
 	['n'] = "      --limit N       at most N incidents, newest first (default 20)",
-	['b'] = "      --by NAME       who does it (recorded with the event)",
+	['b'] = "      --by NAME       who was on site (kept in the event's note as \"on site: NAME\";\n"
+		"                      the event's by is always your Unix user)",
 	['N'] = "      --note TEXT     a note recorded with the event",
 	['f'] = "      --for DURATION  how long (500ms, 30s, 10m, 2h, 1d; at most 30 days)",
 	['F'] = "      --false-alarm   close as a false alarm (workflow false_alarm) instead of closed",
@@ -147,7 +148,7 @@ static struct gw_config *load_config(const char *cmd, const char *path)
 {
 	struct gw_config *cfg = NULL;
 	struct config_errors errs = { 0 };
-	if (config_load(cli_config_path(path), &cfg, &errs) != 0) {
+	if (config_load_without_secrets(cli_config_path(path), &cfg, &errs) != 0) {
 		for (int i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msgs[i]);
 		fprintf(stderr, "gridgw %s: cannot load the configuration\n", cmd);
@@ -589,7 +590,7 @@ int cmd_ack(int argc, char **argv)
 		"gridgw ack ID [-c FILE] [--by NAME] [--note TEXT]",
 		"Acknowledges incident ID locally (the platform gets the acked event). ID may be a unique\n"
 		"prefix of at least 4 characters, any case (gridgw ack 01m8tj); an ambiguous one lists\n"
-		"the candidates. --by defaults to \"local\".",
+		"the candidates. The event records your Unix user as by; --by NAME goes in its note.",
 		"cbNh",
 	};
 	int r = parse_opts(argc, argv, &o, &help, 1);
@@ -612,7 +613,8 @@ int cmd_close(int argc, char **argv)
 		"gridgw close ID [-c FILE] [--false-alarm] [--by NAME] [--note TEXT]",
 		"Closes incident ID, as the platform's incident.close does: from any open workflow state,\n"
 		"an incident still in alarm too (said in the answer); the platform gets the same `closed`\n"
-		"event, with by (default \"local\") and note. The alarm's next raise opens a new incident.\n"
+		"event, by your Unix user, with --by (as \"on site: NAME\") and --note in its note.\n"
+		"The alarm's next raise opens a new incident.\n"
 		"ID may be a unique prefix of at least 4 characters, any case.",
 		"cFbNh",
 	};

@@ -211,10 +211,11 @@ void config_free(struct gw_config *cfg)
 
 /* Parses the main document (from disk, or from `text` when not NULL), reads
  * it, and hands over the config when no error was found. */
-static int load(const char *path, const char *text, size_t len, struct gw_config **out, struct config_errors *errs)
+static int load(const char *path, const char *text, size_t len, bool secrets_optional, struct gw_config **out,
+		struct config_errors *errs)
 {
 	*out = NULL;
-	struct cfg_ctx c = { .errs = errs, .n_errs_at_start = errs->n };
+	struct cfg_ctx c = { .errs = errs, .n_errs_at_start = errs->n, .secrets_optional = secrets_optional };
 	c.cfg = cfg_xcalloc(1, sizeof *c.cfg);
 	c.cfg->path = cfg_xstrdup(path);
 	c.main_dir = cfg_dirname(path);
@@ -243,11 +244,16 @@ static int load(const char *path, const char *text, size_t len, struct gw_config
 
 int config_load(const char *path, struct gw_config **out, struct config_errors *errs)
 {
-	return load(path, NULL, 0, out, errs);
+	return load(path, NULL, 0, false, out, errs);
+}
+
+int config_load_without_secrets(const char *path, struct gw_config **out, struct config_errors *errs)
+{
+	return load(path, NULL, 0, true, out, errs);
 }
 
 int config_load_text(const char *name, const char *text, size_t len, struct gw_config **out,
 		     struct config_errors *errs)
 {
-	return load(name, text ? text : "", text ? len : 0, out, errs);
+	return load(name, text ? text : "", text ? len : 0, false, out, errs);
 }

@@ -41,6 +41,12 @@ struct config_errors {
 /* Loads and validates `path`. On success returns 0 and *out; on failure
  * returns -1, *out = NULL, and every problem is appended to errs. */
 int config_load(const char *path, struct gw_config **out, struct config_errors *errs);
+/* The same for a command that does not use the secrets (status, ack, a
+ * `check` by an operator): a secret file (password_file, secret_file,
+ * url_file) this user may not open is left unread, its field "" and a
+ * warning, instead of an error; operators are not meant to read them
+ * (docs/operations.md). The daemon uses config_load: it needs every secret. */
+int config_load_without_secrets(const char *path, struct gw_config **out, struct config_errors *errs);
 void config_free(struct gw_config *cfg);
 
 void config_errors_add(struct config_errors *errs, const char *file, int line, const char *fmt, ...)

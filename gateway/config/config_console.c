@@ -59,8 +59,9 @@ void cfg_read_console(struct cfg_ctx *c, const config_setting_t *root)
 		rd_check_keys(c, tls, console_tls_keys, "console.tls");
 		int hc = rd_string(c, tls, "cert", true, &cc->tls_cert);
 		int hk = rd_string(c, tls, "key", true, &cc->tls_key);
-		(void)hc;
-		(void)hk; /* missing ones are reported as required */
+		(void)hc; /* missing ones are reported as required */
+		if (hk > 0)
+			cfg_check_key_file(c, tls, "key", cc->tls_key);
 	}
 	rd_bool(c, g, "metrics", false, &cc->metrics);
 	if (rd_duration(c, g, "session_idle", false, 60000, &cc->session_idle_ms) > 0 &&

@@ -2,8 +2,8 @@
  * docs/notify.md) into struct notify_config: language, console_url,
  * channels and routes. Every channel name a route sends to must exist,
  * globs and hours must parse, templates may use only the known
- * placeholders, and a secret_file / password_file must be readable by us
- * and by nobody else. Secrets are read here and never appear in an error. */
+ * placeholders. Secrets (url, secret, password, or their *_file) are read
+ * by config_secret.c and never appear in an error. */
 #include "gateway/config/config_priv.h"
 
 #include <errno.h>
@@ -18,10 +18,8 @@
 #include "gateway/notify/notify_config.h"
 #include "gateway/notify/notify_priv.h"
 
-#define SECRET_MAX 4096
-
 static const char *const notify_keys[] = { "language", "console_url", "channels", "routes", NULL };
-static const char *const channel_keys[] = { "name", "type", "url", "secret", "secret_file", "ca", "verify",
+static const char *const channel_keys[] = { "name", "type", "url", "url_file", "secret", "secret_file", "ca", "verify",
 					    "format", "mention", "from", "to", "username", "password",
 					    "password_file", "rate", "timeout", NULL };
 static const char *const route_keys[] = { "match", "to", "events", "after", "unless", "hours", "template", NULL };
@@ -68,65 +66,6 @@ static void free_strings(char **v, int n)
 	for (int i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
-}
-
-/* The content of a secret file, first line, without its newline. The file
- * must be a regular file not readable by group or others. */
-static char *read_secret_file(struct cfg_ctx *c, const config_setting_t *at, const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		cfg_err(c, at, "cannot read '%s': %s", path, strerror(errno));
-		return NULL;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		cfg_err(c, at, "'%s' is not a regular file", path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_mode & 077) {
-		cfg_err(c, at, "'%s' is readable by others (mode %04o): make it 0600 or 0400, owned by the service user",
-			path, (unsigned)(st.st_mode & 07777));
-		close(fd);
-		return NULL;
-	}
-	char *buf = cfg_xcalloc(SECRET_MAX + 1, 1);
-	ssize_t n = read(fd, buf, SECRET_MAX);
-	close(fd);
-	if (n < 0) {
-		cfg_err(c, at, "cannot read '%s': %s", path, strerror(errno));
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (!buf[0]) {
-		cfg_err(c, at, "'%s' is empty (it must hold the secret on its first line)", path);
-		free(buf);
-		return NULL;
-	}
-	return buf;
-}
-
-/* `secret` or `secret_file` (not both) into *out. */
-static void read_secret(struct cfg_ctx *c, const config_setting_t *g, const char *key, const char *file_key, char **out)
-{
-	char *path = NULL;
-	bool inline_set = rd_string(c, g, key, false, out) > 0;
-	if (rd_string(c, g, file_key, false, &path) > 0) {
-		const config_setting_t *at = config_setting_get_member(g, file_key);
-		if (inline_set) {
-			cfg_err(c, at, "give '%s' or '%s', not both", key, file_key);
-		} else {
-			char *full = cfg_path_join(c->main_dir, path);
-			*out = read_secret_file(c, at, full);
-			free(full);
-		}
-	}
-	free(path);
-	if (inline_set && !(*out)[0])
-		cfg_err(c, config_setting_get_member(g, key), "'%s' must not be empty", key);
 }
 
 /* "20" (per minute) or "20/10s". */
@@ -181,18 +120,31 @@ static void read_channel(struct cfg_ctx *c, const config_setting_t *g, struct no
 		ch->type = (enum notify_channel_type)type;
 	static const char *const http[] = { "http://", "https://", NULL };
 	static const char *const smtp[] = { "smtp://", "smtps://", NULL };
-	if (rd_string(c, g, "url", true, &ch->url) > 0 && type >= 0) {
+	/* A robot's url holds its key (WeCom key=, DingTalk access_token=,
+	 * Feishu hook id): a secret, so it may come from url_file. */
+	bool robot = type >= 0 && ch->type != NOTIFY_EMAIL && ch->type != NOTIFY_WEBHOOK;
+	cfg_read_secret(c, g, "url", "url_file", robot, &ch->url);
+	const config_setting_t *url_at = config_setting_get_member(g, "url");
+	if (!url_at)
+		url_at = config_setting_get_member(g, "url_file");
+	if (!url_at)
+		rd_missing(c, g, "url");
+	if (ch->url && ch->url[0] && type >= 0) {
 		bool mail = ch->type == NOTIFY_EMAIL;
 		if (!url_has_scheme(ch->url, mail ? smtp : http))
-			cfg_err(c, config_setting_get_member(g, "url"), "'url' of a %s channel must start with %s",
-				type_names[type], mail ? "smtp:// or smtps://" : "http:// or https://");
+			cfg_err(c, url_at, "'url' of a %s channel must start with %s", type_names[type],
+				mail ? "smtp:// or smtps://" : "http:// or https://");
 	}
-	read_secret(c, g, "secret", "secret_file", &ch->secret);
-	read_secret(c, g, "password", "password_file", &ch->password);
+	cfg_read_secret(c, g, "secret", "secret_file", true, &ch->secret);
+	cfg_read_secret(c, g, "password", "password_file", true, &ch->password);
 	rd_string(c, g, "ca", false, &ch->ca);
 	if (ch->ca && access(ch->ca, R_OK) != 0)
 		cfg_err(c, config_setting_get_member(g, "ca"), "cannot read CA file '%s': %s", ch->ca, strerror(errno));
-	rd_bool(c, g, "verify", false, &ch->verify);
+	if (rd_bool(c, g, "verify", false, &ch->verify) > 0 && !ch->verify) {
+		char what[96];
+		snprintf(what, sizeof what, "notify channel \"%s\"", ch->name ? ch->name : "?");
+		cfg_warn_no_verify(c, g, what);
+	}
 	int fmt = 0;
 	if (rd_choice(c, g, "format", false, formats, &fmt) > 0) {
 		ch->format = (enum notify_format)fmt;

@@ -8,7 +8,8 @@
  *   config_read.c   typed readers for libconfig settings (type checks,
  *                   unknown keys, durations) with errors at the setting
  *   config_schema.c the schema: every group/list into the structs, defaults
- *   config_notify.c the notify section (channels, routes, secrets)
+ *   config_notify.c the notify section (channels, routes)
+ *   config_secret.c secrets: *_file readers, readable-secret and verify warnings
  *   config_check.c  cross-checks: references, duplicates, address
  *                   overlaps, actions, expressions
  *   config_syntax.c the text below libconfig: UTF-8 characters, full-width
@@ -80,6 +81,7 @@ struct cfg_ctx {
 	bool in_vendor_dir;
 	int first_vendor_profile;
 	struct cfg_index device_ids; /* device id -> index, once the devices are read */
+	bool secrets_optional;    /* config_load_without_secrets: EACCES on a secret file is a warning */
 };
 
 /* ---- memory: allocation failure at load time aborts (there is nothing
@@ -169,6 +171,21 @@ void cfg_read_rules(struct cfg_ctx *c, const config_setting_t *list);
 /* ---- config_notify.c: the notify section ---- */
 void cfg_read_notify(struct cfg_ctx *c, const config_setting_t *root);
 void cfg_free_notify(struct notify_config *nc);
+
+/* ---- config_secret.c: secrets (issue #14) ---- */
+/* The first line of a secret file, without its newline; the file must be a
+ * regular file not readable by group or others (else an error at `at`). */
+char *cfg_read_secret_file(struct cfg_ctx *c, const config_setting_t *at, const char *path);
+/* `key` inline or `file_key` (a path, relative to the main file; not both)
+ * into *out. With warn_inline, an inline value in a config file group or
+ * others can read is a warning. */
+void cfg_read_secret(struct cfg_ctx *c, const config_setting_t *g, const char *key, const char *file_key,
+		     bool warn_inline, char **out);
+/* A warning when the private key file `path` (setting `key` of g) is open to
+ * group or others. */
+void cfg_check_key_file(struct cfg_ctx *c, const config_setting_t *g, const char *key, const char *path);
+/* The warning for `verify = false` in group g ("uplink.tls"). */
+void cfg_warn_no_verify(struct cfg_ctx *c, const config_setting_t *g, const char *what);
 
 /* ---- config_check.c: checks across settings ---- */
 void cfg_check_profiles(struct cfg_ctx *c);

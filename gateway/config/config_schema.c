@@ -84,7 +84,7 @@ static void read_gateway(struct cfg_ctx *c, const config_setting_t *root)
 
 /* ----------------------------------------------------------------- uplink */
 
-static const char *const uplink_keys[] = { "url", "client_id", "username", "password", "tls", "topic_prefix",
+static const char *const uplink_keys[] = { "url", "client_id", "username", "password", "password_file", "tls", "topic_prefix",
 					   "keepalive", "telemetry_interval", "mqtt_version", "inflight",
 					   "max_payload", "down_after", "reconnect_min", "reconnect_max", NULL };
 static const char *const tls_keys[] = { "ca", "cert", "key", "verify", NULL };
@@ -130,9 +130,12 @@ static void read_tls(struct cfg_ctx *c, const config_setting_t *up, bool secure)
 	rd_string(c, g, "ca", false, &t->ca);
 	int has_cert = rd_string(c, g, "cert", false, &t->cert);
 	int has_key = rd_string(c, g, "key", false, &t->key);
-	rd_bool(c, g, "verify", false, &t->verify);
+	if (rd_bool(c, g, "verify", false, &t->verify) > 0 && !t->verify && secure)
+		cfg_warn_no_verify(c, g, "uplink.tls");
 	if ((has_cert > 0) != (has_key > 0) && has_cert >= 0 && has_key >= 0)
 		cfg_err(c, g, "tls needs both 'cert' and 'key' for a client certificate, or neither");
+	if (has_key > 0)
+		cfg_check_key_file(c, g, "key", t->key);
 	if (!secure)
 		cfg_err(c, g, "tls is set but the uplink url is not ssl:// (mqtts://): it would not be used");
 }
@@ -160,7 +163,7 @@ static void read_uplink(struct cfg_ctx *c, const config_setting_t *root)
 	if (rd_string(c, up, "client_id", false, &u->client_id) > 0 && (!u->client_id[0] || strlen(u->client_id) > 128))
 		cfg_err(c, config_setting_get_member(up, "client_id"), "'client_id' must be 1-128 characters");
 	rd_string(c, up, "username", false, &u->username);
-	rd_string(c, up, "password", false, &u->password);
+	cfg_read_secret(c, up, "password", "password_file", true, &u->password);
 	read_tls(c, up, secure == 1 || secure < 0);
 	if (rd_string(c, up, "topic_prefix", false, &u->topic_prefix) > 0 && !topic_name_ok(u->topic_prefix))
 		cfg_err(c, config_setting_get_member(up, "topic_prefix"),
@@ -447,7 +450,7 @@ static void read_buses(struct cfg_ctx *c, const config_setting_t *root)
 /* ---------------------------------------------------------- mqtt_sources */
 
 static const char *const source_keys[] = { "name", "url", "topic", "device_from", "ts_key", "client_id",
-					    "username", "password", "max_payload", NULL };
+					    "username", "password", "password_file", "max_payload", NULL };
 
 /* A subscription filter: '+' and '#' only as whole levels, '#' last. */
 static bool topic_filter_ok(const char *t, int *levels, bool *has_hash)
@@ -531,7 +534,7 @@ static void read_source(struct cfg_ctx *c, const config_setting_t *g, struct mqt
 	if (rd_string(c, g, "client_id", false, &s->client_id) > 0 && (!s->client_id[0] || strlen(s->client_id) > 128))
 		cfg_err(c, config_setting_get_member(g, "client_id"), "'client_id' must be 1-128 characters");
 	rd_string(c, g, "username", false, &s->username);
-	rd_string(c, g, "password", false, &s->password);
+	cfg_read_secret(c, g, "password", "password_file", true, &s->password);
 	long long v;
 	if (rd_int(c, g, "max_payload", false, 64, 268435455, &v) > 0)
 		s->max_payload = (int)v;

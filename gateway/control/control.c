@@ -24,6 +24,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "gateway/control/control_peer.h"
 
 /* ------------------------------------------------------------------ parser */
 
@@ -289,6 +290,7 @@ struct control_conn {
 	char *out;
 	size_t out_len;
 	size_t out_off;
+	struct control_peer peer;
 };
 
 struct control {
@@ -468,6 +470,24 @@ int control_reply(struct control *c, uint64_t conn, const char *json)
 	return control_conn_answer(c, k, json);
 }
 
+/* Every local action that changes something is logged with the Unix user
+ * who asked for it (a shelve has no event of its own to carry it). */
+static void control_log_action(const struct control_request *req)
+{
+	const char *what = NULL;
+	const char *target = req->id;
+	switch (req->op) {
+	case CONTROL_OP_ACK: what = "ack"; break;
+	case CONTROL_OP_CLOSE: what = "close"; break;
+	case CONTROL_OP_SHELVE: what = "shelve"; target = req->device; break;
+	case CONTROL_OP_UNSHELVE: what = "unshelve"; target = req->device; break;
+	case CONTROL_OP_NOTIFY_TEST: what = "notify test"; target = req->channel; break;
+	default: return;
+	}
+	log_info("control", "%s %s asked by unix user %s (uid %lld)", what, target, req->peer_user,
+		 (long long)req->peer_uid);
+}
+
 /* A complete request line (without its newline) arrived. */
 static int control_conn_deliver(struct control *c, struct control_conn *k, size_t len,
 				control_request_fn fn, void *ctx)
@@ -486,6 +506,11 @@ static int control_conn_deliver(struct control *c, struct control_conn *k, size_
 		control_conn_answer_error(c, k, err);
 		return 0;
 	}
+	if (control_peer_stamp(&req, &k->peer, err, sizeof err) != 0) {
+		control_conn_answer_error(c, k, err);
+		return 0;
+	}
+	control_log_action(&req);
 	uint64_t id = k->id;
 	fn(ctx, id, &req);
 	return 1;
@@ -525,6 +550,43 @@ static int control_conn_read(struct control *c, struct control_conn *k, control_
 	}
 }
 
+/* A free slot for a new connection from `peer`, or NULL with the reason.
+ * Root and the daemon's own user take any free slot; anyone else at most
+ * opt.per_user at once, and not the last opt.reserved. */
+static struct control_conn *control_admit(struct control *c, const struct control_peer *peer, char *why,
+					  size_t len)
+{
+	struct control_conn *free_slot = NULL;
+	int same = 0, ordinary = 0;
+	for (int i = 0; i < c->opt.max_clients; i++) {
+		struct control_conn *k = &c->conns[i];
+		if (k->state == CONN_FREE) {
+			if (!free_slot)
+				free_slot = k;
+			continue;
+		}
+		if (!k->peer.privileged)
+			ordinary++;
+		if (k->peer.known == peer->known && k->peer.uid == peer->uid)
+			same++;
+	}
+	if (!free_slot) {
+		snprintf(why, len, "busy: too many control connections");
+		return NULL;
+	}
+	if (peer->privileged)
+		return free_slot;
+	if (same >= c->opt.per_user) {
+		snprintf(why, len, "busy: your user already has %d control connections open", same);
+		return NULL;
+	}
+	if (ordinary >= c->opt.max_clients - c->opt.reserved) {
+		snprintf(why, len, "busy: too many control connections");
+		return NULL;
+	}
+	return free_slot;
+}
+
 static void control_accept_all(struct control *c)
 {
 	for (;;) {
@@ -545,18 +607,16 @@ static void control_accept_all(struct control *c)
 			c->listen_paused_until = control_now_ms() + 1000;
 			return;
 		}
-		struct control_conn *k = NULL;
-		for (int i = 0; i < c->opt.max_clients; i++) {
-			if (c->conns[i].state == CONN_FREE) {
-				k = &c->conns[i];
-				break;
-			}
-		}
+		struct control_peer peer;
+		control_peer_get(fd, &peer);
+		char why[128];
+		struct control_conn *k = control_admit(c, &peer, why, sizeof why);
 		if (k == NULL) {
-			control_send_error_now(fd, "busy: too many control connections");
+			control_send_error_now(fd, why);
 			close(fd);
 			continue;
 		}
+		k->peer = peer;
 		k->fd = fd;
 		k->id = c->next_id++;
 		k->in_len = 0;
@@ -729,12 +789,17 @@ static int open_private_lock(const char *lock_path)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (attempt ? O_EXCL : 0), 0600);
-		if (fd < 0)
+		/* Someone else's file we may not write, or a symlink (ELOOP):
+		 * not ours either, replaced below. */
+		if (fd < 0 && (attempt || (errno != EACCES && errno != EPERM && errno != ELOOP)))
 			return -1;
-		struct stat st;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0)
-			return fd;
-		close(fd);
+		if (fd >= 0) {
+			struct stat st;
+			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0)
+				return fd;
+			close(fd);
+		}
+		log_warn("control", "%s is not the service user's own private file: replacing it", lock_path);
 		if (unlink(lock_path) != 0)
 			return -1;
 	}
@@ -860,6 +925,8 @@ struct control *control_open(const char *sock_path, const struct control_options
 	c->opt.read_timeout_ms = 2000;
 	c->opt.reply_timeout_ms = 10000;
 	c->opt.max_clients = 8;
+	c->opt.per_user = 2;
+	c->opt.reserved = 2;
 	if (opts != NULL) {
 		if (opts->read_timeout_ms > 0)
 			c->opt.read_timeout_ms = opts->read_timeout_ms;
@@ -867,7 +934,14 @@ struct control *control_open(const char *sock_path, const struct control_options
 			c->opt.reply_timeout_ms = opts->reply_timeout_ms;
 		if (opts->max_clients > 0)
 			c->opt.max_clients = opts->max_clients;
+		if (opts->per_user > 0)
+			c->opt.per_user = opts->per_user;
+		if (opts->reserved > 0)
+			c->opt.reserved = opts->reserved;
 	}
+	/* Ordinary users always keep at least one slot. */
+	if (c->opt.reserved >= c->opt.max_clients)
+		c->opt.reserved = c->opt.max_clients - 1;
 	struct log_ratelimit rl = LOG_RATELIMIT_INIT(3, 10000);
 	c->accept_rl = rl;
 	bool listening = false;

@@ -16,7 +16,8 @@
  * Requests (keys are case-sensitive; unknown keys are errors):
  *   {"op":"status"}
  *   {"op":"incidents","open":true,"limit":20}          open default true, limit 1..1000, default 20
- *   {"op":"ack","id":"<incident id>","by":"...","note":"..."}   by/note optional
+ *   {"op":"ack","id":"<incident id>","by":"...","note":"..."}   by/note optional; by (who was on site)
+ *        is kept in the note: the recorded `by` is the client's Unix user (SO_PEERCRED)
  *   {"op":"shelve","device":"...","for":"2h"}           for: a duration, > 0, at most 30d
  *   {"op":"unshelve","device":"..."}
  *   {"op":"notify_test","channel":"..."}   answered once the channel's API answered:
@@ -81,6 +82,12 @@ struct control_request {
 	int64_t for_ms;           /* shelve: 1..CONTROL_SHELVE_MAX_MS */
 	char channel[64];         /* notify_test: channel name */
 	char workflow[16];        /* close: "closed" or "false_alarm" ("" = closed) */
+	/* Set by the server, never parsed: who sent it (SO_PEERCRED). For ack
+	 * and close the server also sets `by` to peer_user and moves a `by`
+	 * the client sent into `note` as "on site: NAME" (docs/contract.md). */
+	int64_t peer_uid;         /* -1 when the kernel would not say */
+	char peer_user[64];       /* user name, "uid:N" without one, "unknown"; only for
+				   * ack, close, shelve, unshelve, notify_test ("" otherwise) */
 };
 
 /* Parses one request (exactly len bytes, need not be NUL-terminated; a
@@ -98,6 +105,14 @@ struct control_options {
 	int read_timeout_ms;      /* accept -> whole request line; default 2000 */
 	int reply_timeout_ms;     /* request -> answer fully written; default 10000 */
 	int max_clients;          /* connections at once, default 8; more get "busy" */
+	/* Fair shares (issue #14: one local user could hold every slot by
+	 * reopening idle connections): a user other than root and the daemon's
+	 * own holds at most per_user connections at once (default 2), and
+	 * all such users together leave `reserved` slots (default 2) that only
+	 * root and the daemon's user may take, so `gridgw ack` run by them
+	 * always gets in. */
+	int per_user;
+	int reserved;
 };
 
 /* The callback receives each well-formed request with the id of its
@@ -107,7 +122,8 @@ typedef void (*control_request_fn)(void *ctx, uint64_t conn, const struct contro
 /* Listens on sock_path (path of the socket file, < 108 bytes). A stale socket
  * file (nobody listening) is replaced; a socket someone answers on, or a
  * non-socket file at the path, is refused (-EADDRINUSE / -EEXIST) with a
- * reason in err. A lock file sock_path + ".lock" (flock) serialises two
+ * reason in err. A lock file sock_path + ".owner-lock" (flock; mode 0600,
+ * replaced when it is anyone else's, so no other user can hold it) serialises two
  * daemons starting at once. opts may be NULL for the defaults. On failure
  * returns NULL and *rc (if not NULL) gets a negative errno. */
 struct control *control_open(const char *sock_path, const struct control_options *opts,

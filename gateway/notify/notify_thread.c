@@ -624,6 +624,9 @@ struct notify_sender *notify_sender_start(const struct notify_config *cfg, struc
 	for (int i = 0; i < cfg->n_channels; i++) {
 		const struct notify_channel_config *ch = &cfg->channels[i];
 		s->chans[i].cfg = ch;
+		if (!ch->verify)
+			log_warn("notify", "channel %s: verify = false: the server's certificate chain and hostname are NOT checked",
+				 ch->name);
 		int rate = ch->rate > 0 ? ch->rate : notify_default_rate(ch->type);
 		int64_t win = ch->rate_window_ms > 0 ? ch->rate_window_ms : 60000;
 		if (notify_pace_init(&s->chans[i].pace, rate, win) != 0) {

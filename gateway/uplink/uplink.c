@@ -306,6 +306,8 @@ static int copy_config(struct uplink *u, const struct gw_config *cfg, char *err,
 	u->cert = dup_or_null(uc->tls.cert);
 	u->key = dup_or_null(uc->tls.key);
 	u->verify = uc->tls.present ? uc->tls.verify : true;
+	if (u->use_tls && !u->verify)
+		log_warn("uplink", "uplink.tls verify = false: the broker's certificate chain and hostname are NOT checked");
 	if (!u->url || !u->client_id) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
