@@ -134,6 +134,17 @@ static int core_open(struct core *c, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory (queue)");
 		return -1;
 	}
+	/* The instance lock first: a second `gridgw run` on this state_dir must
+	 * stop here, before the store's start-up check could move the running
+	 * daemon's store aside as corrupt. */
+	char sock[256];
+	int rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
+	if (rc == 0)
+		c->ctl = control_open(sock, NULL, &rc, err, errlen);
+	if (!c->ctl)
+		return -1;
+	if (chmod(sock, 0660) != 0) /* the operators' group then cannot connect: say so, keep alarming */
+		log_warn("core", "cannot make %s group-writable: %s", sock, strerror(errno));
 	struct store_recovery rec;
 	c->store = store_open_recover(cfg->gateway.state_dir, &cfg->store, &rec, err, errlen);
 	if (!c->store)
@@ -155,13 +166,6 @@ static int core_open(struct core *c, char *err, size_t errlen)
 	incidents_set_notify(c->inc, c->notify);
 	notify_restore_incident(c->notify,
 				incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.notify") != NULL);
-	char sock[256];
-	int rc = control_socket_path(cfg->gateway.state_dir, sock, sizeof sock);
-	if (rc == 0)
-		c->ctl = control_open(sock, NULL, &rc, err, errlen);
-	if (!c->ctl)
-		return -1;
-	chmod(sock, 0660);
 	c->web_seq = store_last_seq(c->store);
 	if (cfg->console.present) {
 		c->web = web_start(&cfg->console, c->q, err, errlen);

@@ -101,6 +101,22 @@ $NEW"
 	rm -rf "$TMP/state"
 done
 
+# A second `gridgw run` on the state_dir of a running one stops at the
+# instance lock, before its start-up check could move the live store aside
+# (here the file looks corrupt on disk while the first daemon runs on it).
+mkdir -p "$TMP/state"
+cp "$TMP/golden.db" "$TMP/state/gridgw.db"
+start_gw first
+wait_for "[ -S $TMP/state/gridgw.sock ]" 20 || tap_fail "first daemon up"
+damage header "$TMP/state/gridgw.db"
+timeout 30 "$GRIDGW" run -c "$TMP/gw.conf" >"$TMP/gw-second.log" 2>&1
+rc=$?
+check "a second daemon on the same state_dir is refused (exit $rc)" test "$rc" = 1
+check "…by the instance lock" grep -q 'another gridgw' "$TMP/gw-second.log"
+check "…and moves nothing aside" test -z "$(ls "$TMP"/state/*corrupt* 2>/dev/null)"
+stop_gw
+rm -rf "$TMP/state"
+
 # A store on a read-only file system, damaged or not, is never moved aside.
 ro=$TMP/ro
 mkdir -p "$ro"
@@ -117,8 +133,7 @@ if mount -t tmpfs -o size=4m gridgw-test "$ro" 2>/dev/null; then
 		timeout 30 "$GRIDGW" run -c "$TMP/ro.conf" >"$TMP/ro-$c.log" 2>&1
 		rc=$?
 		check "read-only fs, $c store: refused with exit 1 (was $rc)" test "$rc" = 1
-		check "read-only fs, $c store: the error says read-only and not moved" \
-			grep -q 'Read-only file system (the store is not moved aside' "$TMP/ro-$c.log"
+		check "read-only fs, $c store: the error says read-only" grep -q 'Read-only file system' "$TMP/ro-$c.log"
 		check "read-only fs, $c store: file left in place, untouched" cmp -s "$TMP/ro-$c.orig" "$ro/state/gridgw.db"
 		check "read-only fs, $c store: nothing moved aside" test -z "$(ls "$ro"/state/*corrupt* 2>/dev/null)"
 	done
