@@ -87,6 +87,10 @@ struct devcomm {
 	int64_t *last_good_mono;  /* per device */
 };
 
+/* gateway.storage's message while the store is at its size cap: how the
+ * core tells, after a restart, that condition from a store replaced at start. */
+#define CORE_STORAGE_CAP_MESSAGE "Store at its size cap with undelivered events"
+
 struct core {
 	const char *config_path;
 	struct gw_config *cfg;
@@ -137,7 +141,7 @@ struct core {
 	int64_t watchdog_interval_ms;
 	int64_t next_history_ms;
 	bool uplink_down_raised;
-	bool storage_full_raised;
+	bool storage_full_raised; /* the open gateway.storage is the size cap (CORE_STORAGE_CAP_MESSAGE) */
 	uint64_t messages;        /* queue messages handled, for status */
 	struct json_map_stats source_stats; /* MQTT source messages: counted drops */
 	/* MQTT readings: the last applied per point (source.c), and how

@@ -277,6 +277,12 @@ const char *incidents_id_of(const struct incidents *inc, const char *alarm_key)
 	return x ? x->row.id : NULL;
 }
 
+const char *incidents_message_of(const struct incidents *inc, const char *alarm_key)
+{
+	struct incident *x = alarm_key ? find_key(inc, alarm_key) : NULL;
+	return x ? x->row.message : NULL;
+}
+
 size_t incidents_pending_count(const struct incidents *inc)
 {
 	return inc->n_q - inflight_count(inc);

@@ -155,6 +155,8 @@ size_t incidents_open_count(const struct incidents *inc);
 const char *incidents_key_of(const struct incidents *inc, const char *id);
 /* Id of the open incident of an alarm key, or NULL. */
 const char *incidents_id_of(const struct incidents *inc, const char *alarm_key);
+/* The message of the open incident for alarm_key, or NULL. */
+const char *incidents_message_of(const struct incidents *inc, const char *alarm_key);
 /* Events held in memory, not yet committed to the store. */
 size_t incidents_pending_count(const struct incidents *inc);
 /* True while the module's gateway.storage incident is raised. */

@@ -119,7 +119,10 @@ static void restore_open_alarms(struct core *c)
 	if (store_each_incident(c->store, true, 1000000, restore_one, c) < 0)
 		log_warn("core", "could not read open incidents to restore alarm states");
 	c->uplink_down_raised = incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.uplink_down") != NULL;
-	c->storage_full_raised = incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.storage") != NULL;
+	/* Only the size cap is a condition the prune clears; a store replaced at
+	 * an earlier start stays open until someone closes it (operations.md §9). */
+	const char *msg = incidents_message_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.storage");
+	c->storage_full_raised = msg && strcmp(msg, CORE_STORAGE_CAP_MESSAGE) == 0;
 }
 
 static int core_open(struct core *c, char *err, size_t errlen)

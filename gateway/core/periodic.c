@@ -163,7 +163,7 @@ void core_periodic(struct core *c, int64_t now)
 		bool full = rc == STORE_ERR_FULL;
 		if (full != c->storage_full_raised &&
 		    incidents_gateway(c->inc, "gateway.storage", 2, full,
-				      full ? "Store at its size cap with undelivered events" : "Store below its size cap",
+				      full ? CORE_STORAGE_CAP_MESSAGE : "Store below its size cap",
 				      wall) >= 0)
 			c->storage_full_raised = full;
 	}
