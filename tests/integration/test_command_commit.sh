@@ -83,6 +83,10 @@ NU=1030
 for i in $(seq 1 $NU); do echo "{\"req\":\"u$i\",\"op\":\"device.unshelve\",\"device\":\"s01\"}"; done |
 	mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "$P/cmd" -l
 NREF=$((NU - (1024 - 41)))
+# Each command costs a failing commit on the full disk (under ASan 1030 of
+# them took over 20 s): wait until the gateway has taken the last one, then
+# its refusal must be out at once.
+wait_for "grep -q ' u$NU: refused' $TMP/gw.log" 120 || tap_fail "the gateway took all $NU commands within 120 s"
 check "past 1024 held answers, $NREF commands refused unapplied at once" \
 	wait_for "[ \$(grep -c 'store unavailable: not applied' $TMP/results.log) = $NREF ]" 20
 check "those are the last ones sent" grep -q "\"req\":\"u$NU\",\"ok\":false,\"error\":\"store unavailable" "$TMP/results.log"
