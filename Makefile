@@ -43,7 +43,11 @@ CFLAGS  ?= -O2 -g
 WFLAGS  := -std=c11 -Wall -Wextra -Werror -pthread
 ALL_CFLAGS = $(CFLAGS) $(WFLAGS) $(SAN)
 ALL_LDFLAGS = $(LDFLAGS) -pthread $(SAN)
-LIBS    := -lpaho-mqtt3as $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lm -lutil
+# libcurl and libmicrohttpd are dlopen()ed when notifications or the console
+# start (gateway/notify/notify_thread.c, gateway/web/web_http.c): their
+# headers are used, they are not linked (2-4 MB of RSS, issue #12).
+DLOPEN_PKGS := libcurl libmicrohttpd
+LIBS    := -lpaho-mqtt3as $(shell $(PKG_CONFIG) --libs $(filter-out $(DLOPEN_PKGS),$(PKGS)) 2>/dev/null) -lm -lutil
 CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 
 # Every .c under the four library folders, at any depth (a new module folder

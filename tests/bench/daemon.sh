@@ -8,6 +8,10 @@
 # DAEMON_BENCH_CONSOLE=1 adds the web console and, over the measured window,
 # what a browser open on the Alarms page does: one live stream (SSE) plus
 # the incidents list and status every 5 s (tests/bench/console.sh compares).
+# DAEMON_BENCH_WRAP="valgrind --tool=massif ..." runs the daemon under a tool.
+# DAEMON_BENCH_RSS_LOG=file samples VmRSS/VmHWM every 10 s over the window
+# ("seconds rss_kb hwm_kb" lines) and prints the least-squares RSS slope after
+# the first sample: the soak (make bench SOAK=1800) uses it for issue #12.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/common.sh
@@ -64,7 +68,7 @@ sim=$!
 SPAWNED+=($sim)
 wait_for "grep -q . $TMP/sim.log || [ -S /nonexistent ]" 2
 sleep 2
-taskset -c 0 env ${DAEMON_BENCH_ENV:-} "$GRIDGW" run -c "$TMP/gw.conf" >"$TMP/gw.log" 2>&1 &
+taskset -c 0 env ${DAEMON_BENCH_ENV:-} ${DAEMON_BENCH_WRAP:-} "$GRIDGW" run -c "$TMP/gw.conf" >"$TMP/gw.log" 2>&1 &
 gw=$!
 SPAWNED+=($gw)
 sleep 10 # warm-up: connect, first reads, plan
@@ -95,6 +99,15 @@ fi
 t0=$(cpu_ticks $gw); s0=$SECONDS
 thread_ticks $gw >"$TMP/threads0"
 "$GRIDGW" status -c "$TMP/gw.conf" --json >"$TMP/status0" 2>/dev/null
+if [ -n "${DAEMON_BENCH_RSS_LOG:-}" ]; then
+	: >"$DAEMON_BENCH_RSS_LOG"
+	( for ((i = 0; i <= secs / 10; i++)); do
+		[ -r /proc/$gw/status ] || break
+		awk -v t=$((i * 10)) '/^VmRSS/ {r = $2} /^VmHWM/ {h = $2} END {print t, r, h}' /proc/$gw/status >>"$DAEMON_BENCH_RSS_LOG"
+		sleep 10
+	done ) &
+	SPAWNED+=($!)
+fi
 if [ -n "${DAEMON_BENCH_PERF:-}" ]; then perf record -g -o "$DAEMON_BENCH_PERF" -p $gw -- sleep "$secs" >/dev/null 2>&1; else sleep "$secs"; fi
 t1=$(cpu_ticks $gw); s1=$SECONDS
 thread_ticks $gw >"$TMP/threads1"
@@ -119,3 +132,16 @@ awk -v t=$((t1 - t0)) -v hz="$hz" -v el="$el" -v hwm="$hwm" -v rss="$rss" -v ano
 }'
 join -t "$(printf '\t')" "$TMP/threads0" "$TMP/threads1" | awk -F'\t' -v hz="$(getconf CLK_TCK)" -v el=$((s1 - s0)) \
 	'{ printf "    %-12s %.2f %% of one core\n", $1, 100 * ($3 - $2) / hz / el }'
+if [ -n "${DAEMON_BENCH_RSS_LOG:-}" ]; then
+	# Slope over the window (warm-up already excluded: sampling starts after it).
+	awk '{ n++; sx += $1; sy += $2; sxx += $1 * $1; sxy += $1 * $2; if (n == 1) first = $2; last = $2; hwm = $3 }
+		END { if (n < 3) { print "    RSS soak: too few samples"; exit }
+		b = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+		printf "    RSS soak: %d samples every 10 s, first %.0f kB, last %.0f kB, peak %.0f kB, slope %.2f kB/min (%.1f kB/h)\n", n, first, last, hwm, b * 60, b * 3600 }' "$DAEMON_BENCH_RSS_LOG"
+fi
+if [ -n "${DAEMON_BENCH_WRAP:-}" ]; then
+	# A tool writes its report at exit: stop the daemon the ordinary way and
+	# give it time (valgrind is slow), before cleanup's kill -9.
+	kill -TERM $gw 2>/dev/null
+	for ((i = 0; i < 600 && $(kill -0 $gw 2>/dev/null && echo 1 || echo 0); i++)); do sleep 0.1; done
+fi
