@@ -6,7 +6,8 @@
 #   make test       deps + build + every unit and integration test
 #   make test-asan  the same under AddressSanitizer + UBSan
 #   make demo       a simulated compound, a loopback broker, alarms live
-#   make bench      benchmarks (figures, not pass/fail)
+#   make bench      benchmarks (figures, not pass/fail); SOAK=1800: only the
+#                   30-minute memory soak (RSS every 10 s, slope)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
 #   make install    PREFIX=/usr/local SYSCONFDIR=/etc DESTDIR= (make uninstall: the same paths)
 #   make deb        Debian packages gridgw + gridgw-sim into $(DEBDIR)/ (ARCH=arm64: cross)
@@ -145,7 +146,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) tests/bench/run.sh
+	@BUILD=$(BUILD) SOAK=$(SOAK) tests/bench/run.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)

@@ -10,8 +10,8 @@
 # the incidents list and status every 5 s (tests/bench/console.sh compares).
 # DAEMON_BENCH_WRAP="valgrind --tool=massif ..." runs the daemon under a tool.
 # DAEMON_BENCH_RSS_LOG=file samples VmRSS/VmHWM every 10 s over the window
-# ("seconds rss_kb hwm_kb" lines) and prints the least-squares RSS slope after
-# the first sample: the soak (make bench SOAK=1800) uses it for issue #12.
+# ("seconds rss_kb hwm_kb" lines), then the RSS slope and ✓/✗ for "no
+# growth after warm-up": the soak of issue #12 (make bench SOAK=1800).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/common.sh
@@ -133,11 +133,19 @@ awk -v t=$((t1 - t0)) -v hz="$hz" -v el="$el" -v hwm="$hwm" -v rss="$rss" -v ano
 join -t "$(printf '\t')" "$TMP/threads0" "$TMP/threads1" | awk -F'\t' -v hz="$(getconf CLK_TCK)" -v el=$((s1 - s0)) \
 	'{ printf "    %-12s %.2f %% of one core\n", $1, 100 * ($3 - $2) / hz / el }'
 if [ -n "${DAEMON_BENCH_RSS_LOG:-}" ]; then
-	# Slope over the window (warm-up already excluded: sampling starts after it).
-	awk '{ n++; sx += $1; sy += $2; sxx += $1 * $1; sxy += $1 * $2; if (n == 1) first = $2; last = $2; hwm = $3 }
-		END { if (n < 3) { print "    RSS soak: too few samples"; exit }
-		b = (n * sxy - sx * sy) / (n * sxx - sx * sx)
-		printf "    RSS soak: %d samples every 10 s, first %.0f kB, last %.0f kB, peak %.0f kB, slope %.2f kB/min (%.1f kB/h)\n", n, first, last, hwm, b * 60, b * 3600 }' "$DAEMON_BENCH_RSS_LOG"
+	# Least-squares slope over the whole window and over its second half
+	# (the first half is warm-up: SQLite's page cache and the WAL fill for
+	# minutes); "no growth" = the second half ends within 8 kB (two pages)
+	# of where it began.
+	awk 'function fit(a, b,   i, n, sx, sy, sxx, sxy) {
+			for (i = a; i <= b; i++) { n++; sx += t[i]; sy += r[i]; sxx += t[i] * t[i]; sxy += t[i] * r[i] }
+			return n < 3 ? 0 : (n * sxy - sx * sy) / (n * sxx - sx * sx) }
+		{ n++; t[n] = $1; r[n] = $2; if ($3 > hwm) hwm = $3 }
+		END { if (n < 6) { print "    RSS soak: too few samples"; exit }
+		h = int(n / 2) + 1
+		printf "    RSS soak: %d samples every 10 s; first %.0f kB, at half time %.0f kB, last %.0f kB, peak %.0f kB\n", n, r[1], r[h], r[n], hwm
+		printf "    RSS slope: whole window %.2f kB/min, second half %.2f kB/min\n", fit(1, n) * 60, fit(h, n) * 60
+		printf "  %s no RSS growth after warm-up: second half %+.0f kB (target: within 8 kB)\n", (r[n] - r[h] <= 8 ? "✓" : "✗"), r[n] - r[h] }' "$DAEMON_BENCH_RSS_LOG"
 fi
 if [ -n "${DAEMON_BENCH_WRAP:-}" ]; then
 	# A tool writes its report at exit: stop the daemon the ordinary way and
