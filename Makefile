@@ -6,7 +6,8 @@
 #   make test       deps + build + every unit and integration test
 #   make test-asan  the same under AddressSanitizer + UBSan
 #   make demo       a simulated compound, a loopback broker, alarms live
-#   make bench      benchmarks (figures, not pass/fail)
+#   make bench      benchmarks (figures, not pass/fail); SOAK=1800: only the
+#                   30-minute memory soak (RSS every 10 s, slope)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
 #   make install    PREFIX=/usr/local SYSCONFDIR=/etc DESTDIR= (make uninstall: the same paths)
 #   make deb        Debian packages gridgw + gridgw-sim into $(DEBDIR)/ (ARCH=arm64: cross)
@@ -43,7 +44,11 @@ CFLAGS  ?= -O2 -g
 WFLAGS  := -std=c11 -Wall -Wextra -Werror -pthread
 ALL_CFLAGS = $(CFLAGS) $(WFLAGS) $(SAN)
 ALL_LDFLAGS = $(LDFLAGS) -pthread $(SAN)
-LIBS    := -lpaho-mqtt3as $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lm -lutil
+# libcurl and libmicrohttpd are dlopen()ed when notifications or the console
+# start (gateway/notify/notify_thread.c, gateway/web/web_http.c): their
+# headers are used, they are not linked (2-4 MB of RSS, issue #12).
+DLOPEN_PKGS := libcurl libmicrohttpd
+LIBS    := -lpaho-mqtt3as $(shell $(PKG_CONFIG) --libs $(filter-out $(DLOPEN_PKGS),$(PKGS)) 2>/dev/null) -lm -lutil
 CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 
 # Every .c under the four library folders, at any depth (a new module folder
@@ -141,7 +146,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@BUILD=$(BUILD) tests/bench/run.sh
+	@BUILD=$(BUILD) SOAK=$(SOAK) tests/bench/run.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)

@@ -1,10 +1,31 @@
 /* main — the gridgw command line: finds the sub-command and hands over. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <MQTTAsync.h>
+
 #include "gateway/cli/cli.h"
+
+/* Process-wide set-up, before any thread or MQTT client exists.
+ * - Paho's TLS build calls OpenSSL's global init (config file, providers,
+ *   error strings) at its first client unless told not to: 1.35 MB of
+ *   libcrypto pages touched for a tcp:// uplink (docs/benchmarks.md).
+ *   OpenSSL >= 1.1 initialises itself on first use, so an ssl:// uplink or
+ *   MQTT source still gets a fully initialised library when it connects.
+ * - glibc gives every thread that mallocs its own arena (64 MB reserved, a
+ *   few pages touched and kept each): the bus threads, Paho's and SQLite's
+ *   allocations are few and small, so two arenas are plenty and keep freed
+ *   memory where the next allocation finds it. */
+static void process_init(void)
+{
+	mallopt(M_ARENA_MAX, 2);
+	MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
+	io.do_openssl_init = 0;
+	MQTTAsync_global_init(&io);
+}
 
 struct command {
 	const char *name;
@@ -39,6 +60,7 @@ int main(int argc, char **argv)
 {
 	/* Paho and the control socket write to sockets whose peer may be gone. */
 	signal(SIGPIPE, SIG_IGN);
+	process_init();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

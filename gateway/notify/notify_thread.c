@@ -13,6 +13,7 @@
  * is reported failed with stopped=true, and later ones are refused the same
  * way until the sender is restarted by a reload. The core keeps those jobs
  * pending in the store, so a fixed key delivers them. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -23,6 +24,41 @@
 #include <time.h>
 
 #include <curl/curl.h>
+
+/* libcurl is loaded when the first sender starts, not linked: linking it
+ * (with librtmp, gnutls, p11-kit, krb5, ldap behind it) costs every gridgw
+ * process 2-4 MB of touched library pages and gnutls's start-up work, also
+ * when no channel is configured (docs/benchmarks.md, issue #12). The
+ * functions are called through this table; the macros below keep the call
+ * sites as libcurl's documentation writes them. The soname is libcurl's ABI
+ * (4 since 2006). */
+#define CURL_SONAME "libcurl.so.4"
+#define CURL_FNS(X) X(global_init) X(easy_strerror) X(easy_init) X(easy_setopt) X(easy_getinfo) \
+	X(easy_cleanup) X(slist_append) X(slist_free_all) X(multi_init) X(multi_cleanup) \
+	X(multi_add_handle) X(multi_remove_handle) X(multi_perform) X(multi_poll) \
+	X(multi_info_read) X(multi_wakeup)
+#define CURL_FN_PTR(n) __typeof__(curl_##n) *n;
+static struct {
+	CURL_FNS(CURL_FN_PTR)
+} lc;
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#define curl_global_init lc.global_init
+#define curl_easy_strerror lc.easy_strerror
+#define curl_easy_init lc.easy_init
+#define curl_easy_setopt lc.easy_setopt
+#define curl_easy_getinfo lc.easy_getinfo
+#define curl_easy_cleanup lc.easy_cleanup
+#define curl_slist_append lc.slist_append
+#define curl_slist_free_all lc.slist_free_all
+#define curl_multi_init lc.multi_init
+#define curl_multi_cleanup lc.multi_cleanup
+#define curl_multi_add_handle lc.multi_add_handle
+#define curl_multi_remove_handle lc.multi_remove_handle
+#define curl_multi_perform lc.multi_perform
+#define curl_multi_poll lc.multi_poll
+#define curl_multi_info_read lc.multi_info_read
+#define curl_multi_wakeup lc.multi_wakeup
 
 #include "common/log.h"
 #include "gateway/notify/notify.h"
@@ -83,9 +119,24 @@ struct notify_sender {
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static char curl_load_err[256];   /* set when libcurl could not be loaded */
 static CURLcode curl_init_rc;
 static void curl_init_once(void)
 {
+	curl_init_rc = CURLE_FAILED_INIT;
+	void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);   /* kept for the process's life */
+	if (h == NULL) {
+		snprintf(curl_load_err, sizeof curl_load_err, "cannot load %s: %s (install libcurl4)", CURL_SONAME,
+			 dlerror());
+		return;
+	}
+#define CURL_FN_LOAD(n)                                                                                  \
+	if ((*(void **)&lc.n = dlsym(h, "curl_" #n)) == NULL) {                                          \
+		snprintf(curl_load_err, sizeof curl_load_err, "%s has no curl_" #n " (too old)", CURL_SONAME); \
+		return;                                                                                  \
+	}
+	CURL_FNS(CURL_FN_LOAD)
+#undef CURL_FN_LOAD
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
@@ -601,6 +652,10 @@ static void *sender_main(void *arg)
 struct notify_sender *notify_sender_start(const struct notify_config *cfg, struct queue *q, char *err, size_t errlen)
 {
 	pthread_once(&curl_once, curl_init_once);
+	if (curl_load_err[0]) {
+		snprintf(err, errlen, "libcurl: %s", curl_load_err);
+		return NULL;
+	}
 	if (curl_init_rc != CURLE_OK) {
 		snprintf(err, errlen, "libcurl: %s", curl_easy_strerror(curl_init_rc));
 		return NULL;

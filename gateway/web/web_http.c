@@ -10,6 +10,7 @@
  * closes idle and half-open connections; per-IP and total limits keep one
  * client (or one scanner) from taking every slot. */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
+#include <pthread.h>
 
 #include "common/log.h"
 #include "common/queue.h"
@@ -29,6 +31,50 @@
 #include "common/model.h"
 #include "gateway/web/web.h"
 #include "gateway/web/web_priv.h"
+
+/* libmicrohttpd is loaded when the console starts, not linked: linking it
+ * (with gnutls, p11-kit, nettle, gmp behind it) costs every gridgw process
+ * 2-4 MB of touched library pages and gnutls's start-up work, also without
+ * a console (docs/benchmarks.md, issue #12). The functions are called
+ * through this table; the macros keep the call sites as MHD's manual writes
+ * them. The soname is MHD's ABI (12 since 2014). */
+#define MHD_SONAME "libmicrohttpd.so.12"
+#define MHD_FNS(X) X(add_response_header) X(lookup_connection_value) X(queue_response) X(destroy_response) \
+	X(create_response_from_buffer) X(create_response_from_callback) X(start_daemon) X(stop_daemon) \
+	X(is_feature_supported) X(get_connection_info)
+#define MHD_FN_PTR(n) __typeof__(MHD_##n) *n;
+static struct {
+	MHD_FNS(MHD_FN_PTR)
+} lm;
+#define MHD_add_response_header lm.add_response_header
+#define MHD_lookup_connection_value lm.lookup_connection_value
+#define MHD_queue_response lm.queue_response
+#define MHD_destroy_response lm.destroy_response
+#define MHD_create_response_from_buffer lm.create_response_from_buffer
+#define MHD_create_response_from_callback lm.create_response_from_callback
+#define MHD_start_daemon lm.start_daemon
+#define MHD_stop_daemon lm.stop_daemon
+#define MHD_is_feature_supported lm.is_feature_supported
+#define MHD_get_connection_info lm.get_connection_info
+
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+static char mhd_load_err[256];   /* set when libmicrohttpd could not be loaded */
+static void mhd_load_once(void)
+{
+	void *h = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);   /* kept for the process's life */
+	if (h == NULL) {
+		snprintf(mhd_load_err, sizeof mhd_load_err, "cannot load %s: %s (install libmicrohttpd12)",
+			 MHD_SONAME, dlerror());
+		return;
+	}
+#define MHD_FN_LOAD(n)                                                                                 \
+	if ((*(void **)&lm.n = dlsym(h, "MHD_" #n)) == NULL) {                                         \
+		snprintf(mhd_load_err, sizeof mhd_load_err, "%s has no MHD_" #n " (too old)", MHD_SONAME); \
+		return;                                                                                \
+	}
+	MHD_FNS(MHD_FN_LOAD)
+#undef MHD_FN_LOAD
+}
 
 #define COOKIE_NAME "gridgw_session"
 #define CSP "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " \
@@ -1083,6 +1129,11 @@ struct web *web_start(const struct console_config *cc, struct queue *q, char *er
 	const char *listen = cc->listen ? cc->listen : "0.0.0.0:8080";
 	if (web_parse_listen(listen, host, sizeof host, &port, err, errlen) != 0)
 		return NULL;
+	pthread_once(&mhd_once, mhd_load_once);
+	if (mhd_load_err[0]) {
+		snprintf(err, errlen, "console: %s", mhd_load_err);
+		return NULL;
+	}
 	struct web *w = calloc(1, sizeof *w);
 	if (w == NULL) {
 		snprintf(err, errlen, "out of memory");

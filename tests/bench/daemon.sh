@@ -8,6 +8,10 @@
 # DAEMON_BENCH_CONSOLE=1 adds the web console and, over the measured window,
 # what a browser open on the Alarms page does: one live stream (SSE) plus
 # the incidents list and status every 5 s (tests/bench/console.sh compares).
+# DAEMON_BENCH_WRAP="valgrind --tool=massif ..." runs the daemon under a tool.
+# DAEMON_BENCH_RSS_LOG=file samples VmRSS/VmHWM every 10 s over the window
+# ("seconds rss_kb hwm_kb" lines), then the RSS slope and ✓/✗ for "no
+# growth after warm-up": the soak of issue #12 (make bench SOAK=1800).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/common.sh
@@ -64,7 +68,7 @@ sim=$!
 SPAWNED+=($sim)
 wait_for "grep -q . $TMP/sim.log || [ -S /nonexistent ]" 2
 sleep 2
-taskset -c 0 env ${DAEMON_BENCH_ENV:-} "$GRIDGW" run -c "$TMP/gw.conf" >"$TMP/gw.log" 2>&1 &
+taskset -c 0 env ${DAEMON_BENCH_ENV:-} ${DAEMON_BENCH_WRAP:-} "$GRIDGW" run -c "$TMP/gw.conf" >"$TMP/gw.log" 2>&1 &
 gw=$!
 SPAWNED+=($gw)
 sleep 10 # warm-up: connect, first reads, plan
@@ -95,6 +99,15 @@ fi
 t0=$(cpu_ticks $gw); s0=$SECONDS
 thread_ticks $gw >"$TMP/threads0"
 "$GRIDGW" status -c "$TMP/gw.conf" --json >"$TMP/status0" 2>/dev/null
+if [ -n "${DAEMON_BENCH_RSS_LOG:-}" ]; then
+	: >"$DAEMON_BENCH_RSS_LOG"
+	( for ((i = 0; i <= secs / 10; i++)); do
+		[ -r /proc/$gw/status ] || break
+		awk -v t=$((i * 10)) '/^VmRSS/ {r = $2} /^VmHWM/ {h = $2} END {print t, r, h}' /proc/$gw/status >>"$DAEMON_BENCH_RSS_LOG"
+		sleep 10
+	done ) &
+	SPAWNED+=($!)
+fi
 if [ -n "${DAEMON_BENCH_PERF:-}" ]; then perf record -g -o "$DAEMON_BENCH_PERF" -p $gw -- sleep "$secs" >/dev/null 2>&1; else sleep "$secs"; fi
 t1=$(cpu_ticks $gw); s1=$SECONDS
 thread_ticks $gw >"$TMP/threads1"
@@ -119,3 +132,24 @@ awk -v t=$((t1 - t0)) -v hz="$hz" -v el="$el" -v hwm="$hwm" -v rss="$rss" -v ano
 }'
 join -t "$(printf '\t')" "$TMP/threads0" "$TMP/threads1" | awk -F'\t' -v hz="$(getconf CLK_TCK)" -v el=$((s1 - s0)) \
 	'{ printf "    %-12s %.2f %% of one core\n", $1, 100 * ($3 - $2) / hz / el }'
+if [ -n "${DAEMON_BENCH_RSS_LOG:-}" ]; then
+	# Least-squares slope over the whole window and over its second half
+	# (the first half is warm-up: SQLite's page cache and the WAL fill for
+	# minutes); "no growth" = the second half ends within 8 kB (two pages)
+	# of where it began.
+	awk 'function fit(a, b,   i, n, sx, sy, sxx, sxy) {
+			for (i = a; i <= b; i++) { n++; sx += t[i]; sy += r[i]; sxx += t[i] * t[i]; sxy += t[i] * r[i] }
+			return n < 3 ? 0 : (n * sxy - sx * sy) / (n * sxx - sx * sx) }
+		{ n++; t[n] = $1; r[n] = $2; if ($3 > hwm) hwm = $3 }
+		END { if (n < 6) { print "    RSS soak: too few samples"; exit }
+		h = int(n / 2) + 1
+		printf "    RSS soak: %d samples every 10 s; first %.0f kB, at half time %.0f kB, last %.0f kB, peak %.0f kB\n", n, r[1], r[h], r[n], hwm
+		printf "    RSS slope: whole window %.2f kB/min, second half %.2f kB/min\n", fit(1, n) * 60, fit(h, n) * 60
+		printf "  %s no RSS growth after warm-up: second half %+.0f kB (target: within 8 kB)\n", (r[n] - r[h] <= 8 ? "✓" : "✗"), r[n] - r[h] }' "$DAEMON_BENCH_RSS_LOG"
+fi
+if [ -n "${DAEMON_BENCH_WRAP:-}" ]; then
+	# A tool writes its report at exit: stop the daemon the ordinary way and
+	# give it time (valgrind is slow), before cleanup's kill -9.
+	kill -TERM $gw 2>/dev/null
+	for ((i = 0; i < 600 && $(kill -0 $gw 2>/dev/null && echo 1 || echo 0); i++)); do sleep 0.1; done
+fi

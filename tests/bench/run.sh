@@ -9,6 +9,13 @@ export BUILD
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 echo "gridgw benchmarks — $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
+if [ -n "${SOAK:-}" ]; then
+	# make bench SOAK=SECONDS: only the memory soak of issue #12 (the whole
+	# daemon at its workload for SECONDS after warm-up, VmRSS every 10 s).
+	log=${SOAK_LOG:-/tmp/gridgw-soak-$(date +%Y%m%d-%H%M%S).log}
+	echo "== soak: 500 devices x 30 registers every 1 s for $SOAK s, VmRSS every 10 s into $log =="
+	DAEMON_BENCH_SECONDS=$SOAK DAEMON_BENCH_RSS_LOG=$log exec tests/bench/daemon.sh
+fi
 echo "== issue #12: 500 devices x 30 registers every 1 s, side by side with the bare libmodbus loop (and Node-RED with NODE_RED=1) =="
 tests/bench/peers.sh
 echo

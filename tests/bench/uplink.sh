@@ -3,7 +3,9 @@
 # the gateway's path (store -> outbox -> Paho -> PUBACK -> marked delivered),
 # beside bare Paho publishing the same messages with the same window (the
 # limit), and the drain rate of a 100,000-event backlog after a reconnect.
-# Figures, not pass/fail (exit non-zero only if a run lost events).
+# Figures, then ✓/✗ against issue #12's target 5 (live and drain each
+# >= 0.9 x bare Paho, as the median of each run's own ratio); exit non-zero
+# only if a run lost events.
 #   BUILD=build tests/bench/uplink.sh    [UPLINK_BENCH_EVENTS=50000 UPLINK_BENCH_DRAIN=100000 UPLINK_BENCH_RUNS=3]
 set -u
 cd "$(dirname "$0")/../.."
@@ -33,4 +35,12 @@ done
 
 echo "== uplink: loopback mosquitto $(mosquitto -h 2>/dev/null | head -n 1 | awk '{print $3}'), $(nproc) CPUs"
 "$bin" --url "tcp://127.0.0.1:$port" --dir "$tmp" --events "${UPLINK_BENCH_EVENTS:-50000}" \
-	--drain "${UPLINK_BENCH_DRAIN:-100000}" --runs "${UPLINK_BENCH_RUNS:-3}"
+	--drain "${UPLINK_BENCH_DRAIN:-100000}" --runs "${UPLINK_BENCH_RUNS:-3}" | tee "$tmp/out"
+rc=${PIPESTATUS[0]}
+awk '/^bench: ratio / {
+	split($4, l, "="); split($6, d, "=")
+	printf "%s uplink live: %.2f x bare Paho (target >= 0.9)\n", (l[2] >= 0.9 ? "✓" : "✗"), l[2]
+	printf "%s uplink backlog drain: %.2f x bare Paho (target >= 0.9)\n", (d[2] >= 0.9 ? "✓" : "✗"), d[2]
+	seen = 1 }
+	END { if (!seen) print "✗ uplink: no ratio (a run failed)" }' "$tmp/out"
+exit "$rc"

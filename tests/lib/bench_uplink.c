@@ -12,8 +12,11 @@
  *            delivered), from the first append to the last mark;
  *   drain    a backlog of --drain events (default 100,000) already in the
  *            store when the link comes up: from CONNECTED to backlog 0.
- * Prints one line per figure ("bench: NAME events/s=... runs=...") and
- * exits non-zero if any run failed to deliver everything. */
+ * Prints one line per figure ("bench: NAME events/s=... runs=..."), then
+ * live/bare and drain/bare as the median of each run's own ratio (the three
+ * of a run are measured back to back, so on a shared box a ratio is steadier
+ * than the figures: "bench: ratio live x=... drain x=..."), and exits
+ * non-zero if any run failed to deliver everything. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -351,6 +354,13 @@ int main(int argc, char **argv)
 		live[i] = run_gw(&o, 0, o.events, "live", i);
 		drain[i] = run_gw(&o, o.drain, 0, "drain", i);
 	}
+	double rl[15], rd[15];
+	for (int i = 0; i < o.runs; i++) {
+		rl[i] = bare[i] > 0 && live[i] > 0 ? live[i] / bare[i] : -1;
+		rd[i] = bare[i] > 0 && drain[i] > 0 ? drain[i] / bare[i] : -1;
+	}
+	qsort(rl, (size_t)o.runs, sizeof *rl, cmp_double);
+	qsort(rd, (size_t)o.runs, sizeof *rd, cmp_double);
 	char what[160];
 	snprintf(what, sizeof what, "bare Paho MQTTAsync, QoS 1, window %d (the limit)", o.window);
 	int bad = report("bare", bare, o.runs, o.events, what);
@@ -359,5 +369,13 @@ int main(int argc, char **argv)
 	bad |= report("live", live, o.runs, o.events, what);
 	snprintf(what, sizeof what, "backlog drained after connect, window %d", o.window);
 	bad |= report("drain", drain, o.runs, o.drain, what);
+	printf("bench: ratio live x=%.2f drain x=%.2f (medians of each run's ratio to its bare run; runs: live", rl[o.runs / 2],
+	       rd[o.runs / 2]);
+	for (int i = 0; i < o.runs; i++)
+		printf(" %.2f", rl[i]);
+	printf(", drain");
+	for (int i = 0; i < o.runs; i++)
+		printf(" %.2f", rd[i]);
+	printf(")\n");
 	return bad ? 1 : 0;
 }
