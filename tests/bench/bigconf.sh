@@ -53,8 +53,19 @@ for n in $sizes; do
 		/WATCHDOG=1/ { if (last && $1 - last > gap) gap = $1 - last; last = $1 }
 		END {
 			st = (ready - t0) / 1000; rs = (rd - rl) / 1000; k = n / 1000
+			printf "%d %.2f %.2f %d\n", n, cs, rs, gap >>"'"$TMP/rows"'"
 			printf "  %-7d %-6d | %-9.2f %-9.1f | %-9.2f | %-9.2f %-10.1f | %-9d | %.0f / %.0f / %.0f ms, %.1f MB   (watchdog %d ms)\n",
 				n, r, cs, ck / 1024, st, rs, hwm / 1024, gap, 1000 * cs / k, 1000 * st / k, 1000 * rs / k, hwm / 1024 / k, wd
 		}' "$d/notify.log"
 	rm -rf "$d/state"
 done
+# Linear: the largest size's per-device time within 1.5 x the middle size's
+# (the smallest is mostly fixed costs: connect, store open, libraries)
+[ -s "$TMP/rows" ] && awk -v wd=$((wd_us / 1000)) '{ n[NR] = $1; c[NR] = $2; r[NR] = $3; if ($4 > g) g = $4 }
+	END {
+		if (NR < 2) exit
+		a = NR - 1; b = NR
+		fc = (c[b] / n[b]) / (c[a] / n[a]); fr = (r[b] / n[b]) / (r[a] / n[a])
+		printf "  per device, %d vs %d devices: check %.2f x, reload %.2f x   %s linear (<= 1.5 x)\n", n[b], n[a], fc, fr, (fc <= 1.5 && fr <= 1.5) ? "✓" : "✗"
+		printf "  largest gap between watchdog pings %d ms   %s under the %d ms watchdog\n", g, g < wd ? "✓" : "✗", wd
+	}' "$TMP/rows"
