@@ -9,6 +9,11 @@
  *
  *   detector_pub -p PORT [-n 20000] [--period 60] [--seconds 180]
  *                [--alarms 200] [--hold 20] [--prefix smoke-] [--digits 6]
+ *                [--rate R]
+ *
+ * --rate R replaces the period's pacing with R messages a second over all
+ * detectors; --rate 0 sends as fast as Paho and the broker take them (a
+ * flood: tests/bench/flood.sh), still bounded by --seconds.
  *
  * QoS 1. Prints "ALARM id" / "CLEAR id" as sent (stdout, flushed) and at exit
  * "SENT n ACKED n FAILED n ALARMS n CLEARS n" (ACKED: PUBACKs received).
@@ -90,7 +95,7 @@ static int publish(MQTTAsync c, const char *prefix, int digits, long dev, const 
 
 int main(int argc, char **argv)
 {
-	long n = 20000, period = 60, seconds = 180, alarms = 200, hold = 20, port = 0;
+	long n = 20000, period = 60, seconds = 180, alarms = 200, hold = 20, port = 0, rate = -1;
 	int digits = 6;
 	const char *prefix = "smoke-";
 	for (int i = 1; i < argc; i++) {
@@ -105,6 +110,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--hold")) hold = atol(v);
 		else if (!strcmp(a, "--prefix")) prefix = v;
 		else if (!strcmp(a, "--digits")) digits = atoi(v);
+		else if (!strcmp(a, "--rate")) rate = atol(v);
 		else goto usage;
 		i++;
 	}
@@ -143,7 +149,7 @@ int main(int argc, char **argv)
 	long step = alarms ? n / alarms : 1, n_alarm = 0, n_clear = 0;
 	double spread = alarms ? (double)(seconds - hold - 10) / (double)alarms : 0;
 	int64_t t0 = mono_ns(), end = t0 + seconds * 1000000000LL;
-	int64_t gap = period * 1000000000LL / n; /* between two regular reports */
+	int64_t gap = rate > 0 ? 1000000000LL / rate : rate == 0 ? 0 : period * 1000000000LL / n; /* between two reports */
 	long k = 0;
 	while (!stop_requested) {
 		int64_t next = t0 + k * gap;
@@ -161,9 +167,10 @@ int main(int argc, char **argv)
 				printf("%s %s%0*ld\n", alarm ? "ALARM" : "CLEAR", prefix, digits, dev);
 			fflush(stdout);
 		}
-		if (next >= end)
+		if (next >= end || (gap == 0 && mono_ns() >= end))
 			break;
-		sleep_until(next);
+		if (gap > 0)
+			sleep_until(next);
 		if (stop_requested)
 			break;
 		publish(c, prefix, digits, k % n, "normal", k);
@@ -182,6 +189,6 @@ int main(int argc, char **argv)
 	return failed ? 1 : 0;
 usage:
 	fprintf(stderr, "usage: detector_pub -p PORT [-n N] [--period S] [--seconds S] [--alarms N] [--hold S] "
-			"[--prefix P] [--digits D]\n");
+			"[--prefix P] [--digits D] [--rate R]\n");
 	return 2;
 }
