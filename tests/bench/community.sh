@@ -31,6 +31,7 @@ NL=$GRIDGW_TOP/$BUILD/tests/notify_listen
 PUB=$GRIDGW_TOP/$BUILD/tests/detector_pub
 for b in "$NL" "$PUB"; do [ -x "$b" ] || { echo "bench/community: $b not built (make unit)"; exit 2; }; done
 start_broker "max_queued_messages 0" >/dev/null || { echo "bench/community: no broker"; exit 2; }
+[ "$secs" -ge 90 ] || { echo "bench/community: COMMUNITY_SECONDS must be >= 90 (the first 65 s are the warm-up)"; exit 2; }
 mono_ms() { python3 -c 'import time; print(int(time.monotonic() * 1000))'; }
 now_s() { echo "$EPOCHREALTIME"; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }

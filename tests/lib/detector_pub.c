@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 	long n = 20000, period = 60, seconds = 180, alarms = 200, hold = 20, port = 0, rate = -1;
 	int digits = 6;
 	const char *prefix = "smoke-";
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* every option takes one value */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
 			goto usage;
@@ -112,7 +112,6 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--digits")) digits = atoi(v);
 		else if (!strcmp(a, "--rate")) rate = atol(v);
 		else goto usage;
-		i++;
 	}
 	if (port <= 0 || n <= 0 || period <= 0 || seconds <= 0 || alarms < 0 || alarms > n || hold < 0 ||
 	    hold >= seconds)
@@ -144,18 +143,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* Alarm j (device j * step + step / 2) is sent at 5 s + j * spread and
+	/* Alarm j (device j * step + step / 2) is sent at lead + j * spread and
 	 * cleared HOLD s later; all within the run. */
 	long step = alarms ? n / alarms : 1, n_alarm = 0, n_clear = 0;
-	double spread = alarms ? (double)(seconds - hold - 10) / (double)alarms : 0;
+	double lead = seconds >= hold + 15 ? 5 : 0;
+	double spread = alarms ? ((double)(seconds - hold) - 2 * lead) / (double)alarms : 0;
 	int64_t t0 = mono_ns(), end = t0 + seconds * 1000000000LL;
 	int64_t gap = rate > 0 ? 1000000000LL / rate : rate == 0 ? 0 : period * 1000000000LL / n; /* between two reports */
 	long k = 0;
 	while (!stop_requested) {
 		int64_t next = t0 + k * gap;
 		while (n_clear < alarms) { /* alarms and clears due before the next regular report */
-			int64_t ta = t0 + (int64_t)((5 + (double)n_alarm * spread) * 1e9);
-			int64_t tc = t0 + (int64_t)((5 + (double)n_clear * spread + (double)hold) * 1e9);
+			int64_t ta = t0 + (int64_t)((lead + (double)n_alarm * spread) * 1e9);
+			int64_t tc = t0 + (int64_t)((lead + (double)n_clear * spread + (double)hold) * 1e9);
 			bool alarm = n_alarm < alarms && ta <= tc;
 			int64_t t = alarm ? ta : tc;
 			if (t > next)
