@@ -1,10 +1,55 @@
 /* model — lookups and point geometry over the config structs (model.h). */
 #include "common/model.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+static uint64_t id_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h ^ (h >> 29);
+}
+
+int config_index_devices(struct gw_config *cfg)
+{
+	free(cfg->device_slots);
+	cfg->device_slots = NULL;
+	cfg->device_slots_cap = 0;
+	size_t cap = 16;
+	while (cap < (size_t)cfg->n_devices * 2)
+		cap *= 2;
+	int *slots = malloc(cap * sizeof *slots);
+	if (!slots)
+		return -1;
+	memset(slots, 0xff, cap * sizeof *slots); /* every slot -1 */
+	for (int i = 0; i < cfg->n_devices; i++) {
+		const char *id = cfg->devices[i].id;
+		if (!id)
+			continue;
+		size_t k = id_hash(id) & (cap - 1);
+		while (slots[k] >= 0 && strcmp(cfg->devices[slots[k]].id, id) != 0)
+			k = (k + 1) & (cap - 1);
+		if (slots[k] < 0) /* a duplicate id keeps its first index, as the linear search */
+			slots[k] = i;
+	}
+	cfg->device_slots = slots;
+	cfg->device_slots_cap = cap;
+	cfg->device_slots_n = cfg->n_devices;
+	return 0;
+}
 
 int config_find_device(const struct gw_config *cfg, const char *id)
 {
+	if (id && cfg->device_slots && cfg->device_slots_n == cfg->n_devices) {
+		size_t mask = cfg->device_slots_cap - 1;
+		for (size_t k = id_hash(id) & mask; cfg->device_slots[k] >= 0; k = (k + 1) & mask)
+			if (strcmp(cfg->devices[cfg->device_slots[k]].id, id) == 0)
+				return cfg->device_slots[k];
+		return -1; /* the table is at most half full: an empty slot ends every probe */
+	}
 	for (int i = 0; id && i < cfg->n_devices; i++)
 		if (cfg->devices[i].id && strcmp(cfg->devices[i].id, id) == 0)
 			return i;

@@ -293,10 +293,18 @@ struct gw_config {
 	char **files;             /* interned file names the file/line pointers refer to */
 	int n_files;
 	struct incidents_config incidents;
+	/* device id -> index (config_index_devices); NULL: lookups are linear */
+	int *device_slots;        /* open addressing, -1 = empty, device_slots_cap a power of 2 */
+	size_t device_slots_cap;
+	int device_slots_n;       /* n_devices when built: a changed list falls back to linear */
 };
 
-/* Lookups by name (linear; for load time and commands, not hot paths). -1 if absent. */
+/* Lookups by name (linear; for load time and commands, not hot paths). -1 if absent.
+ * config_find_device is O(1) once config_index_devices has run (config_load
+ * does): a reload looks up every new device in the old config. */
 int config_find_device(const struct gw_config *cfg, const char *id);
+/* Builds cfg's device id table; -1 when out of memory (lookups stay linear). */
+int config_index_devices(struct gw_config *cfg);
 int config_find_bus(const struct gw_config *cfg, const char *name);
 int config_find_profile(const struct gw_config *cfg, const char *name);
 int config_find_point(const struct profile *p, const char *name);

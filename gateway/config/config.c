@@ -204,6 +204,7 @@ void config_free(struct gw_config *cfg)
 	for (int i = 0; i < cfg->n_files; i++)
 		free(cfg->files[i]);
 	free(cfg->files);
+	free(cfg->device_slots);
 	free(cfg);
 }
 
@@ -238,6 +239,7 @@ static int load(const char *path, const char *text, size_t len, bool secrets_opt
 	}
 	/* Warnings need a whole, consistent config: only a valid one gets them. */
 	cfg_warn(&c);
+	(void)config_index_devices(c.cfg); /* out of memory: lookups stay linear */
 	*out = c.cfg;
 	return 0;
 }

@@ -36,3 +36,12 @@ tests/bench/daemon.sh
 echo
 echo "== web console open at the same workload (target: < 0.5 % of a core more) =="
 tests/bench/console.sh 2>/dev/null
+echo
+echo "== issue #14.1: big configs, 1k / 10k / 40k MQTT detectors: check, start-up, SIGHUP reload, peak RSS, watchdog =="
+tests/bench/bigconf.sh
+echo
+echo "== issue #12 target 4: 20,000 NB-IoT smoke detectors behind one MQTT bridge (run shortened to 200 s) =="
+tests/bench/community.sh
+echo
+echo "== issue #14: a Modbus alarm while an MQTT source is flooded =="
+tests/bench/flood.sh

@@ -1,10 +1,13 @@
 /* notify_listen — a stand-in for systemd's notification socket in tests:
  * binds a Unix datagram socket at PATH and prints every datagram it
  * receives as one line (newlines inside become spaces), flushed at once,
- * until SECONDS have passed.
- *   notify_listen PATH SECONDS */
+ * until SECONDS have passed. With -t each line starts with the monotonic
+ * time of its arrival in ms (taken at recv, so a busy reader of our stdout
+ * does not stretch the gaps between watchdog pings).
+ *   notify_listen [-t] PATH SECONDS */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +19,13 @@
 
 int main(int argc, char **argv)
 {
+	bool stamp = argc == 4 && strcmp(argv[1], "-t") == 0;
+	if (stamp) {
+		argv++;
+		argc--;
+	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: notify_listen PATH SECONDS\n");
+		fprintf(stderr, "usage: notify_listen [-t] PATH SECONDS\n");
 		return 2;
 	}
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -48,6 +56,8 @@ int main(int argc, char **argv)
 		for (ssize_t i = 0; i < r; i++)
 			if (buf[i] == '\n' || buf[i] == '\0')
 				buf[i] = ' ';
+		if (stamp)
+			printf("%lld ", (long long)time_mono_ms());
 		printf("%s\n", buf);
 		fflush(stdout);
 	}
