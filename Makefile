@@ -30,7 +30,7 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 BUILD   ?= build
 VERSION ?= 0.1.0
 
-PKGS    := libmodbus libconfig sqlite3 libcjson libsystemd libcurl libcrypto libmicrohttpd libxcrypt
+PKGS    := libmodbus libconfig sqlite3 libcjson libcurl libcrypto libmicrohttpd libxcrypt
 # Compiled-in paths: the default config and the vendor profile directory
 # (shipped profiles, searched after gateway.profiles_dir). Every object
 # depends on $(BUILD)/build-defs, rewritten only when these change, so a
@@ -68,7 +68,7 @@ TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_BIN := $(TESTLIB_SRC:tests/lib/%.c=$(BUILD)/tests/%)
 
 DEPS_PKGS := libpaho-mqtt-dev libmodbus-dev libconfig-dev libsqlite3-dev libcjson-dev \
-	libcmocka-dev libsystemd-dev mosquitto mosquitto-clients pkg-config sqlite3 openssl \
+	libcmocka-dev mosquitto mosquitto-clients pkg-config sqlite3 openssl \
 	make gcc libc6-dev strace systemd procps jq \
 	debhelper dpkg-dev fakeroot lintian man-db groff-base \
 	libcurl4-openssl-dev libssl-dev python3 \

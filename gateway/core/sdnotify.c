@@ -1,12 +1,22 @@
-/* sdnotify — systemd notifications via sd_notify (see sdnotify.h). */
+/* sdnotify — systemd notifications (see sdnotify.h), spoken directly: one
+ * datagram of NEWLINE-separated assignments to the AF_UNIX socket named by
+ * $NOTIFY_SOCKET (a path, or "@name" in the abstract namespace), and the
+ * watchdog from $WATCHDOG_USEC / $WATCHDOG_PID. systemd documents this
+ * protocol as stable and made to be implemented without libsystemd
+ * (sd_notify(3), "NOTES"); linking libsystemd for these two calls cost
+ * 0.9 MB of RSS with its compression and crypto libraries (issue #12). */
 #include "gateway/core/sdnotify.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
-
-#include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -26,12 +36,55 @@ static int sdnotify_enabled(void)
 	return sock != NULL && sock[0] != '\0';
 }
 
+/* Sends state to $NOTIFY_SOCKET; 0, or -errno. The environment is left as
+ * it is: the reload path notifies again later. */
+static int sdnotify_write(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	size_t n = path ? strlen(path) : 0;
+	if (n < 2 || n >= sizeof a.sun_path || (path[0] != '/' && path[0] != '@'))
+		return -EINVAL;
+	memcpy(a.sun_path, path, n);
+	if (path[0] == '@')
+		a.sun_path[0] = '\0'; /* abstract: the length, not a NUL, ends the name */
+	socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/'));
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ssize_t len = (ssize_t)strlen(state);
+	ssize_t sent = sendto(fd, state, (size_t)len, MSG_NOSIGNAL, (struct sockaddr *)&a, alen);
+	int rc = sent == len ? 0 : sent < 0 ? -errno : -EMSGSIZE;
+	close(fd);
+	return rc;
+}
+
 static void sdnotify_send(const char *state)
 {
-	/* unset_environment = 0: the reload path notifies again later. */
-	int rc = sd_notify(0, state);
+	int rc = sdnotify_write(state);
 	if (rc < 0)
-		log_debug("sdnotify", "sd_notify failed: %d", rc);
+		log_debug("sdnotify", "notify %s failed: %s", getenv("NOTIFY_SOCKET"), strerror(-rc));
+}
+
+/* The watchdog interval systemd asks of this process, in µs; 0 = none:
+ * $WATCHDOG_USEC set and > 0, and $WATCHDOG_PID, when set, our pid. */
+static uint64_t sdnotify_watchdog_usec(void)
+{
+	const char *us = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	char *end;
+	if (!us || !*us)
+		return 0;
+	errno = 0;
+	unsigned long long v = strtoull(us, &end, 10);
+	if (errno || *end || us[0] == '-' || v == 0)
+		return 0;
+	if (pid && *pid) {
+		errno = 0;
+		long long p = strtoll(pid, &end, 10);
+		if (errno || *end || p != (long long)getpid())
+			return 0;
+	}
+	return (uint64_t)v;
 }
 
 void sdnotify_ready(const char *status)
@@ -90,9 +143,8 @@ void sdnotify_stopping(void)
 
 int64_t sdnotify_watchdog_interval_ms(void)
 {
-	uint64_t usec = 0;
-	/* > 0 only when WATCHDOG_USEC is set and WATCHDOG_PID (if set) is us. */
-	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+	uint64_t usec = sdnotify_watchdog_usec();
+	if (usec == 0)
 		return 0;
 	int64_t ms = (int64_t)(usec / 2000ULL);
 	return ms > 0 ? ms : 1;

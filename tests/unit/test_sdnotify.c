@@ -173,6 +173,50 @@ static void test_everything_is_a_noop_without_notify_socket(void **state)
 	assert_string_equal(buf, "WATCHDOG=1");
 }
 
+/* systemd may name a socket in the abstract namespace: "@name". */
+static void test_abstract_notify_socket(void **state)
+{
+	(void)state;
+	char name[64];
+	snprintf(name, sizeof name, "gridgw-sdn-%ld", (long)getpid());
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	memcpy(a.sun_path + 1, name, strlen(name)); /* sun_path[0] = 0: abstract */
+	socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, alen), 0);
+	struct timeval tv = { .tv_sec = 2 };
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+	char env[80];
+	snprintf(env, sizeof env, "@%s", name);
+	setenv("NOTIFY_SOCKET", env, 1);
+	sdnotify_watchdog_ping();
+	char buf[64];
+	ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+	assert_int_equal(n, 10);
+	buf[n] = '\0';
+	assert_string_equal(buf, "WATCHDOG=1");
+	/* a name that is neither a path nor "@…" is not sent anywhere */
+	setenv("NOTIFY_SOCKET", "relative/path", 1);
+	sdnotify_watchdog_ping();
+	assert_int_equal(recv(fd, buf, sizeof buf, MSG_DONTWAIT), -1);
+	close(fd);
+}
+
+static void test_watchdog_usec_garbage_is_no_watchdog(void **state)
+{
+	(void)state;
+	unsetenv("WATCHDOG_PID");
+	const char *bad[] = { "", "0", "-5", "12abc", "99999999999999999999999", NULL };
+	for (int i = 0; bad[i]; i++) {
+		setenv("WATCHDOG_USEC", bad[i], 1);
+		assert_int_equal(sdnotify_watchdog_interval_ms(), 0);
+	}
+	setenv("WATCHDOG_USEC", "4000000", 1);
+	setenv("WATCHDOG_PID", "12x", 1);
+	assert_int_equal(sdnotify_watchdog_interval_ms(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +227,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stopping_and_watchdog_ping, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchdog_interval_is_half_of_watchdog_usec, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_everything_is_a_noop_without_notify_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abstract_notify_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watchdog_usec_garbage_is_no_watchdog, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
