@@ -3,6 +3,7 @@
  * (MSG_DEVICE_COMM), an MQTT device is online on a well-formed message and
  * offline after offline_after without one (no bus thread watches it); the
  * engine, the store, the console and status learn it from here. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ int core_devcomm_start(struct core *c, const struct devcomm *prev)
 		return -1;
 	}
 	dc->cfg = cfg;
+	c->next_offline_check_ms = 0; /* other devices, other deadlines: scan at once */
 	int64_t now = time_mono_ms();
 	for (int d = 0; d < cfg->n_devices; d++) {
 		int o = prev && prev->cfg && prev->state ? config_find_device(prev->cfg, cfg->devices[d].id) : -1;
@@ -76,6 +78,9 @@ void core_device_comm(struct core *c, int device, bool ok, int64_t now)
 	if (c->comm.state[device] == (int8_t)ok)
 		return;
 	c->comm.state[device] = (int8_t)ok;
+	int64_t due = now + c->cfg->devices[device].offline_after_ms;
+	if (ok && c->cfg->devices[device].source >= 0 && due < c->next_offline_check_ms)
+		c->next_offline_check_ms = due; /* the scan must see this device's deadline */
 	log_info("core", "device %s %s", c->cfg->devices[device].id, ok ? "online" : "offline");
 	engine_device_online(c->engine, device, ok, now);
 	core_web_device_changed(c, c->cfg->devices[device].id, ok);
@@ -84,21 +89,29 @@ void core_device_comm(struct core *c, int device, bool ok, int64_t now)
 		log_warn("core", "device state of %s not stored: %s", c->cfg->devices[device].id, store_err_name(rc));
 }
 
-/* MQTT devices: offline after offline_after without a well-formed message. */
+/* MQTT devices: offline after offline_after without a well-formed message.
+ * The scan runs when the earliest deadline is due, not every tick: a
+ * message only moves its device's deadline later, and a device coming
+ * online brings the next scan forward (core_device_comm), so nothing is
+ * missed, and 20,000 quiet detectors cost one scan per deadline. */
 void core_check_mqtt_offline(struct core *c, int64_t now)
 {
-	if (now < c->next_offline_check_ms)
+	if (now < c->next_offline_check_ms || !c->comm.state)
 		return;
-	c->next_offline_check_ms = now + 100; /* offline_after is seconds to hours: 100 ms is exact enough */
+	int64_t next = INT64_MAX;
 	for (int d = 0; d < c->cfg->n_devices; d++) {
 		const struct device_config *dc = &c->cfg->devices[d];
-		if (dc->source < 0 || !c->comm.state)
+		if (dc->source < 0 || c->comm.state[d] == 0)
 			continue;
 		/* Also a device never heard from since start. */
-		bool stale = now - c->comm.last_good_mono[d] >= dc->offline_after_ms;
-		if (stale && c->comm.state[d] != 0)
+		int64_t due = c->comm.last_good_mono[d] + dc->offline_after_ms;
+		if (now >= due)
 			core_device_comm(c, d, false, now);
+		else if (due < next)
+			next = due;
 	}
+	/* offline_after is seconds to hours: 100 ms late at most is exact enough */
+	c->next_offline_check_ms = next == INT64_MAX ? INT64_MAX : next > now + 100 ? next : now + 100;
 }
 
 void core_status_counts(struct core *c, int *online, int *offline)
