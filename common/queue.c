@@ -167,6 +167,28 @@ int queue_push_nowait(struct queue *q, const struct core_msg *m)
 	return 0;
 }
 
+int queue_push_many_nowait(struct queue *q, const struct core_msg *m, size_t n)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->closed || q->len - q->n_control + n > q->cap) {
+		q->dropped++;
+		pthread_mutex_unlock(&q->lock);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		push_locked(q, &m[i], true);
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
+bool queue_data_room(struct queue *q, size_t n)
+{
+	pthread_mutex_lock(&q->lock);
+	bool room = !q->closed && q->len - q->n_control + n <= q->cap;
+	pthread_mutex_unlock(&q->lock);
+	return room;
+}
+
 size_t queue_pop_many(struct queue *q, struct core_msg *out, size_t max)
 {
 	pthread_mutex_lock(&q->lock);

@@ -33,7 +33,8 @@ enum core_msg_type {
 	MSG_POINT = 1,          /* one decoded point: point */
 	MSG_DEVICE_COMM,        /* device answered (ok=1) or failed a whole poll (ok=0): comm */
 	MSG_WRITE_RESULT,       /* result of a write the core asked for: write */
-	MSG_SOURCE_MESSAGE,     /* raw MQTT source message: blob (topic\0payload), source index in `a` */
+	MSG_SOURCE_MESSAGE,     /* raw MQTT source message: blob (topic\0payload), source index in `a`; kept
+				 * in a source's own backlog only, never posted (sensors/mqtt_source.h) */
 	MSG_UPLINK_CONNECTED,
 	MSG_UPLINK_LOST,        /* text reason in blob (may be NULL) */
 	MSG_UPLINK_ACKED,       /* PUBACK for outbox seq: seq */
@@ -48,6 +49,8 @@ enum core_msg_type {
 				 * (sensors/modbus_bus.h, a plain malloc block), blob.a = the core's token */
 	MSG_USER,               /* free for modules: a/b/seq/blob as they define */
 	MSG_POINTS,             /* one device poll's changed points: points (bus threads) */
+	MSG_SOURCE_POINTS,      /* one MQTT-source message decoded by its source: points, with its
+				 * arrival time and order (ts_ms is the payload's time) */
 };
 
 /* Entries one MSG_POINTS carries; a poll that changes more posts several. */
@@ -64,11 +67,18 @@ struct core_msg {
 		/* Up to QUEUE_POINTS_MAX points of one device read in one poll:
 		 * entry i is point[i] with quality[i] and value[i], all read at
 		 * ts_ms (wall clock). Parallel arrays keep the slot small (11
-		 * bytes an entry); core_msg_point() gives entry i back. */
+		 * bytes an entry); core_msg_point() gives entry i back.
+		 * MSG_SOURCE_POINTS also carries the message's arrival (wall
+		 * clock) and arrival order, the core's per-point ordering key;
+		 * a message with more points is split into several that share
+		 * them, and a well-formed message with none still posts one
+		 * (n = 0: it proves the device alive). */
 		struct {
 			int32_t device;
 			uint16_t n;
 			int64_t ts_ms;
+			int64_t arrival_ms;   /* MSG_SOURCE_POINTS only */
+			uint64_t seq;         /* MSG_SOURCE_POINTS only */
 			double value[QUEUE_POINTS_MAX];
 			uint16_t point[QUEUE_POINTS_MAX];
 			uint8_t quality[QUEUE_POINTS_MAX];
@@ -97,7 +107,7 @@ struct core_msg {
 	} u;
 };
 
-/* Entry i (< m->u.points.n) of a MSG_POINTS message. */
+/* Entry i (< m->u.points.n) of a MSG_POINTS or MSG_SOURCE_POINTS message. */
 static inline void core_msg_point(const struct core_msg *m, int i, int *point, struct point_value *pv)
 {
 	*point = m->u.points.point[i];
@@ -150,6 +160,12 @@ void queue_wake(struct queue *q);
 /* Returns 0, or -1 when the message's class is full or the queue closed
  * (the caller keeps ownership of any blob). */
 int queue_push_nowait(struct queue *q, const struct core_msg *m);
+/* Pushes all n data messages, in order and next to each other, or none
+ * (returns -1 as queue_push_nowait: one refusal counted): the parts of one
+ * split MQTT-source message never go half into the queue. */
+int queue_push_many_nowait(struct queue *q, const struct core_msg *m, size_t n);
+/* True when n more data messages would fit now (a hint: producers race). */
+bool queue_data_room(struct queue *q, size_t n);
 /* Pops up to max messages without blocking; returns how many. Clears the
  * eventfd when the queue becomes empty. */
 size_t queue_pop_many(struct queue *q, struct core_msg *out, size_t max);

@@ -1,7 +1,9 @@
 /* json_map — see json_map.h. Owns the compiled key paths, the per-source
- * device-id hash tables and the JSON → point_value rules. Everything here
- * runs on the core thread; cJSON's global error pointer is therefore never
- * raced (and we do not read it anyway: `end` tells us where parsing stopped). */
+ * device-id hash tables and the JSON → point_value rules. A map is used by
+ * one thread at a time (a source's feeder). cJSON writes its global error
+ * pointer on every parse, from whichever thread parses; nothing in gridgw
+ * reads it (`end` tells us where parsing stopped), so that race is never
+ * observed. */
 #include "sensors/json_map.h"
 
 #include <cjson/cJSON.h>
@@ -281,7 +283,7 @@ static int source_build(struct json_map *m, int si, char *err, size_t errlen)
 	return 0;
 }
 
-struct json_map *json_map_create(const struct gw_config *cfg, char *err, size_t errlen)
+static struct json_map *map_create(const struct gw_config *cfg, int only, char *err, size_t errlen)
 {
 	struct json_map *m = calloc(1, sizeof *m);
 	if (!m) {
@@ -300,12 +302,26 @@ struct json_map *json_map_create(const struct gw_config *cfg, char *err, size_t 
 		return NULL;
 	}
 	for (int s = 0; s < cfg->n_sources; s++) {
-		if (source_build(m, s, err, errlen) < 0) {
+		if ((only < 0 || s == only) && source_build(m, s, err, errlen) < 0) {
 			json_map_destroy(m);
 			return NULL;
 		}
 	}
 	return m;
+}
+
+struct json_map *json_map_create(const struct gw_config *cfg, char *err, size_t errlen)
+{
+	return map_create(cfg, -1, err, errlen);
+}
+
+struct json_map *json_map_create_source(const struct gw_config *cfg, int source, char *err, size_t errlen)
+{
+	if (source < 0 || source >= cfg->n_sources) {
+		snprintf(err, errlen, "mqtt source index %d out of range", source);
+		return NULL;
+	}
+	return map_create(cfg, source, err, errlen);
 }
 
 void json_map_destroy(struct json_map *m)
@@ -586,8 +602,8 @@ int json_map_message(struct json_map *m, int source, const char *topic, const ch
 	struct json_map_stats dummy;
 	struct json_map_stats *st = stats ? stats : &dummy;
 	st->messages++;
-	if (source < 0 || source >= m->n_sources)
-		return JSON_MAP_BAD_SOURCE;
+	if (source < 0 || source >= m->n_sources || !m->sources[source].slots)
+		return JSON_MAP_BAD_SOURCE; /* out of range, or not built into this map */
 	struct source_map *sm = &m->sources[source];
 	if (!topic)
 		topic = "";
@@ -625,6 +641,18 @@ int json_map_message(struct json_map *m, int source, const char *topic, const ch
 	}
 	cJSON_Delete(root);
 	return rc;
+}
+
+void json_map_stats_add(struct json_map_stats *to, const struct json_map_stats *from)
+{
+	to->messages += from->messages;
+	to->malformed += from->malformed;
+	to->unknown_device += from->unknown_device;
+	to->no_device_id += from->no_device_id;
+	to->wrong_type += from->wrong_type;
+	to->oversized += from->oversized;
+	to->points += from->points;
+	to->ts_rejected += from->ts_rejected;
 }
 
 const char *json_map_strerror(int code)

@@ -1,9 +1,10 @@
 /* json_map — turns one MQTT source message (topic + JSON payload) into point
  * updates of one configured device. Pure: no I/O, no threads, no clock; the
  * caller passes the arrival time. Built once per loaded config (device-id
- * hash per source, key paths compiled per profile) and used by the core
- * thread only, so it needs no locking and a config reload simply builds a
- * new map.
+ * hash per source, key paths compiled per profile); gridgw builds one per
+ * source (json_map_create_source), used by that source's feeder thread
+ * only, so it needs no locking and a config reload simply builds a new
+ * map.
  *
  * Mapping rules (docs/mqtt_sources.md has the user-facing version):
  *  - device id: topic level N (1-based) or a JSON key path whose value is a
@@ -56,6 +57,9 @@ struct json_map_stats {
 		ts_rejected;
 };
 
+/* *to += *from, field by field. */
+void json_map_stats_add(struct json_map_stats *to, const struct json_map_stats *from);
+
 typedef void (*json_map_emit_fn)(void *ctx, int device, int point, const struct point_value *pv);
 
 /* Builds the map for every source and every device attached to a source.
@@ -63,6 +67,9 @@ typedef void (*json_map_emit_fn)(void *ctx, int device, int point, const struct 
  * NULL with a message in err on a bad key path, a profile point without a
  * `json` path on an MQTT device, or out of memory. */
 struct json_map *json_map_create(const struct gw_config *cfg, char *err, size_t errlen);
+/* As json_map_create, for source index `source` and its devices only;
+ * messages of other sources are refused as JSON_MAP_BAD_SOURCE. */
+struct json_map *json_map_create_source(const struct gw_config *cfg, int source, char *err, size_t errlen);
 void json_map_destroy(struct json_map *m);
 
 /* Maps one message of source index `source`. `topic` is NUL-terminated;

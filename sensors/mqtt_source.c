@@ -1,20 +1,22 @@
 /* mqtt_source — see mqtt_source.h. Owns the Paho client of one source, its
  * callbacks and counters.
  *
- * Why the callbacks look the way they do (PITFALLS.md, Paho #1230/#1554):
- * Paho calls them with its global mutex held, and the core thread calls
- * into Paho (publish). So a callback never blocks and never takes a lock
- * that a thread calling Paho may hold: it copies the message, tries
- * queue_push_nowait(), and returns. The only locks a callback takes are
- * leaf locks nobody holds while calling Paho: `lock` (the backlog; only
- * queue_push_nowait, itself a leaf, is called under it) and `log_lock`
- * (the rate limiter).
+ * Why the callbacks look the way they do (Paho #1230/#1554): Paho calls
+ * them with its global mutex held, and the core thread calls into Paho
+ * (publish). So a callback never blocks and never takes a lock that a
+ * thread calling Paho may hold: it copies the message, appends it to the
+ * backlog, and returns. The only locks a callback takes are leaf locks
+ * nobody holds while calling Paho: `lock` (the backlog; only the queue's
+ * own leaf lock is taken under it) and `log_lock` (the rate limiter).
  *
- * When the core queue is completely full the message goes to this source's
- * backlog, a FIFO bounded by MQTT_SOURCE_BACKLOG_MSGS / _BYTES, and a
- * small per-source thread feeds it into the queue as the core drains it
- * (queue_push_nowait with a 5 ms retry, so it never blocks shutdown). While
- * the backlog is not empty new messages go behind it: order is kept.
+ * Every message goes through this source's backlog, a FIFO bounded by
+ * MQTT_SOURCE_BACKLOG_MSGS / _BYTES: the per-source feeder thread takes its
+ * head, decodes it with the source's JSON map outside `lock` (a callback
+ * never waits for a decode) and posts the parts as the core drains the
+ * queue (queue_push_many_nowait with a 2 ms retry, so it never blocks
+ * shutdown). New messages go behind the backlog: order is kept. A message
+ * counts as `backlogged` when it found the core queue without room for it
+ * (full, past this source's share, or held by a reload).
  * Why not return 0 from messageArrived and let Paho redeliver? Paho has
  * already PUBACKed a QoS 1 message, so the broker does not resend; Paho keeps
  * it at the head of its own queue and offers it again only on a later pass
@@ -37,10 +39,23 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "sensors/json_map.h"
 
 struct backlog_item {
 	struct backlog_item *next;
 	struct core_msg msg;
+};
+
+/* The message the feeder has taken off its lane: decoded into parts
+ * (several MSG_SOURCE_POINTS when its device has more than
+ * QUEUE_POINTS_MAX points) that go to the queue all at once. */
+struct inflight {
+	bool have, decoded, prio;
+	struct core_msg raw;      /* MSG_SOURCE_MESSAGE, blob owned here */
+	struct core_msg *parts;
+	size_t n_parts, cap_parts;
+	struct json_map_stats st; /* of the last decode: counted once posted or handed over (a reload
+				   * may decode it again) */
 };
 
 /* One FIFO lane of the backlog. */
@@ -60,6 +75,9 @@ struct mqtt_source {
 	atomic_bool down_reported;   /* a failure is logged: retries quiet until connected */
 	_Atomic uint64_t received, oversized, backlogged, deferred, bad_topic, connects, lost, subscribe_failed,
 		published, publish_failed, dropped, priority, dropped_priority;
+	/* json_map's counters, added by the feeder after each message */
+	_Atomic uint64_t m_messages, m_malformed, m_unknown_device, m_no_device_id, m_wrong_type, m_oversized,
+		m_points, m_ts_rejected;
 	/* The overflow FIFO, two lanes (alarm-relevant first). `lock` is a leaf
 	 * lock (only queue_push_nowait/queue_length, whose own lock is a leaf, are
 	 * called under it); never held while calling Paho. */
@@ -71,6 +89,13 @@ struct mqtt_source {
 	int n_keys;
 	bool held;                /* reload in progress: nothing goes to the core queue */
 	bool stopping;
+	/* The JSON map of this source's devices (borrows the config it was
+	 * built from). Swapped under `lock` only while held and not
+	 * `decoding`; the feeder reads it outside the lock while `decoding`. */
+	struct json_map *map;
+	struct inflight fly;      /* under `lock`, except its parts while `decoding` */
+	bool decoding;
+	pthread_cond_t idle;      /* signalled when `decoding` ends */
 	pthread_t feeder;
 	bool feeder_started;
 	pthread_mutex_t log_lock; /* leaf lock: only around cb_rl */
@@ -112,6 +137,15 @@ static void lane_push(struct lane *l, struct backlog_item *it)
 	else
 		l->head = it;
 	l->tail = it;
+	l->msgs++;
+}
+
+static void lane_push_front(struct lane *l, struct backlog_item *it)
+{
+	it->next = l->head;
+	l->head = it;
+	if (!l->tail)
+		l->tail = it;
 	l->msgs++;
 }
 
@@ -162,33 +196,29 @@ static void enforce_bounds(struct mqtt_source *s)
 	}
 }
 
-/* Queues m for the core, directly when nothing of its lane waits ahead of
- * it (and, for a bulk reading, nothing alarm-relevant either), else behind
- * its lane. Returns 0 (queued), 1 (backlogged) or -1 (out of memory; the
- * caller keeps ownership of the blob). Never refuses for lack of room:
- * a message left with Paho is offered again only every ~15 s and slows
- * Paho's one receive thread for every client, the uplink's PUBACKs too. */
+/* Queues m behind its lane for the feeder, which decodes it and posts it
+ * to the core (the callback holds Paho's global mutex, shared with the
+ * uplink: decoding is not done here). Returns 0 (the core queue had room
+ * for it: on its way at once), 1 (backlogged: held, the queue full or this
+ * source past its share) or -1 (out of memory; the caller keeps ownership
+ * of the blob). Never refuses for lack of room: a message left with Paho
+ * is offered again only every ~15 s and slows Paho's one receive thread
+ * for every client, the uplink's PUBACKs too. */
 static int backlog_offer(struct mqtt_source *s, const struct core_msg *m, bool prio)
 {
-	int rc = 0;
+	struct backlog_item *it = malloc(sizeof *it);
+	if (!it)
+		return -1;
+	it->msg = *m;
 	pthread_mutex_lock(&s->lock);
 	struct lane *l = prio ? &s->prio : &s->bulk;
-	bool direct = !s->held && !l->head && (prio || !s->prio.head) && queue_has_room_for(s, prio);
-	if (!direct || queue_push_nowait(s->q, m) < 0) {
-		struct backlog_item *it = malloc(sizeof *it);
-		if (!it) {
-			rc = -1;
-		} else {
-			it->msg = *m;
-			lane_push(l, it);
-			s->backlog_bytes += m->u.blob.len;
-			enforce_bounds(s);
-			pthread_cond_signal(&s->wake);
-			rc = 1;
-		}
-	}
+	bool room = !s->held && queue_has_room_for(s, prio) && queue_data_room(s->q, 1);
+	lane_push(l, it);
+	s->backlog_bytes += m->u.blob.len;
+	enforce_bounds(s);
+	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->lock);
-	return rc;
+	return room ? 0 : 1;
 }
 
 /* Under `lock`: the lane whose head may go to the core next, or NULL. */
@@ -203,29 +233,161 @@ static struct lane *next_lane(struct mqtt_source *s)
 	return NULL;
 }
 
+/* ---- decoding (the feeder, or the core at stop) ------------------------ */
+
+/* Appends an empty MSG_SOURCE_POINTS part for the message being decoded. */
+static struct core_msg *part_new(struct inflight *f, int device, int64_t ts, const struct mqtt_source_meta *mt)
+{
+	if (f->n_parts == f->cap_parts) {
+		size_t cap = f->cap_parts ? f->cap_parts * 2 : 4;
+		struct core_msg *np = realloc(f->parts, cap * sizeof *np);
+		if (!np)
+			return NULL;
+		f->parts = np;
+		f->cap_parts = cap;
+	}
+	struct core_msg *m = &f->parts[f->n_parts++];
+	memset(m, 0, sizeof *m);
+	m->type = MSG_SOURCE_POINTS;
+	m->u.points.device = device;
+	m->u.points.ts_ms = ts;
+	m->u.points.arrival_ms = mt->arrival_ms;
+	m->u.points.seq = mt->seq;
+	return m;
+}
+
+struct decode_ctx {
+	struct inflight *f;
+	struct mqtt_source_meta meta;
+	bool oom;
+};
+
+static void emit_point(void *ctx, int device, int point, const struct point_value *pv)
+{
+	struct decode_ctx *d = ctx;
+	struct inflight *f = d->f;
+	struct core_msg *m = f->n_parts ? &f->parts[f->n_parts - 1] : NULL;
+	if (!m || m->u.points.n >= QUEUE_POINTS_MAX)
+		m = part_new(f, device, pv->ts_ms, &d->meta);
+	if (!m) {
+		d->oom = true;
+		return;
+	}
+	core_msg_add_point(m, point, pv);
+}
+
+static void add_map_stats(struct mqtt_source *s, const struct json_map_stats *st)
+{
+	atomic_fetch_add(&s->m_messages, st->messages);
+	atomic_fetch_add(&s->m_malformed, st->malformed);
+	atomic_fetch_add(&s->m_unknown_device, st->unknown_device);
+	atomic_fetch_add(&s->m_no_device_id, st->no_device_id);
+	atomic_fetch_add(&s->m_wrong_type, st->wrong_type);
+	atomic_fetch_add(&s->m_oversized, st->oversized);
+	atomic_fetch_add(&s->m_points, st->points);
+	atomic_fetch_add(&s->m_ts_rejected, st->ts_rejected);
+}
+
+/* Decodes f->raw with `map` into f->parts: nothing for a message the map
+ * refuses (counted), at least one part for a well-formed message of a
+ * known device. The raw blob stays in f (a reload may decode it again). */
+static void decode(struct mqtt_source *s, struct json_map *map, int index, struct inflight *f)
+{
+	const struct core_msg *m = &f->raw;
+	const char *topic = m->u.blob.data;
+	size_t tlen = (size_t)m->u.blob.b;
+	struct decode_ctx d = { .f = f };
+	memset(&f->st, 0, sizeof f->st);
+	mqtt_source_msg_meta(m, &d.meta);
+	f->n_parts = 0;
+	/* The time Paho handed it over, not now: a message that waited in the
+	 * backlog keeps its place. */
+	int dev = json_map_message(map, index, topic, topic + tlen + 1, m->u.blob.len - tlen - 1, d.meta.arrival_ms,
+				   emit_point, &d, &f->st);
+	if (dev >= 0 && f->n_parts == 0 && !part_new(f, dev, d.meta.arrival_ms, &d.meta))
+		d.oom = true;
+	if (d.oom) {
+		f->n_parts = 0;
+		log_error(COMP, "source %s: out of memory decoding a message: dropped", s->name);
+	}
+	f->decoded = true;
+}
+
+/* Under `lock`: ends the in-flight message (posted, or handed over). */
+static void fly_done(struct mqtt_source *s, struct inflight *f)
+{
+	if (f->decoded)
+		add_map_stats(s, &f->st);
+	free(f->raw.u.blob.data);
+	f->have = f->decoded = false;
+	f->n_parts = 0;
+}
+
+/* Under `lock`: puts a bulk message that cannot go now back at the head of
+ * its lane (raw: decoded again when it goes), so the alarm-relevant lane
+ * can pass it. */
+static void fly_return(struct mqtt_source *s, struct inflight *f)
+{
+	struct backlog_item *it = malloc(sizeof *it);
+	if (!it)
+		return; /* it stays in flight: the alarm waits for it (out of memory) */
+	it->msg = f->raw;
+	lane_push_front(&s->bulk, it);
+	s->backlog_bytes += f->raw.u.blob.len;
+	f->have = f->decoded = false;
+	f->n_parts = 0;
+}
+
 /* Moves the backlog into the core queue as room appears, alarm-relevant
- * messages first. A head stays in its lane until it is in the queue, so a
- * callback never overtakes it. */
+ * messages first: takes the head of a lane, decodes it outside the lock
+ * (the callbacks must not wait for it), and posts its parts all at once.
+ * The taken message goes first, so a callback never overtakes it. */
 static void *backlog_feed(void *arg)
 {
 	struct mqtt_source *s = arg;
 	struct timespec retry = { 0, 2 * 1000 * 1000 };
+	struct inflight *f = &s->fly;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while ((s->held || (!s->prio.head && !s->bulk.head)) && !s->stopping)
+		while ((s->held || (!f->have && !s->prio.head && !s->bulk.head)) && !s->stopping)
 			pthread_cond_wait(&s->wake, &s->lock);
 		if (s->stopping)
 			break;
-		struct lane *l = next_lane(s);
-		if (!l || queue_push_nowait(s->q, &l->head->msg) < 0) {
-			pthread_mutex_unlock(&s->lock);
-			nanosleep(&retry, NULL);
-			pthread_mutex_lock(&s->lock);
-			continue;
+		if (!f->have) {
+			struct lane *l = next_lane(s);
+			if (!l)
+				goto wait;
+			struct backlog_item *it = lane_pop(l);
+			s->backlog_bytes -= it->msg.u.blob.len;
+			f->raw = it->msg;
+			f->prio = l == &s->prio;
+			f->have = true;
+			f->decoded = false;
+			free(it);
 		}
-		struct backlog_item *it = lane_pop(l);
-		s->backlog_bytes -= it->msg.u.blob.len;
-		free(it);
+		if (!f->decoded) {
+			struct json_map *map = s->map;
+			int index = s->index;
+			s->decoding = true;
+			pthread_mutex_unlock(&s->lock);
+			decode(s, map, index, f);
+			pthread_mutex_lock(&s->lock);
+			s->decoding = false;
+			pthread_cond_broadcast(&s->idle);
+			continue; /* held or stopping meanwhile? */
+		}
+		if (f->n_parts && (!queue_has_room_for(s, f->prio) ||
+				   queue_push_many_nowait(s->q, f->parts, f->n_parts) < 0)) {
+			if (!f->prio && s->prio.head)
+				fly_return(s, f); /* an alarm-relevant message never waits behind bulk */
+			goto wait;
+		}
+		fly_done(s, f);
+		continue;
+wait:
+		pthread_mutex_unlock(&s->lock);
+		nanosleep(&retry, NULL);
+		pthread_mutex_lock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -243,24 +405,47 @@ static void backlog_join(struct mqtt_source *s)
 	s->feeder_started = false;
 }
 
-/* Ends the feeder and hands what it did not deliver to `take` (the core
- * handles it: the broker was PUBACKed for these, nobody will resend them),
- * alarm-relevant lane first; with no `take` they are freed and counted. */
+/* Hands the in-flight message's parts to take (decoding it first). */
+static void take_fly(struct mqtt_source *s, mqtt_source_take_fn take, void *ctx)
+{
+	struct inflight *f = &s->fly;
+	if (!f->decoded)
+		decode(s, s->map, s->index, f);
+	for (size_t i = 0; i < f->n_parts; i++)
+		take(ctx, &f->parts[i]);
+	fly_done(s, f);
+}
+
+/* Ends the feeder and hands what it did not deliver to `take`, decoded
+ * with this source's map (the core handles it: the broker was PUBACKed for
+ * these, nobody will resend them), the message in flight first, then the
+ * alarm-relevant lane; with no `take` they are freed and counted. */
 static void backlog_stop(struct mqtt_source *s, mqtt_source_take_fn take, void *ctx)
 {
 	backlog_join(s);
 	size_t dropped = 0;
+	if (s->fly.have) {
+		if (take && s->map)
+			take_fly(s, take, ctx);
+		else {
+			fly_done(s, &s->fly);
+			dropped++;
+		}
+	}
 	struct lane *lanes[2] = { &s->prio, &s->bulk };
 	for (int i = 0; i < 2; i++) {
 		struct backlog_item *it;
 		while ((it = lane_pop(lanes[i]))) {
-			if (take) {
-				take(ctx, &it->msg);
+			s->fly.raw = it->msg;
+			s->fly.have = true;
+			s->fly.decoded = false;
+			free(it);
+			if (take && s->map) {
+				take_fly(s, take, ctx);
 			} else {
-				free(it->msg.u.blob.data);
+				fly_done(s, &s->fly);
 				dropped++;
 			}
-			free(it);
 		}
 	}
 	s->backlog_bytes = 0;
@@ -526,9 +711,12 @@ static void source_free(struct mqtt_source *s)
 	free(s->name);
 	free(s->topic);
 	free_keys(s->keys, s->n_keys);
+	json_map_destroy(s->map);
+	free(s->fly.parts);
 	pthread_mutex_destroy(&s->log_lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->wake);
+	pthread_cond_destroy(&s->idle);
 	free(s);
 }
 
@@ -589,6 +777,7 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 	pthread_mutex_init(&s->log_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
+	pthread_cond_init(&s->idle, NULL);
 	s->name = strdup(sc->name);
 	s->topic = strdup(sc->topic);
 	s->n_keys = collect_keys(cfg, source_index, &s->keys);
@@ -599,6 +788,12 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 		snprintf(client_id, sizeof client_id, "%s-src-%s", cfg->gateway.id ? cfg->gateway.id : "gridgw", sc->name);
 	if (!s->name || !s->topic) {
 		snprintf(err, errlen, "out of memory");
+		source_free(s);
+		return NULL;
+	}
+	char merr[200];
+	if (!(s->map = json_map_create_source(cfg, source_index, merr, sizeof merr))) {
+		snprintf(err, errlen, "source %s: mqtt mapping: %s", sc->name, merr);
 		source_free(s);
 		return NULL;
 	}
@@ -713,12 +908,21 @@ void mqtt_source_get_stats(struct mqtt_source *s, struct mqtt_source_stats *out)
 	out->dropped = atomic_load(&s->dropped);
 	out->priority = atomic_load(&s->priority);
 	out->dropped_priority = atomic_load(&s->dropped_priority);
+	out->map.messages = atomic_load(&s->m_messages);
+	out->map.malformed = atomic_load(&s->m_malformed);
+	out->map.unknown_device = atomic_load(&s->m_unknown_device);
+	out->map.no_device_id = atomic_load(&s->m_no_device_id);
+	out->map.wrong_type = atomic_load(&s->m_wrong_type);
+	out->map.oversized = atomic_load(&s->m_oversized);
+	out->map.points = atomic_load(&s->m_points);
+	out->map.ts_rejected = atomic_load(&s->m_ts_rejected);
 	pthread_mutex_lock(&s->lock);
-	out->backlog = s->prio.msgs + s->bulk.msgs;
+	out->backlog = s->prio.msgs + s->bulk.msgs + (s->fly.have ? 1 : 0);
 	pthread_mutex_unlock(&s->lock);
 }
 
-void mqtt_source_stop_take(struct mqtt_source *s, mqtt_source_take_fn take, void *ctx)
+void mqtt_source_stop_take(struct mqtt_source *s, mqtt_source_take_fn take, void *ctx,
+			   struct json_map_stats *final)
 {
 	if (!s)
 		return;
@@ -739,28 +943,50 @@ void mqtt_source_stop_take(struct mqtt_source *s, mqtt_source_take_fn take, void
 	 * first, and none runs after. */
 	MQTTAsync_destroy(&s->client);
 	backlog_stop(s, take, ctx);
+	if (final) {
+		struct mqtt_source_stats st;
+		mqtt_source_get_stats(s, &st);
+		json_map_stats_add(final, &st.map);
+	}
 	source_free(s);
 }
 
 void mqtt_source_stop(struct mqtt_source *s)
 {
-	mqtt_source_stop_take(s, NULL, NULL);
+	mqtt_source_stop_take(s, NULL, NULL, NULL);
 }
 
 void mqtt_source_hold(struct mqtt_source *s, bool hold)
 {
 	pthread_mutex_lock(&s->lock);
 	s->held = hold;
+	/* A message being decoded now is posted only after a release: once this
+	 * returns, nothing more of this source reaches the queue. */
+	while (hold && s->decoding)
+		pthread_cond_wait(&s->idle, &s->lock);
 	pthread_cond_signal(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 }
 
-int mqtt_source_rebind(struct mqtt_source *s, const struct gw_config *cfg, int source_index)
+int mqtt_source_rebind(struct mqtt_source *s, const struct gw_config *cfg, int source_index, struct json_map *map)
 {
+	char err[200];
+	if (!map && !(map = json_map_create_source(cfg, source_index, err, sizeof err))) {
+		log_error(COMP, "source %s: mqtt mapping: %s", s->name, err);
+		return -1;
+	}
 	char **keys = NULL;
 	int n = collect_keys(cfg, source_index, &keys);
 	pthread_mutex_lock(&s->lock);
 	s->index = source_index;
+	/* The old map borrows the old config, about to be freed. A message in
+	 * flight was decoded with it: decode it again with the new one (its
+	 * parts never reached the queue, they go all at once). */
+	struct json_map *old_map = s->map;
+	s->map = map;
+	s->fly.decoded = false;
+	s->fly.n_parts = 0;
+	s->fly.raw.u.blob.a = source_index;
 	/* Messages already backlogged were made for the old index. */
 	struct lane *lanes[2] = { &s->prio, &s->bulk };
 	for (int i = 0; i < 2; i++)
@@ -772,6 +998,7 @@ int mqtt_source_rebind(struct mqtt_source *s, const struct gw_config *cfg, int s
 	s->n_keys = n;
 	pthread_mutex_unlock(&s->lock);
 	free_keys(old, n_old);
+	json_map_destroy(old_map);
 	return 0;
 }
 

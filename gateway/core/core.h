@@ -8,7 +8,7 @@
  *   dispatch.c    queue messages to their concept; engine outputs to
  *                 incidents and actions
  *   devcomm.c     device comm state (online/offline), its one owner
- *   source.c      MQTT-source messages: decoded, ordered, applied
+ *   source.c      MQTT-source points (decoded by their source): ordered, applied
  *   writes.c      pending writes to a bus, their whole life
  *   southbound.c  starting and stopping the buses and sources
  *   reload.c      SIGHUP
@@ -100,7 +100,6 @@ struct core {
 	struct incidents *inc;
 	struct uplink *up;        /* NULL when no uplink is configured */
 	struct outbox *ob;
-	struct json_map *jmap;
 	struct modbus_bus **buses;
 	struct mqtt_source **sources;
 	struct control *ctl;
@@ -143,7 +142,13 @@ struct core {
 	bool uplink_down_raised;
 	bool storage_full_raised; /* the open gateway.storage is the size cap (CORE_STORAGE_CAP_MESSAGE) */
 	uint64_t messages;        /* queue messages handled, for status */
-	struct json_map_stats source_stats; /* MQTT source messages: counted drops */
+	/* MQTT-source decoding counters of the sources stopped so far (each
+	 * live source counts its own; status adds them up) */
+	struct json_map_stats source_stats_gone;
+	/* Sources held by a reload, out of `sources` until rebound (counted
+	 * in status meanwhile): carry.kept, by new index */
+	struct mqtt_source **held_sources;
+	int n_held_sources;
 	/* MQTT readings: the last applied per point (source.c), and how
 	 * many older ones were not applied (redelivered or overtaken). */
 	struct source_order *src_order;
@@ -168,6 +173,9 @@ struct comm_carry {
 	/* MQTT sources kept running across the reload (same client settings),
 	 * by their index in the new config; held until the swap is done. */
 	struct mqtt_source **kept;
+	/* Their JSON maps for the new config, built (and so validated) before
+	 * the reload commits; by new index, NULL for a source not kept. */
+	struct json_map **maps;
 };
 
 /* dispatch.c */
@@ -194,7 +202,11 @@ void core_check_mqtt_offline(struct core *c, int64_t now);
 void core_status_counts(struct core *c, int *online, int *offline);
 
 /* source.c */
-void core_handle_source_message(struct core *c, struct core_msg *m, int64_t now);
+/* A MSG_SOURCE_POINTS (decoded by its source): each point applied unless
+ * older than the last applied, then the device marked online. */
+void core_handle_source_points(struct core *c, const struct core_msg *m, int64_t now);
+/* Every source's decoding counters, the stopped ones' included. */
+void core_source_stats(const struct core *c, struct json_map_stats *out);
 /* Frees the MQTT reading-order table (rebuilt on the next message). */
 void core_source_order_free(struct core *c);
 
@@ -212,7 +224,13 @@ void core_carry_writes(struct core *c, const struct gw_config *old, const struct
 /* southbound.c */
 int core_start_southbound(struct core *c, const struct comm_carry *prev);
 void core_stop_southbound(struct core *c, struct deferred *d, struct comm_carry *carry);
-void core_keep_sources(struct core *c, const struct gw_config *ncfg, struct comm_carry *carry);
+/* Builds the JSON map of every source of ncfg (a bad one refuses the
+ * reload before anything is touched: returns -1 with err), then holds the
+ * sources that keep running and takes them out of c->sources. */
+int core_keep_sources(struct core *c, const struct gw_config *ncfg, struct comm_carry *carry, char *err,
+		      size_t errlen);
+/* Frees the maps core_start_southbound did not take over. */
+void core_free_maps(struct comm_carry *carry, int n_sources);
 
 /* reload.c */
 void core_reload(struct core *c);

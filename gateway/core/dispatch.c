@@ -45,8 +45,11 @@ void core_handle_message(struct core *c, struct core_msg *m, int64_t now)
 	case MSG_WRITE_RESULT:
 		core_write_result(c, m, now);
 		break;
-	case MSG_SOURCE_MESSAGE:
-		core_handle_source_message(c, m, now);
+	case MSG_SOURCE_POINTS:
+		core_handle_source_points(c, m, now);
+		break;
+	case MSG_SOURCE_MESSAGE: /* stays inside a source: never posted */
+		free(m->u.blob.data);
 		break;
 	case MSG_UPLINK_CONNECTED:
 		if (c->up) {

@@ -223,7 +223,9 @@ static cJSON *status_object(struct core *c, int64_t now)
 		cJSON_AddItemToArray(srcs, so);
 	}
 	cJSON_AddNumberToObject(o, "messages", (double)c->messages);
-	const struct json_map_stats *js = &c->source_stats;
+	struct json_map_stats sum;
+	core_source_stats(c, &sum);
+	const struct json_map_stats *js = &sum;
 	cJSON *mq = cJSON_AddObjectToObject(o, "mqtt_sources");
 	cJSON_AddNumberToObject(mq, "messages", (double)js->messages);
 	cJSON_AddNumberToObject(mq, "points", (double)js->points);

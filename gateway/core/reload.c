@@ -112,7 +112,14 @@ void core_reload(struct core *c)
 	/* Everything queued was made against the old config: handle it first. */
 	struct deferred later = { 0 };
 	struct comm_carry carry = { 0 };
-	core_keep_sources(c, ncfg, &carry);
+	if (core_keep_sources(c, ncfg, &carry, err, sizeof err) != 0) {
+		log_error("core", "reload rejected: %s", err);
+		engine_destroy(ne);
+		config_errors_clear(&warned);
+		config_free(ncfg);
+		sdnotify_ready("reload rejected; previous configuration running");
+		return;
+	}
 	store_begin(c->store);
 	core_stop_southbound(c, &later, &carry);
 	core_drain_engine(c, time_mono_ms());
@@ -136,15 +143,18 @@ void core_reload(struct core *c)
 			 "(the outbox is kept either way)");
 	if (core_start_southbound(c, &carry) != 0)
 		log_error("core", "reload: some buses or sources did not start (see above); the others run");
+	c->held_sources = NULL; /* in c->sources again, or stopped below */
+	c->n_held_sources = 0;
 	for (int s = 0; carry.kept && s < ncfg->n_sources; s++) {
 		if (!carry.kept[s])
 			continue;
 		if (c->sources && c->sources[s] == carry.kept[s])
 			mqtt_source_hold(carry.kept[s], false);
 		else
-			mqtt_source_stop(carry.kept[s]); /* the start failed before reaching it (logged) */
+			mqtt_source_stop_take(carry.kept[s], NULL, NULL, &c->source_stats_gone); /* not rebound (logged) */
 	}
 	free(carry.kept);
+	core_free_maps(&carry, ncfg->n_sources);
 	core_carry_writes(c, old, ncfg, time_mono_ms());
 	core_devcomm_free(&carry.comm);
 	config_free(old);

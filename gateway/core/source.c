@@ -1,6 +1,7 @@
-/* source — MQTT-source messages, decoded on the core thread by the JSON
- * map, with the per-point order check that keeps a redelivered or
- * reordered older reading from overwriting a newer one. */
+/* source — MQTT-source points, decoded by their source's feeder thread
+ * (sensors/mqtt_source.h) and applied here with the per-point order check
+ * that keeps a redelivered or reordered older reading from overwriting a
+ * newer one: the last applied key per point is core state. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,56 +58,63 @@ void core_source_order_free(struct core *c)
 	c->src_order_cfg = NULL;
 }
 
-struct source_reading {
-	struct core *c;
-	struct mqtt_source_meta meta;
-};
-
 /* Stale: older than what was applied last. The last key is capped at this
  * message's arrival time, so a gateway clock stepped back degrades to
  * arrival order instead of refusing readings until the clock catches up. */
-static bool reading_is_stale(const struct source_order *last, int64_t eff, const struct mqtt_source_meta *mt)
+static bool reading_is_stale(const struct source_order *last, int64_t eff, int64_t arrival_ms, uint64_t seq)
 {
-	int64_t cap = last->eff < mt->arrival_ms ? last->eff : mt->arrival_ms;
-	return eff < cap || (eff == cap && mt->seq < last->seq);
+	int64_t cap = last->eff < arrival_ms ? last->eff : arrival_ms;
+	return eff < cap || (eff == cap && seq < last->seq);
 }
 
-static void point_from_source(void *ctx, int device, int point, const struct point_value *pv)
+void core_handle_source_points(struct core *c, const struct core_msg *m, int64_t now)
 {
-	struct source_reading *r = ctx;
-	struct core *c = r->c;
-	if (c->src_order) {
-		struct source_order *o = &c->src_order[c->src_order_off[device] + (size_t)point];
-		int64_t eff = pv->ts_ms < r->meta.arrival_ms ? pv->ts_ms : r->meta.arrival_ms;
-		if (reading_is_stale(o, eff, &r->meta)) {
-			c->source_stale++;
-			return;
-		}
-		o->eff = eff;
-		o->seq = r->meta.seq;
-	}
-	engine_point(c->engine, device, point, pv, time_mono_ms());
-}
-
-void core_handle_source_message(struct core *c, struct core_msg *m, int64_t now)
-{
-	const char *topic = m->u.blob.data;
-	size_t tlen = strnlen(topic, m->u.blob.len);
-	if (tlen >= m->u.blob.len) {
-		free(m->u.blob.data);
+	int dev = m->u.points.device;
+	if (dev < 0 || dev >= c->cfg->n_devices || c->cfg->devices[dev].source < 0)
 		return;
-	}
-	const char *payload = topic + tlen + 1;
-	size_t plen = m->u.blob.len - tlen - 1;
-	struct source_reading r = { .c = c };
-	mqtt_source_msg_meta(m, &r.meta);
+	int64_t arrival = m->u.points.arrival_ms;
+	uint64_t seq = m->u.points.seq;
+	int np = c->cfg->profiles[c->cfg->devices[dev].profile].n_points;
 	if (source_order_ready(c) < 0)
 		log_warn("core", "out of memory: MQTT readings applied without the ordering check");
-	/* The time Paho handed it over, not now: a message that waited in a
-	 * backlog keeps its place. */
-	int dev = json_map_message(c->jmap, (int)m->u.blob.a, topic, payload, plen, r.meta.arrival_ms,
-				   point_from_source, &r, &c->source_stats);
-	if (dev >= 0)
-		core_device_comm(c, dev, true, now);
-	free(m->u.blob.data);
+	int n = m->u.points.n <= QUEUE_POINTS_MAX ? m->u.points.n : QUEUE_POINTS_MAX;
+	for (int i = 0; i < n; i++) {
+		int point;
+		struct point_value pv;
+		core_msg_point(m, i, &point, &pv);
+		if (point >= np)
+			continue;
+		if (c->src_order) {
+			struct source_order *o = &c->src_order[c->src_order_off[dev] + (size_t)point];
+			int64_t eff = pv.ts_ms < arrival ? pv.ts_ms : arrival;
+			if (reading_is_stale(o, eff, arrival, seq)) {
+				c->source_stale++;
+				continue;
+			}
+			o->eff = eff;
+			o->seq = seq;
+		}
+		engine_point(c->engine, dev, point, &pv, time_mono_ms());
+	}
+	/* A well-formed message of a known device: it is alive (the last part
+	 * of a split message says it again, which changes nothing). */
+	core_device_comm(c, dev, true, now);
+}
+
+static void add_source_stats(struct json_map_stats *out, struct mqtt_source *s)
+{
+	if (!s)
+		return;
+	struct mqtt_source_stats ss;
+	mqtt_source_get_stats(s, &ss);
+	json_map_stats_add(out, &ss.map);
+}
+
+void core_source_stats(const struct core *c, struct json_map_stats *out)
+{
+	*out = c->source_stats_gone;
+	for (int i = 0; c->sources && i < c->cfg->n_sources; i++)
+		add_source_stats(out, c->sources[i]);
+	for (int i = 0; c->held_sources && i < c->n_held_sources; i++)
+		add_source_stats(out, c->held_sources[i]);
 }

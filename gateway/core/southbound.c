@@ -17,18 +17,13 @@
 #include "sensors/modbus_bus.h"
 #include "sensors/mqtt_source.h"
 
-/* Starts the southbound side for c->cfg: bus threads, MQTT sources, the
- * JSON map. A bus or source that fails to start is logged and left out
- * (NULL); the others run. */
+/* Starts the southbound side for c->cfg: bus threads, MQTT sources (each
+ * with its JSON map). A bus or source that fails to start is logged and
+ * left out (NULL); the others run. */
 int core_start_southbound(struct core *c, const struct comm_carry *prev)
 {
 	char err[256];
 	const struct gw_config *cfg = c->cfg;
-	c->jmap = json_map_create(cfg, err, sizeof err);
-	if (!c->jmap) {
-		log_error("core", "mqtt mapping: %s", err);
-		return -1;
-	}
 	c->buses = calloc((size_t)cfg->n_buses + 1, sizeof *c->buses);
 	c->sources = calloc((size_t)cfg->n_sources + 1, sizeof *c->sources);
 	if (!c->buses || !c->sources || core_devcomm_start(c, prev ? &prev->comm : NULL) != 0) {
@@ -45,8 +40,14 @@ int core_start_southbound(struct core *c, const struct comm_carry *prev)
 	}
 	for (int s = 0; s < cfg->n_sources; s++) {
 		if (prev && prev->kept && prev->kept[s]) {
-			c->sources[s] = prev->kept[s];
-			mqtt_source_rebind(c->sources[s], cfg, s);
+			struct json_map *map = prev->maps ? prev->maps[s] : NULL;
+			if (prev->maps)
+				prev->maps[s] = NULL; /* taken over, even on failure */
+			if (mqtt_source_rebind(prev->kept[s], cfg, s, map) == 0) {
+				c->sources[s] = prev->kept[s];
+				continue;
+			}
+			failed++; /* the caller stops it */
 			continue;
 		}
 		c->sources[s] = mqtt_source_start(cfg, s, c->q, err, sizeof err);
@@ -182,10 +183,10 @@ void core_stop_southbound(struct core *c, struct deferred *d, struct comm_carry 
 	struct deferred left = { 0 };
 	for (int s = 0; c->sources && s < cfg->n_sources; s++) {
 		if (c->sources[s])
-			mqtt_source_stop_take(c->sources[s], take_leftover, &left);
+			mqtt_source_stop_take(c->sources[s], take_leftover, &left, &c->source_stats_gone);
 		c->sources[s] = NULL;
 	}
-	if (c->jmap)
+	if (c->sources)
 		drain_queue(c, DRAIN_ALL, d);
 	for (size_t i = 0; i < left.n; i++)
 		core_handle_message(c, &left.m[i], time_mono_ms());
@@ -197,19 +198,50 @@ void core_stop_southbound(struct core *c, struct deferred *d, struct comm_carry 
 	free(c->sources);
 	c->buses = NULL;
 	c->sources = NULL;
-	json_map_destroy(c->jmap);
-	c->jmap = NULL;
 	core_devcomm_stop(c, carry ? &carry->comm : NULL);
+}
+
+/* Every source's JSON map for ncfg, or -1 with err (none kept then). */
+static int build_maps(const struct gw_config *ncfg, struct comm_carry *carry, char *err, size_t errlen)
+{
+	carry->maps = calloc((size_t)ncfg->n_sources + 1, sizeof *carry->maps);
+	if (!carry->maps) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (int s = 0; s < ncfg->n_sources; s++) {
+		char e[200];
+		if (!(carry->maps[s] = json_map_create_source(ncfg, s, e, sizeof e))) {
+			snprintf(err, errlen, "mqtt mapping: %s", e);
+			core_free_maps(carry, ncfg->n_sources);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void core_free_maps(struct comm_carry *carry, int n)
+{
+	for (int s = 0; carry->maps && s < n; s++)
+		json_map_destroy(carry->maps[s]);
+	free(carry->maps);
+	carry->maps = NULL;
 }
 
 /* Sources whose client settings are unchanged keep running across a reload
  * (docs/mqtt_sources.md): a restart makes the broker resend, and Paho 1.3
  * leaks per client. Each is held (nothing more goes to the queue, so the
  * queue can be drained against the old config) and taken out of
- * c->sources so core_stop_southbound leaves it alone. */
-void core_keep_sources(struct core *c, const struct gw_config *ncfg, struct comm_carry *carry)
+ * c->sources so core_stop_southbound leaves it alone. Their new maps are
+ * built first, so a reload that would fail there is refused untouched. */
+int core_keep_sources(struct core *c, const struct gw_config *ncfg, struct comm_carry *carry, char *err,
+		      size_t errlen)
 {
+	if (build_maps(ncfg, carry, err, errlen) < 0)
+		return -1;
 	carry->kept = calloc((size_t)ncfg->n_sources + 1, sizeof *carry->kept);
+	c->held_sources = carry->kept;
+	c->n_held_sources = carry->kept ? ncfg->n_sources : 0;
 	for (int o = 0; carry->kept && c->sources && o < c->cfg->n_sources; o++) {
 		for (int n = 0; c->sources[o] && n < ncfg->n_sources; n++) {
 			if (carry->kept[n] || !mqtt_source_same_client(c->cfg, o, ncfg, n))
@@ -220,4 +252,5 @@ void core_keep_sources(struct core *c, const struct gw_config *ncfg, struct comm
 			log_info("core", "reload: source %s kept (settings unchanged)", ncfg->sources[n].name);
 		}
 	}
+	return 0;
 }

@@ -12,6 +12,8 @@ DRIVER=$GRIDGW_TOP/$BUILD/tests/source_driver
 # A random port can be taken between the probe and the bind: try a few.
 for try in 1 2 3; do start_broker && break; done || { tap_fail "mosquitto starts"; tap_done; exit 1; }
 
+# A profile of 20 points (more than one queue message carries).
+WIDE=$(for i in $(seq 1 20); do printf '{ name = "p%d"; json = "k%d"; }' $i $i; [ $i -lt 20 ] && printf ', '; done)
 cat >"$TMP/gw.conf" <<EOF
 gateway = { id = "test-gw"; state_dir = "$TMP/state"; };
 mqtt_sources = (
@@ -29,12 +31,14 @@ profiles = {
     { name = "first";   json = "list[0].v"; scale = 0.5; offset = 1.0; },
     { name = "deep";    json = "m.rows[1][0]"; }
   ); };
+  wide = { kind = "meter"; points = ( $WIDE ); };
 };
 devices = (
   { id = "mc-0012"; profile = "mc"; source = "bridge"; offline_after = "2h"; },
   { id = "mc-0013"; profile = "mc"; source = "bridge"; },
   { id = "lr-1";    profile = "mc"; source = "lora"; },
-  { id = "4711";    profile = "mc"; source = "lora"; }
+  { id = "4711";    profile = "mc"; source = "lora"; },
+  { id = "w-1";     profile = "wide"; source = "bridge"; }
 );
 EOF
 
@@ -113,9 +117,10 @@ big=$(head -c 600 /dev/zero | tr '\0' ' ')
 pub sensors/mc-0012/up "{\"bat\":1$big}"
 pub sensors/mc-0012/up '{"bat":90}'
 check "a good message after the bad ones arrives" wait_for 'has "POINT mc-0012 battery 90 good"' 10
-check "malformed JSON dropped" [ "$(count "DROP bridge malformed sensors/mc-0012/up")" = 2 ]
-check "unknown device dropped" has "DROP bridge unknown_device sensors/nobody/up"
-check "missing JSON device id dropped" has "DROP lora no_device_id lora/x"
+check "malformed JSON dropped" [ "$(count "DROP bridge malformed")" = 2 ]
+check "unknown device dropped" has "DROP bridge unknown_device"
+check "the log names the unknown device's topic" has "topic 'sensors/nobody/up': unknown device"
+check "missing JSON device id dropped" has "DROP lora no_device_id"
 check "wrong number type marks decode_error" has "POINT mc-0012 tilt 0 decode_error"
 check "wrong bool marks decode_error" has "POINT mc-0012 open 0 decode_error"
 check "unknown enum string marks decode_error" has "POINT mc-0012 status 0 decode_error"
@@ -127,6 +132,16 @@ seq 1 300 | sed 's/.*/{"data":{"tilt":&}}/' | \
 wait_for '[ "$(count "POINT mc-0013 tilt")" -ge 300 ]' 20
 order=$(grep -F "POINT mc-0013 tilt" "$LOG" | awk '{print $4}' | tr '\n' ' ')
 check "a 300-message burst arrives complete and in order" [ "$order" = "$(seq 1 300 | tr '\n' ' ')" ]
+
+# 7b. A device with more points than one queue message carries (16): the
+# source splits the message, every point arrives with the same time.
+pub sensors/w-1/up "{$(for i in $(seq 1 20); do printf '"k%d":%d,' $i $((i * 10)); done | sed 's/,$//')}"
+wait_for '[ "$(count "POINT w-1 p")" -ge 20 ]' 10
+got=$(grep -F "POINT w-1 p" "$LOG" | awk '{print $3 "=" $4}' | tr '\n' ' ')
+check "all 20 points of a split message arrive, in profile order" \
+	[ "$got" = "$(for i in $(seq 1 20); do printf 'p%d=%d ' $i $((i * 10)); done)" ]
+check "the parts of a split message share one time" \
+	[ "$(grep -F "POINT w-1 p" "$LOG" | awk '{print $6}' | sort -u | wc -l)" = 1 ]
 
 # 8. Rule-action publish on the source broker.
 check "publish for a rule action is accepted" has "PUBLISH bridge 0"

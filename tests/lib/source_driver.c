@@ -1,9 +1,11 @@
 /* source_driver — integration-test helper for the MQTT sources: loads a
  * gridgw config, starts every mqtt_source, and does what the core does with
- * their messages (json_map on one thread), printing to stdout, flushed:
+ * the points they post (each source decodes its own messages), printing to
+ * stdout, flushed:
  *
  *   POINT DEVICE POINT VALUE QUALITY TS     one per point update
- *   DROP SOURCE REASON TOPIC                 a message json_map refused
+ *   DROP SOURCE REASON                       a message the source's map refused
+ *                                            (from its counters; the log names the topic)
  *   CONNECTED SOURCE n / DISCONNECTED SOURCE n / SUBSCRIBED SOURCE n
  *                                            state changes (n counts them)
  *   PUBLISH SOURCE rc                        result of --publish
@@ -42,8 +44,7 @@ static void on_signal(int sig)
 struct driver {
 	struct gw_config *cfg;
 	struct queue *q;
-	struct json_map *map;
-	struct json_map_stats st;
+	struct json_map_stats *seen; /* per source: the map counters already reported */
 	struct mqtt_source **src;
 	bool *was_connected, *was_subscribed;
 	int *n_connected, *n_disconnected, *n_subscribed;
@@ -53,9 +54,8 @@ struct driver {
 	int64_t resume_at;      /* monotonic ms; 0 = not stalled yet */
 };
 
-static void print_point(void *ctx, int device, int point, const struct point_value *pv)
+static void print_point(const struct gw_config *cfg, int device, int point, const struct point_value *pv)
 {
-	const struct gw_config *cfg = ctx;
 	const struct device_config *dc = &cfg->devices[device];
 	const struct point_def *pd = &cfg->profiles[dc->profile].points[point];
 	printf("POINT %s %s %.17g %s %lld\n", dc->id, pd->name, pv->value, quality_name(pv->quality),
@@ -64,16 +64,35 @@ static void print_point(void *ctx, int device, int point, const struct point_val
 
 static void handle_message(struct driver *d, struct core_msg *m)
 {
-	if (m->type != MSG_SOURCE_MESSAGE)
+	if (m->type != MSG_SOURCE_POINTS)
 		return;
-	const char *topic = m->u.blob.data;
-	size_t tlen = (size_t)m->u.blob.b;
-	const char *payload = topic + tlen + 1;
-	size_t plen = m->u.blob.len - tlen - 1;
-	int rc = json_map_message(d->map, (int)m->u.blob.a, topic, payload, plen, time_wall_ms(), print_point, d->cfg,
-				  &d->st);
-	if (rc < 0)
-		printf("DROP %s %s %s\n", d->cfg->sources[m->u.blob.a].name, json_map_strerror(rc), topic);
+	for (int i = 0; i < m->u.points.n; i++) {
+		int point;
+		struct point_value pv;
+		core_msg_point(m, i, &point, &pv);
+		print_point(d->cfg, m->u.points.device, point, &pv);
+	}
+}
+
+static void print_drops(const char *source, const char *reason, uint64_t now, uint64_t *seen)
+{
+	for (; *seen < now; (*seen)++)
+		printf("DROP %s %s\n", source, reason);
+}
+
+/* What each source's map refused since the last look. */
+static void watch_drops(struct driver *d)
+{
+	for (int i = 0; i < d->cfg->n_sources; i++) {
+		struct mqtt_source_stats ss;
+		mqtt_source_get_stats(d->src[i], &ss);
+		const char *name = d->cfg->sources[i].name;
+		struct json_map_stats *seen = &d->seen[i];
+		print_drops(name, json_map_strerror(JSON_MAP_MALFORMED), ss.map.malformed, &seen->malformed);
+		print_drops(name, json_map_strerror(JSON_MAP_UNKNOWN_DEVICE), ss.map.unknown_device, &seen->unknown_device);
+		print_drops(name, json_map_strerror(JSON_MAP_NO_DEVICE_ID), ss.map.no_device_id, &seen->no_device_id);
+		print_drops(name, json_map_strerror(JSON_MAP_OVERSIZED), ss.map.oversized, &seen->oversized);
+	}
 }
 
 static void watch_states(struct driver *d)
@@ -104,9 +123,11 @@ static void watch_states(struct driver *d)
 
 static void print_stats(struct driver *d)
 {
+	struct json_map_stats st = { 0 };
 	for (int i = 0; i < d->cfg->n_sources; i++) {
 		struct mqtt_source_stats ss;
 		mqtt_source_get_stats(d->src[i], &ss);
+		json_map_stats_add(&st, &ss.map);
 		printf("STATS source=%s received=%llu oversized=%llu backlogged=%llu deferred=%llu connects=%llu lost=%llu "
 		       "subscribe_failed=%llu published=%llu publish_failed=%llu\n",
 		       d->cfg->sources[i].name, (unsigned long long)ss.received, (unsigned long long)ss.oversized,
@@ -116,10 +137,10 @@ static void print_stats(struct driver *d)
 	}
 	printf("STATS map messages=%llu malformed=%llu unknown_device=%llu no_device_id=%llu wrong_type=%llu "
 	       "oversized=%llu points=%llu ts_rejected=%llu\n",
-	       (unsigned long long)d->st.messages, (unsigned long long)d->st.malformed,
-	       (unsigned long long)d->st.unknown_device, (unsigned long long)d->st.no_device_id,
-	       (unsigned long long)d->st.wrong_type, (unsigned long long)d->st.oversized,
-	       (unsigned long long)d->st.points, (unsigned long long)d->st.ts_rejected);
+	       (unsigned long long)st.messages, (unsigned long long)st.malformed,
+	       (unsigned long long)st.unknown_device, (unsigned long long)st.no_device_id,
+	       (unsigned long long)st.wrong_type, (unsigned long long)st.oversized,
+	       (unsigned long long)st.points, (unsigned long long)st.ts_rejected);
 }
 
 static bool all_subscribed(struct driver *d)
@@ -158,12 +179,10 @@ static void run(struct driver *d, int64_t seconds)
 		}
 		size_t n;
 		while ((n = queue_pop_many(d->q, batch, 64)) > 0) {
-			for (size_t i = 0; i < n; i++) {
+			for (size_t i = 0; i < n; i++)
 				handle_message(d, &batch[i]);
-				if (batch[i].type == MSG_SOURCE_MESSAGE)
-					free(batch[i].u.blob.data);
-			}
 		}
+		watch_drops(d);
 		watch_states(d);
 		fflush(stdout);
 	}
@@ -217,20 +236,16 @@ int main(int argc, char **argv)
 	int ret = 2;
 	int ns = d.cfg->n_sources;
 	d.q = queue_create((size_t)qcap, (size_t)qcap);
-	d.map = json_map_create(d.cfg, err, sizeof err);
+	d.seen = calloc(ns ? (size_t)ns : 1, sizeof *d.seen);
 	d.src = calloc(ns ? (size_t)ns : 1, sizeof *d.src);
 	d.was_connected = calloc(ns ? (size_t)ns : 1, sizeof *d.was_connected);
 	d.was_subscribed = calloc(ns ? (size_t)ns : 1, sizeof *d.was_subscribed);
 	d.n_connected = calloc(ns ? (size_t)ns : 1, sizeof *d.n_connected);
 	d.n_disconnected = calloc(ns ? (size_t)ns : 1, sizeof *d.n_disconnected);
 	d.n_subscribed = calloc(ns ? (size_t)ns : 1, sizeof *d.n_subscribed);
-	if (!d.q || !d.src || !d.was_connected || !d.was_subscribed || !d.n_connected || !d.n_disconnected ||
+	if (!d.q || !d.seen || !d.src || !d.was_connected || !d.was_subscribed || !d.n_connected || !d.n_disconnected ||
 	    !d.n_subscribed) {
 		fprintf(stderr, "out of memory\n");
-		goto out;
-	}
-	if (!d.map) {
-		fprintf(stderr, "json_map: %s\n", err);
 		goto out;
 	}
 	for (int i = 0; i < ns; i++) {
@@ -247,7 +262,7 @@ out:
 	fflush(stdout);
 	for (int i = 0; d.src && i < ns; i++)
 		mqtt_source_stop(d.src[i]);
-	json_map_destroy(d.map);
+	free(d.seen);
 	if (d.q)
 		queue_destroy(d.q);
 	free(d.src);

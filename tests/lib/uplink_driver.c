@@ -240,8 +240,7 @@ static void handle_messages(struct driver *d, int64_t now)
 		size_t from_sources = 0;
 		for (size_t i = 0; i < n; i++) {
 			switch (m[i].type) {
-			case MSG_SOURCE_MESSAGE:
-				free(m[i].u.blob.data);
+			case MSG_SOURCE_POINTS:
 				from_sources++;
 				break;
 			case MSG_POINT:

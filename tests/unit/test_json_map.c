@@ -495,6 +495,59 @@ static void test_bad_key_paths_fail_create(void **state)
 	assert_null(json_map_create(&c, err, sizeof err));
 }
 
+/* A source's own map (what each mqtt_source decodes with): its devices
+ * map as in the whole-config map, another source's messages are refused
+ * without being read, and a bad path on another source's profile is not
+ * this map's business. */
+static void test_source_map_holds_only_its_source(void **state)
+{
+	(void)state;
+	char err[256];
+	struct json_map *m = json_map_create_source(&cfg, 1, err, sizeof err);
+	assert_non_null(m);
+	struct sink sk = { .n = 0 };
+	struct json_map_stats st = { 0 };
+	const char *lora = "{\"meta\":{\"dev\":\"lora-7\"},\"bat\":10}";
+	assert_int_equal(json_map_message(m, 1, "lora/x", lora, strlen(lora), NOW, collect, &sk, &st), 2);
+	assert_int_equal(sk.n, 1);
+	assert_true(sk.r[0].pv.value == 6.0);
+	const char *bridge = "{\"bat\":10}";
+	assert_int_equal(json_map_message(m, 0, "sensors/mc-0012/up", bridge, strlen(bridge), NOW, collect, &sk, &st),
+			 JSON_MAP_BAD_SOURCE);
+	assert_int_equal(sk.n, 1);
+	assert_int_equal(st.messages, 2);
+	assert_int_equal(st.points, 1);
+	json_map_destroy(m);
+	assert_null(json_map_create_source(&cfg, 2, err, sizeof err));
+	assert_non_null(strstr(err, "out of range"));
+	assert_null(json_map_create_source(&cfg, -1, err, sizeof err));
+
+	struct point_def pd[2] = { { .name = "a", .type = PT_NUMBER, .json = "a", .scale = 1 },
+				   { .name = "b", .type = PT_NUMBER, .json = "b..", .scale = 1 } };
+	struct profile pr[2] = { { .name = "ok", .points = &pd[0], .n_points = 1, .is_mqtt = true },
+				 { .name = "bad", .points = &pd[1], .n_points = 1, .is_mqtt = true } };
+	struct mqtt_source_config sc[2] = { { .name = "s0", .device_from = DEVICE_FROM_TOPIC, .topic_level = 1 },
+					    { .name = "s1", .device_from = DEVICE_FROM_TOPIC, .topic_level = 1 } };
+	struct device_config dc[2] = { { .id = "d0", .profile = 0, .bus = -1, .source = 0 },
+				       { .id = "d1", .profile = 1, .bus = -1, .source = 1 } };
+	struct gw_config c = { .sources = sc, .n_sources = 2, .profiles = pr, .n_profiles = 2, .devices = dc,
+			       .n_devices = 2 };
+	struct json_map *m0 = json_map_create_source(&c, 0, err, sizeof err);
+	assert_non_null(m0);
+	json_map_destroy(m0);
+	assert_null(json_map_create_source(&c, 1, err, sizeof err));
+	assert_non_null(strstr(err, "bad json key path"));
+}
+
+static void test_stats_add(void **state)
+{
+	(void)state;
+	struct json_map_stats a = { 1, 2, 3, 4, 5, 6, 7, 8 }, b = { 10, 20, 30, 40, 50, 60, 70, 80 };
+	json_map_stats_add(&a, &b);
+	struct json_map_stats want = { 11, 22, 33, 44, 55, 66, 77, 88 };
+	assert_memory_equal(&a, &want, sizeof a);
+}
+
 static void test_many_devices_hash_lookup(void **state)
 {
 	(void)state;
@@ -553,6 +606,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_insane_timestamps_fall_back_to_arrival, setup, teardown),
 		cmocka_unit_test(test_iso_parser),
 		cmocka_unit_test(test_bad_key_paths_fail_create),
+		cmocka_unit_test(test_source_map_holds_only_its_source),
+		cmocka_unit_test(test_stats_add),
 		cmocka_unit_test(test_many_devices_hash_lookup),
 		cmocka_unit_test(test_strerror_names),
 	};

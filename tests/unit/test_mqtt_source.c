@@ -140,6 +140,41 @@ static void test_proxy_environment_is_removed(void **state)
 	mqtt_source_stop(s);
 }
 
+/* The source decodes with its own JSON map, built at start: a key path
+ * it cannot compile refuses the start with a message (nothing half-made
+ * runs); a rebind with a map it cannot build is refused and leaves the
+ * source as it was. */
+static void test_start_and_rebind_build_the_sources_map(void **state)
+{
+	struct fixture *f = *state;
+	struct point_def pd = { .name = "bat", .type = PT_NUMBER, .json = "a..b", .scale = 1 };
+	struct profile pr = { .name = "mc", .kind = "manhole", .is_mqtt = true, .points = &pd, .n_points = 1 };
+	struct device_config dc = { .id = "mc-1", .profile = 0, .bus = -1, .source = 0 };
+	f->cfg.profiles = &pr;
+	f->cfg.n_profiles = 1;
+	f->cfg.devices = &dc;
+	f->cfg.n_devices = 1;
+	char err[256] = "";
+	assert_null(mqtt_source_start(&f->cfg, 0, f->q, err, sizeof err));
+	assert_non_null(strstr(err, "bad json key path"));
+	assert_non_null(strstr(err, "bridge"));
+	pd.json = "bat";
+	struct mqtt_source *s = mqtt_source_start(&f->cfg, 0, f->q, err, sizeof err);
+	assert_non_null(s);
+	mqtt_source_hold(s, true);
+	pd.json = "a..b";
+	assert_int_equal(mqtt_source_rebind(s, &f->cfg, 0, NULL), -1);
+	pd.json = "bat";
+	assert_int_equal(mqtt_source_rebind(s, &f->cfg, 0, NULL), 0);
+	mqtt_source_hold(s, false);
+	struct mqtt_source_stats st;
+	mqtt_source_get_stats(s, &st);
+	assert_int_equal(st.map.messages, 0);
+	assert_int_equal(st.backlog, 0);
+	mqtt_source_stop_take(s, NULL, NULL, &st.map); /* adds nothing: nothing decoded */
+	assert_int_equal(st.map.messages, 0);
+}
+
 static void test_stop_null_is_harmless(void **state)
 {
 	(void)state;
@@ -154,6 +189,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_url_and_index_are_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_url_starts_and_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proxy_environment_is_removed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_and_rebind_build_the_sources_map, setup, teardown),
 		cmocka_unit_test(test_stop_null_is_harmless),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

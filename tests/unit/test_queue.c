@@ -225,6 +225,45 @@ static void test_quiet_push_wakes_once_or_when_full(void **state)
 }
 
 /* MSG_POINTS: entries in, entries out, bounded. */
+/* The parts of one split MQTT-source message go in all together or not
+ * at all, in order, next to each other; control slots are not theirs. */
+static void test_push_many_is_all_or_nothing(void **state)
+{
+	(void)state;
+	struct queue *q = queue_create(4, 4);
+	assert_non_null(q);
+	struct core_msg parts[3];
+	for (int i = 0; i < 3; i++) {
+		parts[i] = (struct core_msg){ .type = MSG_SOURCE_POINTS };
+		parts[i].u.points.device = i;
+	}
+	struct core_msg one = data_msg(9);
+	assert_int_equal(queue_push_nowait(q, &one), 0);
+	assert_true(queue_data_room(q, 3));
+	assert_false(queue_data_room(q, 4));
+	assert_int_equal(queue_push_many_nowait(q, parts, 3), 0);
+	assert_false(queue_data_room(q, 1));
+	struct core_msg c = { .type = MSG_UPLINK_ACKED };
+	assert_int_equal(queue_push_nowait(q, &c), 0);
+	assert_int_equal(queue_push_many_nowait(q, parts, 1), -1); /* the control message left room: not for data */
+	assert_int_equal(queue_dropped(q), 1);
+	struct core_msg out[8];
+	assert_int_equal(queue_pop_many(q, out, 2), 2);
+	assert_int_equal(queue_push_many_nowait(q, parts, 3), -1); /* 2 free, 3 asked: none goes in */
+	assert_int_equal(queue_length(q), 3);
+	assert_int_equal(queue_pop_many(q, out + 2, 8), 3);
+	assert_int_equal(out[0].u.point.point, 9);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(out[1 + i].type, MSG_SOURCE_POINTS);
+		assert_int_equal(out[1 + i].u.points.device, i);
+	}
+	assert_int_equal(out[4].type, MSG_UPLINK_ACKED);
+	queue_close(q);
+	assert_int_equal(queue_push_many_nowait(q, parts, 1), -1);
+	assert_false(queue_data_room(q, 1));
+	queue_destroy(q);
+}
+
 static void test_points_message_round_trip(void **state)
 {
 	(void)state;
@@ -257,6 +296,7 @@ int main(void)
 		cmocka_unit_test(test_control_passes_a_waiting_bus),
 		cmocka_unit_test(test_quiet_push_wakes_once_or_when_full),
 		cmocka_unit_test(test_points_message_round_trip),
+		cmocka_unit_test(test_push_many_is_all_or_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
