@@ -3,8 +3,8 @@
 # op live_read, run by the device's own bus thread), so a serial line needs no
 # --force and gets no second master: the registers are the ones the simulator
 # serves, the daemon logs the read, polling goes on; --watch refreshes; a dead
-# unit says why in plain words and exits 1; a device the daemon does not know
-# is said so; an MQTT device shows its last message as not live; --force and
+# unit says why in plain words and exits 1; a busy daemon and a device it does
+# not know are said so; an MQTT device shows its last message as not live; --force and
 # no daemon read the bus directly as before.
 . "$(dirname "$0")/../lib/common.sh"
 PY=/usr/bin/python3
@@ -90,6 +90,22 @@ check "dead unit: every point comm_error, no raw, 'no answer from unit 9' in pla
 rd deadtxt smoke-dead
 check "dead unit, text: the reason on the point's row, exit 1" \
 	bash -c "[ \$(cat '$TMP/deadtxt.rc') = 1 ] && grep -qE '^ +smoke .*comm_error .*no answer from unit 9' '$TMP/deadtxt.out'"
+
+# --- the daemon busy: more reads at once than it takes (8 waiting at most) -----------
+# smoke-r times out (300 ms a read, one after another on its bus thread), so
+# 12 reads started together cannot all wait: the rest are told to try again.
+ctl fail smoke-r timeout >/dev/null
+bpids=()
+for i in $(seq 1 12); do
+	timeout 40 "$GRIDGW" read -c "$TMP/gw.conf" smoke-r >"$TMP/busy$i.out" 2>"$TMP/busy$i.err" &
+	bpids+=($!)
+done
+brc=0; for p in "${bpids[@]}"; do wait "$p" || brc=$((brc + 1)); done
+ctl recover smoke-r >/dev/null
+check "12 reads of a silent unit at once: every one exits non-zero ($brc of 12)" test "$brc" = 12
+check "and the ones the daemon could not take are told it is busy, in plain words" \
+	grep -q 'the daemon could not read smoke-r: the daemon is busy with other reads, or the bus is not running; try again' $TMP/busy*.err
+check "the ones it took: no answer from unit 2 within 300 ms" grep -q 'no answer from unit 2 within 300 ms' $TMP/busy*.out
 
 # --- a device the running daemon does not have (its config is older) -----------------
 sed 's/^devices = ($/devices = (\n  { id = "smoke-new"; profile = "smoke_detector"; bus = "lan"; unit = 3; poll = "1s"; },/' "$TMP/gw.conf" >"$TMP/new.conf"
