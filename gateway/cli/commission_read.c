@@ -101,7 +101,7 @@ static int read_round(struct read_ctx *r)
 		int e = 0;
 		bool ok = r->ctx && commission_read_block(r->ctx, r->bus, blk, r->buf, attempts, &e) == 0;
 		if (!ok && r->ctx) {
-			commission_explain(r->bus, r->dc->unit, timeout_ms, e, why, sizeof why);
+			read_explain(r->bus, r->dc->unit, timeout_ms, e, why, sizeof why);
 			if (modbus_link_classify(e) == LINK_FAIL_LINK)
 				modbus_link_close(&r->ctx); /* reopened on the next read */
 		}

@@ -139,39 +139,6 @@ static void add_iso_ts(cJSON *o, const char *key, int64_t wall_ms)
 	cJSON_AddStringToObject(o, key, ts);
 }
 
-/* What an installer can act on, as `gridgw read` words it. */
-static void read_explain(const struct bus_config *bus, int unit, int err, char *buf, size_t len)
-{
-	char eb[128];
-	long long t = bus->timeout_ms > 0 ? (long long)bus->timeout_ms : 500;
-	switch (err) {
-	case ETIMEDOUT:
-		snprintf(buf, len, "no answer from unit %d within %lld ms — check %s", unit, t,
-			 bus->type == BUS_RTU ? "unit id, baud/parity, A/B wiring" : "the unit id and that the device is up");
-		break;
-	case EMBXGTAR: case EMBXGPATH:
-		/* a Modbus TCP gateway's way to say its serial device stayed silent */
-		snprintf(buf, len, "no answer from unit %d (the Modbus gateway reports exception %s) — check the unit id and that the device is up",
-			 unit, err == EMBXGTAR ? "0B: target device failed to respond" : "0A: gateway path unavailable");
-		break;
-	case ENOTCONN:
-		snprintf(buf, len, "bus %s link down (not connected)", bus->name);
-		break;
-	case EMBBADCRC:
-		snprintf(buf, len, "garbled answer from unit %d (bad CRC) — check baud/parity, termination and biasing", unit);
-		break;
-	case EMBXILADD:
-		snprintf(buf, len, "unit %d answers, but has no such register (exception 02 illegal data address)", unit);
-		break;
-	case EMBXILFUN:
-		snprintf(buf, len, "unit %d answers, but refuses this function (exception 01 illegal function)", unit);
-		break;
-	default:
-		snprintf(buf, len, "unit %d: %s", unit, modbus_link_strerror(err, eb, sizeof eb));
-		break;
-	}
-}
-
 /* The bus's answer in the shape of `gridgw read --json`, plus what the
  * console shows around it. 200 when a point was read, else 502 with the
  * first reason in "error". */
@@ -199,7 +166,7 @@ static int read_result_json(struct core *c, const struct modbus_read_result *r, 
 		const struct modbus_read_point *rp = &r->points[i];
 		char why[256];
 		if (!rp->read_ok) {
-			read_explain(bus, r->unit, rp->error, why, sizeof why);
+			read_explain(bus, r->unit, bus->timeout_ms > 0 ? bus->timeout_ms : 500, rp->error, why, sizeof why);
 			if (!first[0])
 				snprintf(first, sizeof first, "%s", why);
 		}
