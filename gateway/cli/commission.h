@@ -43,12 +43,4 @@ modbus_t *commission_open(const char *cmd, const struct bus_config *bus);
  * (refused, message printed). */
 int commission_guard_bus(const char *cmd, const struct gw_config *cfg, const struct bus_config *bus, bool force);
 
-/* Plain words for a failed request to `unit` (err: errno or libmodbus code),
- * with what to check. timeout_ms is the response timeout in force. */
-const char *commission_explain(const struct bus_config *bus, int unit, int64_t timeout_ms, int err, char *buf,
-			       size_t len);
-
-/* "2 min 6 s", "9.5 s", "300 ms". */
-void commission_format_secs(double s, char *buf, size_t len);
-
 #endif

@@ -2,7 +2,13 @@
  * Modbus device read with the bus's block plan, decoded through its profile,
  * with the raw registers; `--watch` repeats it every second (a technician
  * watching a detector while blowing test smoke) until Ctrl-C / SIGTERM or
- * `--count N` reads. */
+ * `--count N` reads.
+ *
+ * While a daemon answers on this config's control socket, the read is the
+ * daemon's (control op live_read): the device's own bus thread reads it
+ * between two polls, as for the console's live read, so there is never a
+ * second master on the line and polling goes on. Without a daemon, or with
+ * --force, the bus is opened here. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -17,9 +23,11 @@
 #include "gateway/cli/cli.h"
 #include "gateway/cli/commission.h"
 #include "gateway/config/config.h"
+#include "gateway/control/control.h"
 #include "common/timeutil.h"
 #include "sensors/decode.h"
 #include "sensors/modbus_link.h"
+#include "sensors/read_json.h"
 
 #define READ_COUNT_MAX 1000000
 #define WHY_LEN 256
@@ -38,26 +46,25 @@ static void read_usage(FILE *f)
 		   "Commissioning: reads every point of a configured Modbus device, with the bus's\n"
 		   "block plan, and prints each decoded value with its quality and raw registers. A\n"
 		   "point that cannot be read says why in plain words (no answer, exception, CRC).\n"
+		   "While the daemon runs, its bus thread does the read (no second master on the\n"
+		   "line, polling goes on); an MQTT device shows its last message (not live).\n"
 		   "  -c, --config FILE   configuration (default $GRIDGW_CONF or " GRIDGW_DEFAULT_CONF ")\n"
 		   "  -j, --json          JSON on stdout (one object per read, one line each)\n"
 		   "  -w, --watch         read again every second until Ctrl-C (or SIGTERM); a value\n"
 		   "                      that changed since the last read is marked with '*'\n"
 		   "  -n, --count N       stop after N reads (implies --watch)\n"
 		   "  -i, --interval D    time between reads with --watch (default 1s, at least 100ms)\n"
-		   "  -f, --force         read a serial line even while the daemon polls it\n"
+		   "  -f, --force         open the bus here even while the daemon polls it\n"
 		   "  -h, --help          this text\n"
-		   "Exit status: 0 every point of the last read good, 1 a point not good or a config/bus\n"
-		   "error (or the daemon owns the line), 2 usage.\n");
+		   "Exit status: 0 every point of the last read good, 1 a point not good, a config/bus\n"
+		   "error or the daemon could not read it, 2 usage.\n");
 }
 
-/* One point of one read. */
+/* One point of one read: what the bus thread reports (read_json.h), and
+ * why it was not read in plain words ("" when read). */
 struct sample {
-	enum quality q;
-	double v;
-	bool read_ok;             /* its block was read: raw is valid */
-	uint16_t raw[2];
-	uint8_t bit;
-	char why[WHY_LEN];        /* why not read ("" when read) */
+	struct modbus_read_point rp;
+	char why[WHY_LEN];
 };
 
 struct read_ctx {
@@ -71,6 +78,8 @@ struct read_ctx {
 	struct sample *now, *prev;
 	int rounds;
 	bool json, watch, tty;
+	bool via_daemon;          /* the last read was the daemon's */
+	char sock[256];           /* the daemon's control socket */
 };
 
 /* Reads every block once into r->now; returns the number of good points. */
@@ -92,7 +101,7 @@ static int read_round(struct read_ctx *r)
 		int e = 0;
 		bool ok = r->ctx && commission_read_block(r->ctx, r->bus, blk, r->buf, attempts, &e) == 0;
 		if (!ok && r->ctx) {
-			commission_explain(r->bus, r->dc->unit, timeout_ms, e, why, sizeof why);
+			read_explain(r->bus, r->dc->unit, timeout_ms, e, why, sizeof why);
 			if (modbus_link_classify(e) == LINK_FAIL_LINK)
 				modbus_link_close(&r->ctx); /* reopened on the next read */
 		}
@@ -100,21 +109,22 @@ static int read_round(struct read_ctx *r)
 			int pi = r->plan.slots[s].point, off = r->plan.slots[s].offset;
 			const struct point_def *pd = &r->p->points[pi];
 			struct sample *sm = &r->now[pi];
+			struct modbus_read_point *rp = &sm->rp;
 			memset(sm, 0, sizeof *sm);
-			sm->q = QUALITY_COMM_ERROR;
-			sm->read_ok = ok;
+			rp->quality = QUALITY_COMM_ERROR;
+			rp->read_ok = ok;
 			if (ok && point_is_bit_table(pd)) {
-				sm->bit = r->buf->bits[off];
-				sm->q = point_decode_bit(pd, sm->bit, &sm->v);
+				rp->bit = r->buf->bits[off];
+				rp->quality = point_decode_bit(pd, rp->bit, &rp->value);
 			} else if (ok) {
-				sm->raw[0] = r->buf->regs[off];
+				rp->raw[0] = r->buf->regs[off];
 				if (point_width(pd) == 2)
-					sm->raw[1] = r->buf->regs[off + 1];
-				sm->q = point_decode_regs(pd, &r->buf->regs[off], &sm->v);
+					rp->raw[1] = r->buf->regs[off + 1];
+				rp->quality = point_decode_regs(pd, &r->buf->regs[off], &rp->value);
 			} else {
 				snprintf(sm->why, sizeof sm->why, "%s", why);
 			}
-			good += sm->q == QUALITY_GOOD;
+			good += rp->quality == QUALITY_GOOD;
 		}
 	}
 	return good;
@@ -122,7 +132,7 @@ static int read_round(struct read_ctx *r)
 
 static bool sample_changed(const struct sample *a, const struct sample *b)
 {
-	return a->q != b->q || (a->q == QUALITY_GOOD && a->v != b->v);
+	return a->rp.quality != b->rp.quality || (a->rp.quality == QUALITY_GOOD && a->rp.value != b->rp.value);
 }
 
 static void print_point(const struct read_ctx *r, int pi)
@@ -135,19 +145,19 @@ static void print_point(const struct read_ctx *r, int pi)
 		snprintf(addr, sizeof addr, "%d-%d", pd->address, pd->address + 1);
 	else
 		snprintf(addr, sizeof addr, "%d", pd->address);
-	if (sm->read_ok) {
+	if (sm->rp.read_ok) {
 		if (point_is_bit_table(pd))
-			snprintf(raw, sizeof raw, "%u", sm->bit);
+			snprintf(raw, sizeof raw, "%u", sm->rp.bit);
 		else if (w == 2)
-			snprintf(raw, sizeof raw, "0x%04x 0x%04x", sm->raw[0], sm->raw[1]);
+			snprintf(raw, sizeof raw, "0x%04x 0x%04x", sm->rp.raw[0], sm->rp.raw[1]);
 		else
-			snprintf(raw, sizeof raw, "0x%04x", sm->raw[0]);
+			snprintf(raw, sizeof raw, "0x%04x", sm->rp.raw[0]);
 	}
-	if (sm->q == QUALITY_GOOD)
-		snprintf(val, sizeof val, "%.10g", sm->v);
+	if (sm->rp.quality == QUALITY_GOOD)
+		snprintf(val, sizeof val, "%.10g", sm->rp.value);
 	bool changed = r->watch && r->rounds > 1 && sample_changed(sm, &r->prev[pi]);
 	printf("%c %-16s %14s %-6s %-12s %-8s %-11s %s%s%s\n", changed ? '*' : ' ', pd->name, val, pd->unit ? pd->unit : "",
-	       quality_name(sm->q), point_table_name(pd->table), addr, raw, sm->why[0] ? "  " : "", sm->why);
+	       quality_name(sm->rp.quality), point_table_name(pd->table), addr, raw, sm->why[0] ? "  " : "", sm->why);
 }
 
 static void print_text(const struct read_ctx *r, int good)
@@ -162,8 +172,9 @@ static void print_text(const struct read_ctx *r, int good)
 			fputs("\033[H\033[2J", stdout); /* redraw in place */
 		printf("read %d at %s (Ctrl-C ends)\n", r->rounds, ts);
 	}
-	printf("device %s: profile %s, bus %s, unit %d, %d request%s\n", r->dc->id, r->p->name, r->bus->name, r->dc->unit,
-	       r->plan.n_blocks, r->plan.n_blocks == 1 ? "" : "s");
+	printf("device %s: profile %s, bus %s, unit %d, %d request%s%s\n", r->dc->id, r->p->name, r->bus->name, r->dc->unit,
+	       r->plan.n_blocks, r->plan.n_blocks == 1 ? "" : "s",
+	       r->via_daemon ? " (read by the running daemon's bus thread)" : "");
 	printf("  %-16s %14s %-6s %-12s %-8s %-11s %s\n", "point", "value", "unit", "quality", "table", "address", "raw");
 	for (int b = 0; b < r->plan.n_blocks; b++)
 		for (int s = r->plan.blocks[b].first_slot; s < r->plan.blocks[b].first_slot + r->plan.blocks[b].n_slots; s++)
@@ -185,38 +196,185 @@ static void print_json(const struct read_ctx *r, int good)
 	cJSON_AddNumberToObject(o, "read", r->rounds);
 	cJSON_AddNumberToObject(o, "good", good);
 	cJSON_AddNumberToObject(o, "points_total", r->p->n_points);
+	cJSON_AddStringToObject(o, "via", r->via_daemon ? "daemon" : "direct");
 	cJSON *pts = cJSON_AddArrayToObject(o, "points");
-	for (int pi = 0; pi < r->p->n_points; pi++) {
-		const struct point_def *pd = &r->p->points[pi];
-		const struct sample *sm = &r->now[pi];
-		cJSON *j = cJSON_CreateObject();
-		cJSON_AddStringToObject(j, "name", pd->name);
-		if (sm->q == QUALITY_GOOD)
-			cJSON_AddNumberToObject(j, "value", sm->v);
-		else
-			cJSON_AddNullToObject(j, "value");
-		if (pd->unit)
-			cJSON_AddStringToObject(j, "unit", pd->unit);
-		cJSON_AddStringToObject(j, "quality", quality_name(sm->q));
-		cJSON_AddStringToObject(j, "table", point_table_name(pd->table));
-		cJSON_AddNumberToObject(j, "address", pd->address);
-		if (sm->read_ok) {
-			cJSON *raw = cJSON_AddArrayToObject(j, "raw");
-			if (point_is_bit_table(pd))
-				cJSON_AddItemToArray(raw, cJSON_CreateNumber(sm->bit));
-			for (int k = 0; !point_is_bit_table(pd) && k < point_width(pd); k++)
-				cJSON_AddItemToArray(raw, cJSON_CreateNumber(sm->raw[k]));
-		}
-		if (sm->why[0])
-			cJSON_AddStringToObject(j, "error", sm->why);
-		cJSON_AddItemToArray(pts, j);
-	}
+	for (int pi = 0; pi < r->p->n_points; pi++)
+		cJSON_AddItemToArray(pts, read_point_json(&r->p->points[pi], &r->now[pi].rp, r->now[pi].why));
 	char *s = cJSON_PrintUnformatted(o);
 	if (s)
 		printf("%s\n", s);
 	free(s);
 	cJSON_Delete(o);
 	fflush(stdout);
+}
+
+/* ---- the daemon's read (control op live_read) ---- */
+
+/* A bus thread may take its whole wait (the core answers 504 then): a bit more. */
+#define DAEMON_READ_WAIT_MS (CONTROL_LIVE_READ_WAIT_MS + 3000)
+
+/* Asks the daemon for one live read. Returns 0 with its answer in *ans,
+ * or control_call's negative errno (-ENOENT/-ECONNREFUSED: no daemon). */
+static int daemon_ask(const struct read_ctx *r, cJSON **ans)
+{
+	*ans = NULL;
+	cJSON *q = cJSON_CreateObject();
+	cJSON_AddStringToObject(q, "op", "live_read");
+	cJSON_AddStringToObject(q, "device", r->dc->id);
+	char *line = cJSON_PrintUnformatted(q), *resp = NULL;
+	cJSON_Delete(q);
+	if (!line)
+		return -ENOMEM;
+	int rc = control_call(r->sock, line, &resp, DAEMON_READ_WAIT_MS);
+	cJSON_free(line);
+	if (rc != 0)
+		return rc;
+	*ans = cJSON_Parse(resp);
+	free(resp);
+	return *ans ? 0 : -EPROTO;
+}
+
+/* The console's HTTP-like status of a failed live read, in plain words. */
+static const char *daemon_status_words(int status)
+{
+	switch (status) {
+	case 502: return "no point of the device could be read";
+	case 503: return "the daemon is busy with other reads, or the bus is not running; try again";
+	case 504: return "the daemon's bus thread did not answer in time (the bus is busy or its link is stuck)";
+	case 404: return "the running daemon has no such device: its configuration differs from this file (reload it)";
+	default: return "the daemon could not read it";
+	}
+}
+
+static const char *json_str(const cJSON *o, const char *key)
+{
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+	return v ? v : "";
+}
+
+/* A failed live read: said on stderr, never silent. */
+static void daemon_failed(const struct read_ctx *r, const cJSON *ans, int rc)
+{
+	if (!ans) {
+		fprintf(stderr, "gridgw read: cannot ask the daemon at %s for %s: %s\n", r->sock, r->dc->id, strerror(-rc));
+		return;
+	}
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(ans, "status");
+	const char *err = json_str(ans, "error");
+	fprintf(stderr, "gridgw read: the daemon could not read %s: %s%s%s\n", r->dc->id,
+		daemon_status_words(cJSON_IsNumber(st) ? st->valueint : 0), err[0] ? " — " : "", err);
+}
+
+/* A daemon that answers but has no live_read (older than this CLI) says
+ * so without a status: the CLI then reads by itself as before. */
+static bool daemon_serves(const cJSON *ans)
+{
+	return ans && (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(ans, "points")) ||
+		       cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(ans, "status")));
+}
+
+static enum quality quality_parse(const char *name)
+{
+	for (enum quality q = QUALITY_NEVER_READ; q <= QUALITY_DECODE_ERROR; q++)
+		if (strcmp(quality_name(q), name) == 0)
+			return q;
+	return QUALITY_NEVER_READ;
+}
+
+/* Fills r->now from the daemon's Modbus answer (read_json.h points, in
+ * profile order). Returns the number of good points, or -1 (said why). */
+static int daemon_fill(struct read_ctx *r, const cJSON *ans)
+{
+	const cJSON *pts = cJSON_GetObjectItemCaseSensitive(ans, "points");
+	if (!cJSON_IsArray(pts)) {
+		daemon_failed(r, ans, 0);
+		return -1;
+	}
+	int n = cJSON_GetArraySize(pts), good = 0;
+	for (int pi = 0; pi < r->p->n_points && n == r->p->n_points; pi++) {
+		const cJSON *j = cJSON_GetArrayItem(pts, pi), *raw = cJSON_GetObjectItemCaseSensitive(j, "raw");
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "value");
+		const struct point_def *pd = &r->p->points[pi];
+		struct sample *sm = &r->now[pi];
+		if (strcmp(json_str(j, "name"), pd->name) != 0) {
+			n = -1;
+			break;
+		}
+		memset(sm, 0, sizeof *sm);
+		sm->rp.quality = quality_parse(json_str(j, "quality"));
+		sm->rp.value = cJSON_IsNumber(v) ? v->valuedouble : 0;
+		sm->rp.read_ok = cJSON_IsArray(raw);
+		for (int k = 0; sm->rp.read_ok && k < cJSON_GetArraySize(raw) && k < 2; k++) {
+			double x = cJSON_GetNumberValue(cJSON_GetArrayItem(raw, k));
+			if (point_is_bit_table(pd))
+				sm->rp.bit = x != 0;
+			else
+				sm->rp.raw[k] = (uint16_t)x;
+		}
+		if (!sm->rp.read_ok) /* a decode error's own words come back from the builder */
+			snprintf(sm->why, sizeof sm->why, "%s", json_str(j, "error"));
+		good += sm->rp.quality == QUALITY_GOOD;
+	}
+	if (n != r->p->n_points) {
+		fprintf(stderr, "gridgw read: the running daemon's profile of %s differs from this configuration's "
+				"(reload the daemon, or --force to read the bus here)\n", r->dc->id);
+		return -1;
+	}
+	return good;
+}
+
+/* An MQTT device: the daemon's last message, said to be no live read. */
+static int print_mqtt(const struct read_ctx *r, cJSON *ans)
+{
+	const cJSON *pts = cJSON_GetObjectItemCaseSensitive(ans, "points");
+	const cJSON *good = cJSON_GetObjectItemCaseSensitive(ans, "good");
+	int n = cJSON_GetArraySize(pts), g = cJSON_IsNumber(good) ? good->valueint : 0;
+	if (r->json) {
+		cJSON_AddNumberToObject(ans, "read", r->rounds);
+		cJSON_AddStringToObject(ans, "via", "daemon");
+		char *s = cJSON_PrintUnformatted(ans);
+		if (s)
+			printf("%s\n", s);
+		cJSON_free(s);
+		fflush(stdout);
+		return g;
+	}
+	if (r->watch)
+		printf("read %d (Ctrl-C ends)\n", r->rounds);
+	const char *last = json_str(ans, "last_message_ts");
+	printf("device %s: profile %s, MQTT source %s — not a live read: the values of its last message (%s)\n", r->dc->id,
+	       r->p->name, json_str(ans, "source"), last[0] ? last : "none received yet");
+	printf("  %-16s %14s %-6s %-12s %s\n", "point", "value", "unit", "quality", "received");
+	for (int i = 0; i < n; i++) {
+		const cJSON *j = cJSON_GetArrayItem(pts, i), *v = cJSON_GetObjectItemCaseSensitive(j, "value");
+		char val[48] = "-";
+		if (cJSON_IsNumber(v))
+			snprintf(val, sizeof val, "%.10g", v->valuedouble);
+		printf("  %-16s %14s %-6s %-12s %s\n", json_str(j, "name"), val, json_str(j, "unit"), json_str(j, "quality"),
+		       json_str(j, "ts"));
+	}
+	printf("%d of %d point%s good\n", g, n, n == 1 ? "" : "s");
+	fflush(stdout);
+	return g;
+}
+
+/* One read through the daemon (first: the answer already in hand, taken).
+ * Returns the number of good points, or -1 when it failed (said why). */
+static int daemon_round(struct read_ctx *r, cJSON **first)
+{
+	cJSON *ans = *first;
+	*first = NULL;
+	int rc = ans ? 0 : daemon_ask(r, &ans), good = -1;
+	if (rc != 0 || !daemon_serves(ans))
+		daemon_failed(r, NULL, rc ? rc : -EPROTO);
+	else if (r->dc->bus < 0 || r->p->is_mqtt)
+		good = print_mqtt(r, ans);
+	else if ((good = daemon_fill(r, ans)) >= 0 && r->json)
+		print_json(r, good);
+	else if (good >= 0)
+		print_text(r, good);
+	cJSON_Delete(ans);
+	return good;
 }
 
 /* Sleeps ms unless a stop signal comes first. */
@@ -238,32 +396,55 @@ struct read_args {
 	int64_t interval_ms;
 };
 
+/* The daemon's first answer when one runs on this config's state_dir and
+ * does live reads (NULL: read the bus here). */
+static cJSON *daemon_first(struct read_ctx *r, const struct read_args *a)
+{
+	cJSON *ans = NULL;
+	if (a->force || control_socket_path(r->cfg->gateway.state_dir, r->sock, sizeof r->sock) != 0)
+		return NULL;
+	int rc = daemon_ask(r, &ans);
+	if (rc == 0 && daemon_serves(ans))
+		return ans;
+	cJSON_Delete(ans); /* none, or one we cannot ask: as before, the guard warns */
+	return NULL;
+}
+
 static int read_device(const struct gw_config *cfg, int di, const struct read_args *a)
 {
 	struct read_ctx r = { .cfg = cfg, .dc = &cfg->devices[di], .json = a->json, .watch = a->watch,
 			      .tty = isatty(STDOUT_FILENO) == 1 };
 	r.p = &cfg->profiles[r.dc->profile];
-	if (r.dc->bus < 0 || r.p->is_mqtt) {
-		fprintf(stderr, "gridgw read: device %s is not on a Modbus bus (profile %s pushes over MQTT)\n", r.dc->id,
-			r.p->name);
+	cJSON *first = daemon_first(&r, a);
+	bool mqtt = r.dc->bus < 0 || r.p->is_mqtt;
+	r.via_daemon = first != NULL;
+	if (mqtt && !first) {
+		fprintf(stderr, "gridgw read: device %s is not on a Modbus bus (profile %s pushes over MQTT); a running "
+				"daemon would show its last message\n", r.dc->id, r.p->name);
 		return 1;
 	}
-	r.bus = &cfg->buses[r.dc->bus];
-	if (commission_guard_bus("read", cfg, r.bus, a->force))
+	r.bus = mqtt ? NULL : &cfg->buses[r.dc->bus];
+	if (!first && commission_guard_bus("read", cfg, r.bus, a->force))
 		return 1;
-	if (modbus_plan_build(r.p, r.bus, &r.plan) < 0) {
+	if (!mqtt && modbus_plan_build(r.p, r.bus, &r.plan) < 0) {
 		fprintf(stderr, "gridgw read: profile %s cannot be planned\n", r.p->name);
+		cJSON_Delete(first);
 		return 1;
 	}
-	r.ctx = commission_open("read", r.bus);
+	if (!first)
+		r.ctx = commission_open("read", r.bus);
 	r.buf = malloc(sizeof *r.buf);
 	r.now = calloc((size_t)r.p->n_points + 1, sizeof *r.now);
 	r.prev = calloc((size_t)r.p->n_points + 1, sizeof *r.prev);
 	struct sigaction sa = { .sa_handler = read_on_signal }, old_int, old_term;
 	int status = 1;
-	if (!r.ctx || !r.buf || !r.now || !r.prev || modbus_set_slave(r.ctx, r.dc->unit) < 0) {
+	if (!r.buf || !r.now || !r.prev) {
+		fprintf(stderr, "gridgw read: out of memory\n");
+		goto out;
+	}
+	if (!first && (!r.ctx || modbus_set_slave(r.ctx, r.dc->unit) < 0)) {
 		if (r.ctx)
-			fprintf(stderr, "gridgw read: %s\n", !r.buf || !r.now || !r.prev ? "out of memory" : "invalid unit id");
+			fprintf(stderr, "gridgw read: invalid unit id\n");
 		goto out;
 	}
 	sigemptyset(&sa.sa_mask);
@@ -275,15 +456,19 @@ static int read_device(const struct gw_config *cfg, int di, const struct read_ar
 	}
 	do {
 		r.rounds++;
-		int good = read_round(&r);
-		status = good == r.p->n_points ? 0 : 1;
-		if (r.json)
-			print_json(&r, good);
-		else
-			print_text(&r, good);
-		struct sample *t = r.prev;
-		r.prev = r.now;
-		r.now = t;
+		int good = r.via_daemon ? daemon_round(&r, &first) : read_round(&r);
+		if (good < 0) {
+			status = 1; /* said why; --watch tries again */
+		} else {
+			status = good == r.p->n_points ? 0 : 1;
+			if (!r.via_daemon && r.json)
+				print_json(&r, good);
+			else if (!r.via_daemon)
+				print_text(&r, good);
+			struct sample *t = r.prev;
+			r.prev = r.now;
+			r.now = t;
+		}
 		if (!a->watch || read_stop || (a->count > 0 && r.rounds >= a->count))
 			break;
 		read_pause(a->interval_ms);
@@ -295,11 +480,13 @@ static int read_device(const struct gw_config *cfg, int di, const struct read_ar
 			printf("stopped after %d read%s\n", r.rounds, r.rounds == 1 ? "" : "s");
 	}
 out:
+	cJSON_Delete(first);
 	free(r.buf);
 	free(r.now);
 	free(r.prev);
 	modbus_link_close(&r.ctx);
-	modbus_plan_free(&r.plan);
+	if (!mqtt)
+		modbus_plan_free(&r.plan);
 	return status;
 }
 

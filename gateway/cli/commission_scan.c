@@ -17,6 +17,7 @@
 #include "gateway/config/config.h"
 #include "common/timeutil.h"
 #include "sensors/modbus_link.h"
+#include "sensors/read_json.h"
 
 /* libmodbus 3.1 (modbus_set_slave) takes 0-247 on RTU and 0-247 or 255
  * (MODBUS_TCP_SLAVE) on TCP. On a serial line 0 is broadcast, which no
@@ -217,7 +218,7 @@ static void progress_show(struct scan_progress *p, int unit)
 	/* Most of a range is silent: the rest costs what a silent unit did. */
 	double per_unit = p->n_silent > 0 ? p->silent_total_s / p->n_silent : p->silent_s;
 	char left[32];
-	commission_format_secs(per_unit * (p->total - p->done), left, sizeof left);
+	read_format_secs(per_unit * (p->total - p->done), left, sizeof left);
 	if (p->tty) {
 		fprintf(stderr, "\r\033[Kunit %d (%d of %d), %d found, about %s left", unit, p->done, p->total, p->found,
 			left);
@@ -241,8 +242,8 @@ static void scan_print_plan(const struct bus_config *bus, const struct scan_args
 {
 	char what[160], est[32], t[32];
 	modbus_link_describe(bus, what, sizeof what);
-	commission_format_secs(silent_s * n, est, sizeof est);
-	commission_format_secs((double)timeout_ms / 1000.0, t, sizeof t);
+	read_format_secs(silent_s * n, est, sizeof est);
+	read_format_secs((double)timeout_ms / 1000.0, t, sizeof t);
 	FILE *f = a->json ? stderr : stdout;
 	fprintf(f, "scanning bus %s (%s), units %d-%d: up to %s (a silent unit costs its %s timeout)\n", bus->name, what,
 		a->lo, a->hi, est, t);
@@ -328,7 +329,7 @@ static int scan_run(const struct gw_config *cfg, int bi, const struct scan_args 
 		if (r == PROBE_LINK_LOST) {
 			progress_clear(&p);
 			fprintf(stderr, "gridgw scan: bus %s lost at unit %d: %s\n", bus->name, unit,
-				commission_explain(bus, unit, timeout_ms, e, eb, sizeof eb));
+				read_explain(bus, unit, timeout_ms, e, eb, sizeof eb));
 			status = 1;
 			break;
 		}
@@ -371,7 +372,7 @@ static int scan_run(const struct gw_config *cfg, int bi, const struct scan_args 
 		free(s);
 	} else if (status == 0) {
 		char took[32];
-		commission_format_secs(elapsed, took, sizeof took);
+		read_format_secs(elapsed, took, sizeof took);
 		printf("%d of %d unit id%s answered (%s)\n", p.found, n, n == 1 ? "" : "s", took);
 	}
 	cJSON_Delete(doc);

@@ -57,6 +57,7 @@ static const struct op_spec op_specs[] = {
 	  K(KEY_OP) | K(KEY_DEVICE) },
 	{ "incident", CONTROL_OP_INCIDENT, K(KEY_OP) | K(KEY_ID), K(KEY_OP) | K(KEY_ID) },
 	{ "read", CONTROL_OP_READ, K(KEY_OP) | K(KEY_DEVICE), K(KEY_OP) | K(KEY_DEVICE) },
+	{ "live_read", CONTROL_OP_LIVE_READ, K(KEY_OP) | K(KEY_DEVICE), K(KEY_OP) | K(KEY_DEVICE) },
 	{ "close", CONTROL_OP_CLOSE, K(KEY_OP) | K(KEY_ID) | K(KEY_WORKFLOW) | K(KEY_BY) | K(KEY_NOTE),
 	  K(KEY_OP) | K(KEY_ID) },
 };
@@ -470,7 +471,7 @@ int control_reply(struct control *c, uint64_t conn, const char *json)
 	return control_conn_answer(c, k, json);
 }
 
-/* Every local action that changes something is logged with the Unix user
+/* Every local action that changes something (or takes bus time) is logged with the Unix user
  * who asked for it (a shelve has no event of its own to carry it). */
 static void control_log_action(const struct control_request *req)
 {
@@ -482,6 +483,7 @@ static void control_log_action(const struct control_request *req)
 	case CONTROL_OP_SHELVE: what = "shelve"; target = req->device; break;
 	case CONTROL_OP_UNSHELVE: what = "unshelve"; target = req->device; break;
 	case CONTROL_OP_NOTIFY_TEST: what = "notify test"; target = req->channel; break;
+	case CONTROL_OP_LIVE_READ: what = "live read of"; target = req->device; break; /* it costs bus time */
 	default: return;
 	}
 	log_info("control", "%s %s asked by unix user %s (uid %lld)", what, target, req->peer_user,
@@ -511,6 +513,11 @@ static int control_conn_deliver(struct control *c, struct control_conn *k, size_
 		return 0;
 	}
 	control_log_action(&req);
+	/* A live read waits for the device's bus thread, which the core gives
+	 * up on at its own deadline (CONTROL_LIVE_READ_WAIT_MS): its answer
+	 * must still find the connection open. */
+	if (req.op == CONTROL_OP_LIVE_READ && c->opt.reply_timeout_ms < CONTROL_LIVE_READ_WAIT_MS + 5000)
+		k->deadline_ms = control_now_ms() + CONTROL_LIVE_READ_WAIT_MS + 5000;
 	uint64_t id = k->id;
 	fn(ctx, id, &req);
 	return 1;

@@ -29,6 +29,12 @@
  *                                                       ago; limit 1..10000, default 2000, newest kept)
  *   {"op":"incident","id":"..."}                        one incident + its timeline (its events)
  *   {"op":"read","device":"..."}                        the device's current values as the core holds them
+ *   {"op":"live_read","device":"..."}                   `gridgw read` through the daemon: the device's bus
+ *        thread reads it now (the console's live read), answered when the bus has
+ *        answered: {"ok","live":true,"device","profile","bus","unit","ts","requests",
+ *        "good","points_total","points":[read_json.h],"error"?}; an MQTT device: its last
+ *        message ("live":false). Failing: {"ok":false,"error","status":502|503|504}
+ *        (502 no point read, 503 busy/not running/reloaded, 504 bus thread timeout)
  *   {"op":"close","id":"...","workflow":"closed|false_alarm","by":"...","note":"..."}
  *                                                       the platform's incident.close, locally (workflow
  *                                                       default closed; by/note optional)
@@ -63,8 +69,12 @@ enum control_op {
 	CONTROL_OP_INCIDENT,
 	CONTROL_OP_READ,
 	CONTROL_OP_CLOSE,
+	CONTROL_OP_LIVE_READ,
 };
-#define CONTROL_OP_LAST CONTROL_OP_CLOSE
+#define CONTROL_OP_LAST CONTROL_OP_LIVE_READ
+/* live_read: how long the core waits for the bus thread (the console's
+ * CORE_READ_TIMEOUT_MS); the server keeps such a connection open 5 s longer. */
+#define CONTROL_LIVE_READ_WAIT_MS 10000
 #define CONTROL_HISTORY_DEFAULT 2000
 #define CONTROL_HISTORY_MAX 10000
 #define CONTROL_HISTORY_SPAN_MS (24LL * 3600 * 1000)   /* default "since": this long ago */
@@ -87,7 +97,7 @@ struct control_request {
 	 * the client sent into `note` as "on site: NAME" (docs/contract.md). */
 	int64_t peer_uid;         /* -1 when the kernel would not say */
 	char peer_user[64];       /* user name, "uid:N" without one, "unknown"; only for
-				   * ack, close, shelve, unshelve, notify_test ("" otherwise) */
+				   * ack, close, shelve, unshelve, notify_test, live_read ("" otherwise) */
 };
 
 /* Parses one request (exactly len bytes, need not be NUL-terminated; a

@@ -46,7 +46,7 @@ int control_peer_stamp(struct control_request *req, const struct control_peer *p
 	/* The name lookup runs on the core thread (NSS may be slow): only for
 	 * the actions that record or log who asked. */
 	bool acts = req->op == CONTROL_OP_ACK || req->op == CONTROL_OP_CLOSE || req->op == CONTROL_OP_SHELVE ||
-		    req->op == CONTROL_OP_UNSHELVE || req->op == CONTROL_OP_NOTIFY_TEST;
+		    req->op == CONTROL_OP_UNSHELVE || req->op == CONTROL_OP_NOTIFY_TEST || req->op == CONTROL_OP_LIVE_READ;
 	if (!acts)
 		return 0;
 	if (p->known)

@@ -26,6 +26,7 @@
 #include "sensors/decode.h"
 #include "sensors/modbus_bus.h"
 #include "sensors/modbus_link.h"
+#include "sensors/read_json.h"
 
 static void publish_device(struct core *c, const char *id, bool online)
 {
@@ -91,20 +92,44 @@ void core_web_after_commit(struct core *c)
  * deadline passes. Tokens only grow, so a late answer to a slot that was
  * reused finds nobody and is dropped. */
 
-static void answer_text(struct web_call *call, int status, cJSON *o)
+/* Who waits for a live read: a console call, or a control connection. */
+struct read_waiter {
+	struct web_call *call;
+	uint64_t conn;
+};
+
+/* Answers the waiter with o (freed). A control client has no HTTP status:
+ * a failure carries it as "status" so `gridgw read` can word it. */
+static void answer_text(struct core *c, struct read_waiter w, int status, cJSON *o)
 {
+	if (o && w.conn && status != 200)
+		cJSON_AddNumberToObject(o, "status", status);
 	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
 	cJSON_Delete(o);
-	web_call_answer(call, s ? status : 503, s ? s : "{\"ok\":false,\"error\":\"out of memory\"}");
+	const char *oom = "{\"ok\":false,\"error\":\"out of memory\",\"status\":503}";
+	if (w.call)
+		web_call_answer(w.call, s ? status : 503, s ? s : oom);
+	else if (c->ctl && control_reply(c->ctl, w.conn, s ? s : oom) != 0)
+		log_debug("control", "client %llu gone before its live read", (unsigned long long)w.conn);
 	cJSON_free(s);
 }
 
-static void answer_error(struct web_call *call, int status, const char *msg)
+static void answer_error(struct core *c, struct read_waiter w, int status, const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddFalseToObject(o, "ok");
 	cJSON_AddStringToObject(o, "error", msg);
-	answer_text(call, status, o);
+	answer_text(c, w, status, o);
+}
+
+static struct read_waiter slot_waiter(const struct core_web_read *wr)
+{
+	return (struct read_waiter){ wr->call, wr->conn };
+}
+
+static bool slot_busy(const struct core_web_read *wr)
+{
+	return wr->call || wr->conn;
 }
 
 static void add_iso_ts(cJSON *o, const char *key, int64_t wall_ms)
@@ -112,68 +137,6 @@ static void add_iso_ts(cJSON *o, const char *key, int64_t wall_ms)
 	char ts[32];
 	time_format_iso(wall_ms, ts, sizeof ts);
 	cJSON_AddStringToObject(o, key, ts);
-}
-
-/* What an installer can act on, as `gridgw read` words it. */
-static void read_explain(const struct bus_config *bus, int unit, int err, char *buf, size_t len)
-{
-	char eb[128];
-	long long t = bus->timeout_ms > 0 ? (long long)bus->timeout_ms : 500;
-	switch (err) {
-	case ETIMEDOUT:
-		snprintf(buf, len, "no answer from unit %d within %lld ms — check %s", unit, t,
-			 bus->type == BUS_RTU ? "unit id, baud/parity, A/B wiring" : "the unit id and that the device is up");
-		break;
-	case EMBXGTAR: case EMBXGPATH:
-		/* a Modbus TCP gateway's way to say its serial device stayed silent */
-		snprintf(buf, len, "no answer from unit %d (the Modbus gateway reports exception %s) — check the unit id and that the device is up",
-			 unit, err == EMBXGTAR ? "0B: target device failed to respond" : "0A: gateway path unavailable");
-		break;
-	case ENOTCONN:
-		snprintf(buf, len, "bus %s link down (not connected)", bus->name);
-		break;
-	case EMBBADCRC:
-		snprintf(buf, len, "garbled answer from unit %d (bad CRC) — check baud/parity, termination and biasing", unit);
-		break;
-	case EMBXILADD:
-		snprintf(buf, len, "unit %d answers, but has no such register (exception 02 illegal data address)", unit);
-		break;
-	case EMBXILFUN:
-		snprintf(buf, len, "unit %d answers, but refuses this function (exception 01 illegal function)", unit);
-		break;
-	default:
-		snprintf(buf, len, "unit %d: %s", unit, modbus_link_strerror(err, eb, sizeof eb));
-		break;
-	}
-}
-
-static cJSON *read_point_json(const struct point_def *pd, const struct modbus_read_point *rp, const char *why)
-{
-	cJSON *j = cJSON_CreateObject();
-	cJSON_AddStringToObject(j, "name", pd->name);
-	if (rp->quality == QUALITY_GOOD)
-		cJSON_AddNumberToObject(j, "value", rp->value);
-	else
-		cJSON_AddNullToObject(j, "value");
-	if (pd->unit)
-		cJSON_AddStringToObject(j, "unit", pd->unit);
-	cJSON_AddStringToObject(j, "quality", quality_name(rp->quality));
-	cJSON_AddStringToObject(j, "table", point_table_name(pd->table));
-	cJSON_AddNumberToObject(j, "address", pd->address);
-	if (rp->read_ok) {
-		cJSON *raw = cJSON_AddArrayToObject(j, "raw");
-		if (point_is_bit_table(pd))
-			cJSON_AddItemToArray(raw, cJSON_CreateNumber(rp->bit));
-		for (int k = 0; !point_is_bit_table(pd) && k < point_width(pd); k++)
-			cJSON_AddItemToArray(raw, cJSON_CreateNumber(rp->raw[k]));
-	} else {
-		cJSON_AddNullToObject(j, "raw");
-	}
-	if (why)
-		cJSON_AddStringToObject(j, "error", why);
-	else if (rp->quality == QUALITY_DECODE_ERROR)
-		cJSON_AddStringToObject(j, "error", "the registers do not decode (NaN/Inf)");
-	return j;
 }
 
 /* The bus's answer in the shape of `gridgw read --json`, plus what the
@@ -203,7 +166,7 @@ static int read_result_json(struct core *c, const struct modbus_read_result *r, 
 		const struct modbus_read_point *rp = &r->points[i];
 		char why[256];
 		if (!rp->read_ok) {
-			read_explain(bus, r->unit, rp->error, why, sizeof why);
+			read_explain(bus, r->unit, bus->timeout_ms > 0 ? bus->timeout_ms : 500, rp->error, why, sizeof why);
 			if (!first[0])
 				snprintf(first, sizeof first, "%s", why);
 		}
@@ -221,7 +184,7 @@ static int read_result_json(struct core *c, const struct modbus_read_result *r, 
 
 /* An MQTT device has no registers and no master to ask: its last message's
  * values, said so. */
-static void read_mqtt_device(struct core *c, struct web_call *call, int d)
+static void read_mqtt_device(struct core *c, struct read_waiter w, int d)
 {
 	const struct device_config *dc = &c->cfg->devices[d];
 	const struct profile *p = &c->cfg->profiles[dc->profile];
@@ -267,32 +230,33 @@ static void read_mqtt_device(struct core *c, struct web_call *call, int d)
 		add_iso_ts(o, "last_message_ts", newest);
 	else
 		cJSON_AddNullToObject(o, "last_message_ts");
-	answer_text(call, 200, o);
+	answer_text(c, w, 200, o);
 }
 
-void core_web_read(struct core *c, struct web_call *call)
+/* Starts the live read of device_id for w: answered at once (unknown
+ * device, MQTT device, nothing free) or when the bus answers. */
+static void live_read_start(struct core *c, struct read_waiter w, const char *device_id)
 {
-	const struct control_request *req = web_call_request(call);
-	int d = config_find_device(c->cfg, req->device);
+	int d = config_find_device(c->cfg, device_id);
 	char msg[192];
 	if (d < 0) {
-		snprintf(msg, sizeof msg, "no device '%s'", req->device);
-		answer_error(call, 404, msg);
+		snprintf(msg, sizeof msg, "no device '%s'", device_id);
+		answer_error(c, w, 404, msg);
 		return;
 	}
 	const struct device_config *dc = &c->cfg->devices[d];
 	if (c->cfg->profiles[dc->profile].is_mqtt || dc->bus < 0) {
-		read_mqtt_device(c, call, d);
+		read_mqtt_device(c, w, d);
 		return;
 	}
 	struct modbus_bus *bus = c->buses ? c->buses[dc->bus] : NULL;
 	size_t slot = 0, n = sizeof c->web_reads / sizeof c->web_reads[0];
-	while (slot < n && c->web_reads[slot].call)
+	while (slot < n && slot_busy(&c->web_reads[slot]))
 		slot++;
 	if (!bus || slot == n) {
 		snprintf(msg, sizeof msg, !bus ? "bus %s is not running" : "too many live reads at once; try again",
 			 c->cfg->buses[dc->bus].name);
-		answer_error(call, 503, msg);
+		answer_error(c, w, 503, msg);
 		return;
 	}
 	uint64_t token = ++c->web_read_seq;
@@ -300,14 +264,31 @@ void core_web_read(struct core *c, struct web_call *call)
 	if (rc != 0) {
 		snprintf(msg, sizeof msg, rc == -EAGAIN ? "bus %s has too many live reads waiting; try again"
 							 : "bus %s is stopping", c->cfg->buses[dc->bus].name);
-		answer_error(call, 503, msg);
+		answer_error(c, w, 503, msg);
 		return;
 	}
 	struct core_web_read *wr = &c->web_reads[slot];
-	wr->call = call;
+	wr->call = w.call;
+	wr->conn = w.conn;
 	wr->token = token;
 	wr->deadline_ms = time_mono_ms() + CORE_READ_TIMEOUT_MS;
 	snprintf(wr->device, sizeof wr->device, "%s", dc->id);
+}
+
+void core_web_read(struct core *c, struct web_call *call)
+{
+	live_read_start(c, (struct read_waiter){ call, 0 }, web_call_request(call)->device);
+}
+
+void core_control_live_read(struct core *c, uint64_t conn, const struct control_request *req)
+{
+	live_read_start(c, (struct read_waiter){ NULL, conn }, req->device);
+}
+
+static void slot_free(struct core_web_read *wr)
+{
+	wr->call = NULL;
+	wr->conn = 0;
 }
 
 void core_web_read_result(struct core *c, struct core_msg *m)
@@ -316,18 +297,21 @@ void core_web_read_result(struct core *c, struct core_msg *m)
 	uint64_t token = (uint64_t)m->u.blob.a;
 	for (size_t i = 0; r && i < sizeof c->web_reads / sizeof c->web_reads[0]; i++) {
 		struct core_web_read *wr = &c->web_reads[i];
-		if (!wr->call || wr->token != token)
+		if (!slot_busy(wr) || wr->token != token)
 			continue;
 		/* A reload between request and answer may have renumbered devices. */
 		if (r->device < 0 || r->device >= c->cfg->n_devices || strcmp(c->cfg->devices[r->device].id, wr->device) != 0 ||
 		    c->cfg->devices[r->device].bus < 0) {
-			answer_error(wr->call, 503, "the configuration was reloaded during the read; read again");
+			answer_error(c, slot_waiter(wr), 503, "the configuration was reloaded during the read; read again");
 		} else {
 			cJSON *o = NULL;
 			int status = read_result_json(c, r, &o);
-			answer_text(wr->call, status, o);
+			if (wr->conn)
+				log_info("control", "live read of %s for gridgw read: %d of %d points good, %d requests", wr->device,
+					 r->good, r->n_points, r->requests);
+			answer_text(c, slot_waiter(wr), status, o);
 		}
-		wr->call = NULL;
+		slot_free(wr);
 		break;
 	}
 	free(r);
@@ -338,23 +322,23 @@ void core_web_tick(struct core *c, int64_t now)
 {
 	for (size_t i = 0; i < sizeof c->web_reads / sizeof c->web_reads[0]; i++) {
 		struct core_web_read *wr = &c->web_reads[i];
-		if (!wr->call || now < wr->deadline_ms)
+		if (!slot_busy(wr) || now < wr->deadline_ms)
 			continue;
 		char msg[192];
 		snprintf(msg, sizeof msg, "no answer from the bus thread within %d s (the bus is busy or its link is stuck)",
 			 CORE_READ_TIMEOUT_MS / 1000);
 		log_warn("console", "live read of %s: %s", wr->device, msg);
-		answer_error(wr->call, 504, msg);
-		wr->call = NULL;
+		answer_error(c, slot_waiter(wr), 504, msg);
+		slot_free(wr);
 	}
 }
 
 void core_web_read_abandon(struct core *c)
 {
 	for (size_t i = 0; i < sizeof c->web_reads / sizeof c->web_reads[0]; i++) {
-		if (c->web_reads[i].call)
-			answer_error(c->web_reads[i].call, 503, "the gateway is stopping");
-		c->web_reads[i].call = NULL;
+		if (slot_busy(&c->web_reads[i]))
+			answer_error(c, slot_waiter(&c->web_reads[i]), 503, "the gateway is stopping");
+		slot_free(&c->web_reads[i]);
 	}
 }
 

@@ -111,9 +111,11 @@ struct core {
 	/* console `notify test` calls waiting for the channel's API; their
 	 * notify token is CORE_WEB_TOKEN | slot (control connections are small ids) */
 	struct web_call *web_notify[8];
-	/* console live reads waiting for their bus thread (console.c) */
+	/* live reads waiting for their bus thread (console.c): the console's
+	 * (call) or `gridgw read`'s over the control socket (conn) */
 	struct core_web_read {
-		struct web_call *call;        /* NULL = free slot */
+		struct web_call *call;        /* both NULL/0 = free slot */
+		uint64_t conn;                /* control connection id (ids start at 1) */
 		uint64_t token;
 		int64_t deadline_ms;          /* monotonic: answered 504 after it */
 		char device[64];
@@ -289,8 +291,11 @@ void core_web_after_commit(struct core *c);
  * by its bus thread (modbus_bus_read) and answered when MSG_READ_RESULT
  * comes back, or 504 at CORE_READ_TIMEOUT_MS; an MQTT device is answered at
  * once with the values of its last message. */
-#define CORE_READ_TIMEOUT_MS 10000
+#define CORE_READ_TIMEOUT_MS CONTROL_LIVE_READ_WAIT_MS
 void core_web_read(struct core *c, struct web_call *call);
+/* The same read asked over the control socket (`gridgw read` while the
+ * daemon runs): answered on conn, failures with "status" 502/503/504. */
+void core_control_live_read(struct core *c, uint64_t conn, const struct control_request *req);
 void core_web_read_result(struct core *c, struct core_msg *m);
 void core_web_tick(struct core *c, int64_t now);
 void core_web_read_abandon(struct core *c);

@@ -593,6 +593,12 @@ int core_request(struct core *c, const struct control_request *req, char **json)
 		snprintf(err, sizeof err, "notify test is not available on this path");
 		rc = -501;
 		break;
+	case CONTROL_OP_LIVE_READ:
+		/* Waits for the bus thread: core_handle_control / the console's
+		 * read route (console.c) take it before this switch. */
+		snprintf(err, sizeof err, "a live read is not available on this path");
+		rc = -501;
+		break;
 	}
 	if (rc < 0) {
 		*json = core_error_text(err[0] ? err : "request failed");
@@ -659,6 +665,10 @@ void core_handle_control(void *ctx, uint64_t conn, const struct control_request 
 	struct core *c = ctx;
 	if (req->op == CONTROL_OP_NOTIFY_TEST) {
 		notify_test_request(c, conn, req);
+		return;
+	}
+	if (req->op == CONTROL_OP_LIVE_READ) {
+		core_control_live_read(c, conn, req); /* answered when the bus thread has read the device */
 		return;
 	}
 	char *json = NULL;

@@ -91,8 +91,9 @@ t0=$(date +%s%N)
 is 502 "live read of a unit that does not answer" -u anzhuang:inst-pw "$URL/api/v1/devices/smoke-dead/read"
 ms=$((($(date +%s%N) - t0) / 1000000))
 # (the simulator answers an absent unit as a TCP gateway does: exception 0x0B)
-check "error says device offline: no answer from unit 9" \
-	bash -c "$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d[\"error\"].startswith(\"device offline: no answer from unit 9 \") else 1)' $TMP/body"
+# (the words of `gridgw read`: one function, sensors/read_json.c)
+check "error says device offline: the Modbus gateway got no answer from unit 9" \
+	bash -c "$PY -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d[\"error\"].startswith(\"device offline: the Modbus gateway got no answer from unit 9 (exception 0B)\") else 1)' $TMP/body"
 check "every point comm_error with the reason, no raw registers" \
 	test "$(jv 'd["good"], sorted(set(p["quality"] for p in d["points"])), all(p["raw"] is None and "unit 9" in p["error"] for p in d["points"])')" = "0 ['comm_error'] True"
 check "bounded: answered in ${ms} ms (< 5 s)" test "$ms" -lt 5000

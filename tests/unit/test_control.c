@@ -64,6 +64,11 @@ static void test_parse_accepts_every_op(void **state)
 	assert_int_equal(r.op, CONTROL_OP_UNSHELVE);
 	assert_string_equal(r.device, "mc-0012");
 
+	/* `gridgw read` through the daemon's bus thread. */
+	assert_int_equal(parse("{\"op\":\"live_read\",\"device\":\"smoke-5-2-0701\"}", &r, err, sizeof err), 0);
+	assert_int_equal(r.op, CONTROL_OP_LIVE_READ);
+	assert_string_equal(r.device, "smoke-5-2-0701");
+
 	/* The platform's incident.close, locally. */
 	assert_int_equal(parse("{\"op\":\"close\",\"id\":\"01jdx8\",\"workflow\":\"false_alarm\",\"by\":\"Li\"}", &r, err,
 			       sizeof err), 0);
@@ -112,6 +117,8 @@ static void test_parse_rejects_with_clear_errors(void **state)
 		{ "{\"op\":\"shelve\",\"device\":\"x\",\"for\":\"0s\"}", "more than 0" },
 		{ "{\"op\":\"shelve\",\"device\":\"x\",\"for\":\"31d\"}", "at most 30d" },
 		{ "{\"op\":\"unshelve\"}", "missing \"device\"" },
+		{ "{\"op\":\"live_read\"}", "missing \"device\"" },
+		{ "{\"op\":\"live_read\",\"device\":\"x\",\"limit\":3}", "limit" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct control_request r;
