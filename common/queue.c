@@ -229,6 +229,14 @@ void queue_close(struct queue *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
+bool queue_is_closed(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	bool closed = q->closed;
+	pthread_mutex_unlock(&q->lock);
+	return closed;
+}
+
 uint64_t queue_dropped(struct queue *q)
 {
 	pthread_mutex_lock(&q->lock);

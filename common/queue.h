@@ -172,6 +172,7 @@ size_t queue_pop_many(struct queue *q, struct core_msg *out, size_t max);
 size_t queue_length(struct queue *q);
 /* Wakes every waiting producer with failure; later pushes fail. */
 void queue_close(struct queue *q);
+bool queue_is_closed(struct queue *q);
 /* Count of nowait pushes refused (their class full, or the queue closed). */
 uint64_t queue_dropped(struct queue *q);
 

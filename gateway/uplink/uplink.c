@@ -53,6 +53,7 @@ struct uplink {
 	MQTTAsync client;
 	bool client_created;
 	struct queue *q;
+	atomic_bool cmd_waiting;  /* Paho holds a command the queue had no room for */
 	/* copied configuration */
 	char *url, *client_id, *username, *password, *ca, *cert, *key;
 	bool use_tls, verify;
@@ -104,6 +105,22 @@ static void cb_connection_lost(void *ctx, char *cause)
 	post_lost(u->q, false, text);  /* cause is Paho's (and NULL in 1.3.12) */
 }
 
+/* The core's control slots are full (a burst of commands while the store
+ * fails costs a commit each): returning 0 leaves the command at the head of
+ * Paho's in-memory queue, in order, and Paho calls again on its next cycle.
+ * Dropping it would lose a command the broker already counts as delivered
+ * (QoS 1 is acked on receipt). The pause keeps that retry from spinning.
+ * Once the queue is closed (shutdown) the command is let go. */
+static int command_wait(struct uplink *u)
+{
+	if (queue_is_closed(u->q))
+		return 1;
+	if (!atomic_exchange(&u->cmd_waiting, true))
+		log_warn("uplink", "the core is behind: platform commands wait in the MQTT client, in order");
+	usleep(1000);
+	return 0;
+}
+
 static int cb_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
 {
 	struct uplink *u = ctx;
@@ -120,11 +137,15 @@ static int cb_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 			m.u.blob.data[n] = '\0';
 			m.u.blob.len = n;
 			m.u.blob.a = msg->payloadlen;
-			if (queue_push_nowait(u->q, &m) != 0)
-				free(m.u.blob.data);  /* the platform retries with the same req */
+			if (queue_push_nowait(u->q, &m) != 0) {
+				free(m.u.blob.data);
+				return command_wait(u);
+			}
+			if (atomic_exchange(&u->cmd_waiting, false))
+				log_info("uplink", "platform commands flow to the core again");
 		}
 	}
-	/* 1 = handled: returning 0 would make Paho redeliver forever. */
+	/* 1 = handled (also a message we cannot copy or another topic). */
 	MQTTAsync_freeMessage(&msg);
 	MQTTAsync_free(topic);
 	return 1;

@@ -48,7 +48,9 @@ static void test_queue_fifo_and_bounds(void **state)
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(out[i].u.point.point, i);
 	assert_int_equal(queue_pop_many(q, out, 8), 0);
+	assert_false(queue_is_closed(q));
 	queue_close(q);
+	assert_true(queue_is_closed(q));
 	assert_int_equal(queue_push_wait(q, &m), -1);
 	struct core_msg c = { .type = MSG_UPLINK_ACKED };
 	assert_int_equal(queue_push_nowait(q, &c), -1);
