@@ -741,6 +741,25 @@ int control_clients(const struct control *c)
 
 /* Decides what to do with an existing file at the socket path: 0 when the
  * path is free (stale socket removed), negative errno to refuse. */
+/* 1 when a process listens on the Unix socket at path, 0 when none does
+ * (no file, or connection refused), -errno when that cannot be told. */
+static int socket_listener(const char *path)
+{
+	struct sockaddr_un addr;
+	if (control_fill_addr(path, &addr) != 0)
+		return -ENAMETOOLONG;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+	int e = errno;
+	close(fd);
+	/* EAGAIN: a listener whose backlog is full is still a listener. */
+	if (rc == 0 || e == EAGAIN)
+		return 1;
+	return e == ECONNREFUSED || e == ENOENT ? 0 : -e;
+}
+
 static int control_clear_path(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
@@ -755,31 +774,17 @@ static int control_clear_path(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s exists and is not a socket; not replacing it", path);
 		return -EEXIST;
 	}
-	struct sockaddr_un addr;
-	if (control_fill_addr(path, &addr) != 0) {
-		snprintf(err, errlen, "%s: path too long for a Unix socket", path);
-		return -ENAMETOOLONG;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "socket: %s", strerror(e));
-		return -e;
-	}
-	int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
-	int e = errno;
-	close(fd);
-	/* EAGAIN: a listener whose backlog is full is still a listener. */
-	if (rc == 0 || e == EAGAIN) {
+	int rc = socket_listener(path);
+	if (rc == 1) {
 		snprintf(err, errlen, "another gridgw is listening on %s", path);
 		return -EADDRINUSE;
 	}
-	if (e != ECONNREFUSED) {
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
 	}
 	if (unlink(path) != 0 && errno != ENOENT) {
-		e = errno;
+		int e = errno;
 		snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(e));
 		return -e;
 	}
@@ -787,24 +792,51 @@ static int control_clear_path(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-/* Opens the lock file so that only the service user can open it: flock
- * works on a read-only handle, so a lock file another user can read lets
- * that user hold it and stop every start (issue #14). A file left by
- * someone else, or with group/other bits, is replaced. The name is new
- * ("…sock.lock" was 0660): a handle still held on the old file locks nothing. */
-static int open_private_lock(const char *lock_path)
+/* Opens and locks the lock file so that only the service user can open
+ * it: flock works on a read-only handle, so a lock file another user can
+ * read lets that user hold it and stop every start (issue #14). A file
+ * left by someone else, or with group/other bits, is replaced, but never
+ * under a live daemon: a held private file is refused (root can open the
+ * service user's), and any other file is left alone while a daemon
+ * listens on the socket. The name is new
+ * ("…sock.lock" was 0660): a handle still held on the old file locks
+ * nothing. Returns the locked fd, or -1 with errno (EADDRINUSE: held). */
+static int lock_private_file(const char *lock_path, const char *sock_path)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (attempt ? O_EXCL : 0), 0600);
-		/* Someone else's file we may not write, or a symlink (ELOOP):
-		 * not ours either, replaced below. */
-		if (fd < 0 && (attempt || (errno != EACCES && errno != EPERM && errno != ELOOP)))
-			return -1;
-		if (fd >= 0) {
+		if (fd < 0) {
+			/* Someone else's file we may not write, or a symlink (ELOOP). */
+			if (attempt || (errno != EACCES && errno != EPERM && errno != ELOOP))
+				return -1;
+			int live = socket_listener(sock_path);
+			if (live != 0) {
+				errno = live > 0 ? EADDRINUSE : -live;
+				return -1;
+			}
+		} else {
 			struct stat st;
-			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) == 0)
+			bool is_private = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0;
+			if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+				int e = errno;
+				close(fd);
+				if (e != EWOULDBLOCK) {
+					errno = e;
+					return -1;
+				}
+				/* Held. A private file is a daemon's lock (root can open the
+				 * service user's): never replaced under it. One others can
+				 * open may be planted to stop every start: replaced unless
+				 * a daemon listens. */
+				if (is_private || socket_listener(sock_path) != 0) {
+					errno = EADDRINUSE;
+					return -1;
+				}
+			} else if (is_private && st.st_uid == geteuid()) {
 				return fd;
-			close(fd);
+			} else {
+				close(fd);
+			}
 		}
 		log_warn("control", "%s is not the service user's own private file: replacing it", lock_path);
 		if (unlink(lock_path) != 0)
@@ -818,19 +850,13 @@ static int control_take_lock(struct control *c, char *err, size_t errlen)
 {
 	char lock_path[sizeof c->path + 16];
 	snprintf(lock_path, sizeof lock_path, "%s.owner-lock", c->path);
-	c->lockfd = open_private_lock(lock_path);
+	c->lockfd = lock_private_file(lock_path, c->path);
 	if (c->lockfd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "%s: %s", lock_path, strerror(e));
-		return -e;
-	}
-	if (flock(c->lockfd, LOCK_EX | LOCK_NB) != 0) {
-		int e = errno;
-		if (e == EWOULDBLOCK) {
+		if (e == EADDRINUSE)
 			snprintf(err, errlen, "another gridgw holds %s", lock_path);
-			return -EADDRINUSE;
-		}
-		snprintf(err, errlen, "flock %s: %s", lock_path, strerror(e));
+		else
+			snprintf(err, errlen, "%s: %s", lock_path, strerror(e));
 		return -e;
 	}
 	return 0;

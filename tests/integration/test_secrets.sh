@@ -140,6 +140,11 @@ check "uplink logged in with the password from password_file" wait_for "grep -q 
 check "the lock file is the service user's, mode 0600" test "$(stat -c '%u %a' "$LOCK")" = "$SVC 600"
 check "the service user itself is refused the lock while the daemon holds it (flock works on it)" \
 	sh -c "! setpriv --reuid=$SVC --regid=$SVC --clear-groups flock -n '$LOCK' true"
+INO=$(stat -c %i "$LOCK")
+check "root starting a second gridgw on that state dir is refused: another gridgw holds the lock" \
+	sh -c "! timeout 10 '$GRIDGW' run -c '$TMP/etc/gw.conf' >'$TMP/root2.log' 2>&1 && grep -q 'another gridgw holds' '$TMP/root2.log'"
+check "and the running daemon's lock file is still the one it holds" test "$(stat -c %i "$LOCK")" = "$INO"
+check "which still keeps the service user out" sh -c "! setpriv --reuid=$SVC --regid=$SVC --clear-groups flock -n '$LOCK' true"
 check "an operator cannot open the lock file to take it" sh -c "! setpriv --reuid=65534 --regid=65534 --groups=$SVC flock -n '$LOCK' true 2>/dev/null"
 check "an operator cannot read the broker password file" sh -c "! setpriv --reuid=65534 --regid=65534 --groups=$SVC cat '$TMP/etc/secrets/svc-uplink.pw' 2>/dev/null"
 check "an operator reads the config, and no secret is in it" \
