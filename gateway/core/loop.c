@@ -169,11 +169,16 @@ static int core_open(struct core *c, char *err, size_t errlen)
 	incidents_set_notify(c->inc, c->notify);
 	notify_restore_incident(c->notify,
 				incidents_id_of(c->inc, INCIDENTS_GATEWAY_KEY_PREFIX "gateway.notify") != NULL);
+	notify_report_start(c->notify, c->inc, time_wall_ms());
 	c->web_seq = store_last_seq(c->store);
 	if (cfg->console.present) {
-		c->web = web_start(&cfg->console, c->q, err, errlen);
+		/* The console is for the people on site; alarms, the store and
+		 * the uplink must not wait for it (a port taken, a TLS file or
+		 * libmicrohttpd missing): say so, go on, a reload retries it. */
+		char werr[256] = "";
+		c->web = web_start(&cfg->console, c->q, werr, sizeof werr);
 		if (!c->web)
-			return -1;
+			log_error("core", "console not started: %s (the gateway runs on; fix it and reload)", werr);
 	}
 	if (cfg->uplink.url) {
 		c->up = uplink_create(cfg, c->q, err, errlen);

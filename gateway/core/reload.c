@@ -49,17 +49,25 @@ static bool uplink_settings_changed(const struct gw_config *a, const struct gw_c
 	       x->keepalive_ms != y->keepalive_ms;
 }
 
-/* The console follows a reload: users, roles and metrics at once; a
- * console added, removed, moved or given TLS needs a restart. */
+/* The console follows a reload: users, roles and metrics at once. One
+ * configured but not running (added, or it failed to start) is started;
+ * one removed, moved or given TLS needs a restart. */
 static void reload_console(struct core *c, const struct gw_config *ncfg)
 {
 	char err[256] = "";
 	if (c->web && ncfg->console.present) {
 		if (web_reconfigure(c->web, &ncfg->console, err, sizeof err) != 0)
 			log_warn("core", "reload: %s", err);
-	} else if (c->web || ncfg->console.present) {
-		log_warn("core", "reload: the console section was %s; that takes effect at the next restart",
-			 c->web ? "removed" : "added");
+	} else if (ncfg->console.present) {
+		c->web = web_start(&ncfg->console, c->q, err, sizeof err);
+		if (c->web) {
+			c->web_seq = store_last_seq(c->store); /* its live stream starts now */
+			log_info("core", "reload: console started");
+		}
+		else
+			log_error("core", "reload: console not started: %s", err);
+	} else if (c->web) {
+		log_warn("core", "reload: the console section was removed; that takes effect at the next restart");
 	}
 }
 
@@ -134,6 +142,7 @@ void core_reload(struct core *c)
 	c->cfg = ncfg;
 	incidents_set_config(c->inc, ncfg);
 	notify_set_config(c->notify, ncfg); /* before the old config is freed: the sender reads it */
+	notify_report_start(c->notify, c->inc, time_wall_ms());
 	core_apply_log_level(ncfg);
 	reload_console(c, ncfg);
 	core_web_keep_warnings(c, &warned);

@@ -89,7 +89,8 @@ struct incident_row;
 struct cJSON;
 
 /* Starts the sender when cfg has a notify section with channels. The store
- * must outlive it. NULL only on out of memory / thread failure (err). */
+ * must outlive it. NULL only on out of memory (err); a sender that cannot
+ * start is logged, and said by notify_report_start and the status. */
 struct notify *notify_create(const struct gw_config *cfg, struct store *st, struct queue *q, char *err, size_t errlen);
 void notify_destroy(struct notify *n);
 /* Reload: stops the sender (what it held stays pending in the store), forgets
@@ -117,6 +118,11 @@ void notify_handle_result(struct notify *n, struct incidents *inc, const struct 
 int notify_test(struct notify *n, const char *channel, uint64_t token);
 /* {"channels":[{"name","type","sent","failed","queued","rate","window_s","used","stopped","last_error",…}]} */
 struct cJSON *notify_status_json(struct notify *n);
+/* After notify_create and notify_set_config: when the sender could not
+ * start (libcurl missing: the gateway runs on without it), raises
+ * gateway.notify naming every channel; each clears on its first delivery
+ * after a reload that starts the sender. */
+void notify_report_start(struct notify *n, struct incidents *inc, int64_t wall_ms);
 /* True when a gateway.notify incident is open from before a restart. */
 void notify_restore_incident(struct notify *n, bool open);
 

@@ -50,6 +50,7 @@ struct notify {
 	char **bad;
 	int n_bad;
 	bool restored_incident;           /* gateway.notify open from before a restart */
+	char down[256];                   /* why the sender did not start ("" when it runs) */
 };
 
 static int find_channel(const struct notify_config *nc, const char *name)
@@ -79,6 +80,19 @@ static int start_sender(struct notify *n, const struct gw_config *cfg, char *err
 	return n->sender ? 0 : -EIO;
 }
 
+/* A sender that cannot start (libcurl missing, out of memory) must not stop
+ * the gateway: alarms, the store and the uplink go on, the jobs wait in the
+ * store, and notify_report_start makes it an incident. */
+static void note_start(struct notify *n, int rc, const char *err, const char *when)
+{
+	n->down[0] = '\0';
+	if (rc == 0)
+		return;
+	snprintf(n->down, sizeof n->down, "%s", err[0] ? err : "cannot start");
+	log_error("notify", "%snotifications not started: %s (their jobs wait in the store; alarms go on)", when,
+		  n->down);
+}
+
 struct notify *notify_create(const struct gw_config *cfg, struct store *st, struct queue *q, char *err, size_t errlen)
 {
 	struct notify *n = calloc(1, sizeof *n);
@@ -88,10 +102,7 @@ struct notify *notify_create(const struct gw_config *cfg, struct store *st, stru
 	}
 	n->st = st;
 	n->q = q;
-	if (start_sender(n, cfg, err, errlen) != 0) {
-		notify_destroy(n);
-		return NULL;
-	}
+	note_start(n, start_sender(n, cfg, err, errlen), err, "");
 	return n;
 }
 
@@ -114,8 +125,7 @@ int notify_set_config(struct notify *n, const struct gw_config *cfg)
 	n->sender = NULL;
 	char err[256] = "";
 	int rc = start_sender(n, cfg, err, sizeof err);
-	if (rc)
-		log_error("notify", "reload: notifications not started: %s (jobs wait in the store)", err);
+	note_start(n, rc, err, "reload: ");
 	/* A bad channel that left the configuration cannot clear by a send. */
 	for (int i = 0; i < n->n_bad;) {
 		if (find_channel(n->nc, n->bad[i]) < 0) {
@@ -408,6 +418,15 @@ static void update_gateway_incident(struct notify *n, struct incidents *inc, con
 	incidents_gateway(inc, "gateway.notify", 2, true, msg, wall);
 }
 
+void notify_report_start(struct notify *n, struct incidents *inc, int64_t wall_ms)
+{
+	if (!n || !n->down[0])
+		return;
+	for (int i = 0; n->nc && i < n->nc->n_channels; i++)
+		set_bad(n, n->nc->channels[i].name, true);
+	update_gateway_incident(n, inc, n->down, wall_ms);
+}
+
 void notify_handle_result(struct notify *n, struct incidents *inc, const struct notify_result *r, int64_t wall_ms)
 {
 	if (!n)
@@ -492,8 +511,9 @@ cJSON *notify_status_json(struct notify *n)
 		cJSON_AddNumberToObject(c, "rate", s.rate);
 		cJSON_AddNumberToObject(c, "window_s", (double)s.window_ms / 1000.0);
 		cJSON_AddNumberToObject(c, "used", s.used);
-		cJSON_AddBoolToObject(c, "stopped", n->stopped && n->stopped[i]);
-		cJSON_AddStringToObject(c, "last_error", s.last_error);
+		bool down = n->sender == NULL && n->down[0];   /* no sender: every channel stands */
+		cJSON_AddBoolToObject(c, "stopped", down || (n->stopped && n->stopped[i]));
+		cJSON_AddStringToObject(c, "last_error", down ? n->down : s.last_error);
 		char ts[32] = "";
 		if (s.last_ok_ms)
 			time_format_iso(s.last_ok_ms, ts, sizeof ts);
