@@ -96,8 +96,12 @@ void core_device_comm(struct core *c, int device, bool ok, int64_t now)
  * missed, and 20,000 quiet detectors cost one scan per deadline. */
 void core_check_mqtt_offline(struct core *c, int64_t now)
 {
-	if (now < c->next_offline_check_ms || !c->comm.state)
+	if (now < c->next_offline_check_ms)
 		return;
+	if (!c->comm.state) { /* no devices: nothing ever due (the loop waits on this deadline) */
+		c->next_offline_check_ms = INT64_MAX;
+		return;
+	}
 	int64_t next = INT64_MAX;
 	for (int d = 0; d < c->cfg->n_devices; d++) {
 		const struct device_config *dc = &c->cfg->devices[d];

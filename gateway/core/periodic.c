@@ -177,8 +177,10 @@ void core_periodic(struct core *c, int64_t now)
 int64_t core_next_deadline(struct core *c, int64_t now)
 {
 	int64_t d = engine_next_deadline(c->engine);
-	int64_t cand[6] = { c->next_prune_ms, c->watchdog_interval_ms > 0 ? c->next_watchdog_ms : INT64_MAX,
-			    INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX };
+	/* The MQTT-source offline scan too: a device that falls silent is
+	 * declared offline at its deadline, not up to a poll timeout later. */
+	int64_t cand[7] = { c->next_prune_ms, c->watchdog_interval_ms > 0 ? c->next_watchdog_ms : INT64_MAX,
+			    INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX, c->next_offline_check_ms };
 	if (c->up) {
 		int64_t t = uplink_next_tick_ms(c->up, now);
 		if (t >= 0)
@@ -190,7 +192,7 @@ int64_t core_next_deadline(struct core *c, int64_t now)
 		if (t >= 0)
 			cand[5] = now + t;
 	}
-	for (int i = 0; i < 6; i++)
+	for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++)
 		if (cand[i] < d)
 			d = cand[i];
 	return core_writes_deadline(c, d);
