@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,11 +60,19 @@ static int sdnotify_write(const char *state)
 	return rc;
 }
 
+/* A failure is said once, at WARN, until a send works again: under
+ * WatchdogSec= unsent keep-alives mean systemd kills the gateway, and the
+ * log must say why before it does. Core thread only. */
 static void sdnotify_send(const char *state)
 {
+	static bool failing;
 	int rc = sdnotify_write(state);
-	if (rc < 0)
-		log_debug("sdnotify", "notify %s failed: %s", getenv("NOTIFY_SOCKET"), strerror(-rc));
+	if (rc < 0 && !failing)
+		log_warn("sdnotify", "cannot notify systemd at %s: %s (a watchdog may stop the service)",
+			 getenv("NOTIFY_SOCKET"), strerror(-rc));
+	else if (rc == 0 && failing)
+		log_info("sdnotify", "systemd notified again");
+	failing = rc < 0;
 }
 
 /* The watchdog interval systemd asks of this process, in µs; 0 = none:

@@ -217,6 +217,52 @@ static void test_watchdog_usec_garbage_is_no_watchdog(void **state)
 	assert_int_equal(sdnotify_watchdog_interval_ms(), 0);
 }
 
+/* Runs fn with stderr (where the log goes) in a file; returns what it wrote. */
+static char *stderr_of(void (*fn)(void))
+{
+	char path[] = "/tmp/gridgw-sdn-err.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_int_equal(dup2(fd, 2), 2);
+	fn();
+	fflush(stderr);
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	static char out[1024];
+	ssize_t n = pread(fd, out, sizeof out - 1, 0);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	return out;
+}
+
+static void ping(void) { sdnotify_watchdog_ping(); }
+
+/* A socket that is gone is said once at WARN (a watchdog may stop the
+ * service for it), not at every keep-alive; a send that works again is said too. */
+static void test_a_failing_socket_is_warned_once(void **state)
+{
+	struct fake_systemd *f = *state;
+	char buf[64];
+	(void)stderr_of(ping); /* a send that works: whatever an earlier test left is over */
+	recv_msg(f, buf, sizeof buf);
+	char gone[128];
+	snprintf(gone, sizeof gone, "%s/gone", f->dir);
+	assert_int_equal(setenv("NOTIFY_SOCKET", gone, 1), 0);
+	const char *first = stderr_of(ping);
+	assert_non_null(strstr(first, "WARN sdnotify: cannot notify systemd at "));
+	assert_non_null(strstr(first, "No such file or directory"));
+	assert_string_equal(stderr_of(ping), "");
+	assert_int_equal(setenv("NOTIFY_SOCKET", f->path, 1), 0);
+	assert_non_null(strstr(stderr_of(ping), "systemd notified again"));
+	recv_msg(f, buf, sizeof buf);
+	assert_string_equal(buf, "WATCHDOG=1");
+	assert_string_equal(stderr_of(ping), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +275,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_everything_is_a_noop_without_notify_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abstract_notify_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watchdog_usec_garbage_is_no_watchdog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_failing_socket_is_warned_once, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
