@@ -74,8 +74,10 @@ char *cfg_read_secret_file(struct cfg_ctx *c, const config_setting_t *at, const 
 		close(fd);
 		return NULL;
 	}
-	char *buf = cfg_xcalloc(SECRET_MAX + 1, 1);
-	ssize_t n = read(fd, buf, SECRET_MAX);
+	/* One byte more than a secret may have: a longer first line is an
+	 * error, not a secret cut short. */
+	char *buf = cfg_xcalloc(SECRET_MAX + 2, 1);
+	ssize_t n = read(fd, buf, SECRET_MAX + 1);
 	close(fd);
 	if (n < 0) {
 		cfg_err(c, at, "cannot read '%s': %s", path, strerror(errno));
@@ -83,12 +85,20 @@ char *cfg_read_secret_file(struct cfg_ctx *c, const config_setting_t *at, const 
 		return NULL;
 	}
 	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
+	size_t len = strcspn(buf, "\r\n");
+	if (len > SECRET_MAX) {
+		cfg_err(c, at, "'%s': the secret on its first line is longer than %d bytes", path, SECRET_MAX);
+		free(buf);
+		return NULL;
+	}
+	buf[len] = '\0';
 	if (!buf[0]) {
 		cfg_err(c, at, "'%s' is empty (it must hold the secret on its first line)", path);
 		free(buf);
 		return NULL;
 	}
+	if (buf[len - 1] == ' ' || buf[len - 1] == '\t')
+		warn_at(c, at, "the secret in '%s' ends with a blank, which is kept as part of it", path);
 	return buf;
 }
 

@@ -90,6 +90,16 @@ chmod 0640 "$TMP/etc/secrets/uplink.pw"
 check "a password_file its group can read is an error, at its line" \
 	sh -c "test $rc = 1 && grep -qF \"$TMP/etc/files.conf:2: '$TMP/etc/secrets/uplink.pw' is readable by others (mode 0640)\" '$TMP/c3.err'"
 chmod 0600 "$TMP/etc/secrets/uplink.pw"
+cp "$TMP/etc/secrets/uplink.pw" "$TMP/uplink.pw.good"
+head -c 5000 /dev/zero | tr '\0' 'k' >"$TMP/etc/secrets/uplink.pw"
+"$GRIDGW" check -c "$TMP/etc/files.conf" >/dev/null 2>"$TMP/c5.err"; rc=$?
+check "a secret longer than 4096 bytes is an error, not a secret cut short" \
+	sh -c "test $rc = 1 && grep -qF \"$TMP/etc/files.conf:2: '$TMP/etc/secrets/uplink.pw': the secret on its first line is longer than 4096 bytes\" '$TMP/c5.err'"
+printf '%s \n' "$PASS" >"$TMP/etc/secrets/uplink.pw"
+"$GRIDGW" check -c "$TMP/etc/files.conf" >/dev/null 2>"$TMP/c6.err"; rc=$?
+check "a secret ending in a blank is kept, with a warning at its line" \
+	sh -c "test $rc = 0 && grep -qF \"$TMP/etc/files.conf:2: warning: the secret in '$TMP/etc/secrets/uplink.pw' ends with a blank\" '$TMP/c6.err'"
+cp "$TMP/uplink.pw.good" "$TMP/etc/secrets/uplink.pw"
 # An operator (group of the config, not owner of the secrets) checks it too:
 chgrp -R "$SVC" "$TMP/etc"; chmod 0750 "$TMP/etc"
 as_op "$GRIDGW" check -c "$TMP/etc/files.conf" >"$TMP/c4.out" 2>"$TMP/c4.err"; rc=$?
