@@ -112,6 +112,24 @@ static void test_unknown_peer_and_nameless_uid(void **state)
 	assert_string_equal(name, "uid:4000000000");
 }
 
+/* The lookup cache (8 names) never answers with another uid's name, however
+ * many uids pass through it, and a hit is the same as a lookup. */
+static void test_name_cache_keeps_uids_apart(void **state)
+{
+	(void)state;
+	char name[64], want[64];
+	for (int round = 0; round < 3; round++) {
+		for (unsigned u = 0; u < 12; u++) {
+			unsigned uid = 4000000000u + u;
+			control_peer_name((uid_t)uid, name, sizeof name);
+			snprintf(want, sizeof want, "uid:%u", uid);
+			assert_string_equal(name, want);
+			control_peer_name(0, name, sizeof name);
+			assert_string_equal(name, "root");
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -120,6 +138,7 @@ int main(void)
 		cmocka_unit_test(test_by_and_note_too_long_together_are_refused),
 		cmocka_unit_test(test_other_ops_keep_their_fields),
 		cmocka_unit_test(test_unknown_peer_and_nameless_uid),
+		cmocka_unit_test(test_name_cache_keeps_uids_apart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
