@@ -74,7 +74,7 @@ DEPS_PKGS := libpaho-mqtt-dev libmodbus-dev libconfig-dev libsqlite3-dev libcjso
 	libcurl4-openssl-dev libssl-dev python3 \
 	libmicrohttpd-dev libcrypt-dev curl python3-prometheus-client
 
-.PHONY: fuzz-deps all deps test test-asan unit integration demo bench fuzz install uninstall clean check-deps \
+.PHONY: fuzz-deps all deps test test-asan test-stress unit integration demo bench fuzz install uninstall clean check-deps \
 	deb cross-deps cross-test FORCE
 
 all: $(BUILD)/gridgw $(BUILD)/gridgw-sim $(TESTLIB_BIN)
@@ -139,6 +139,12 @@ test-asan: deps
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" unit
 	@BUILD=build-asan ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 tests/run.sh
+
+# The suite RUNS times under stress-ng --cpu 2 (issue #9); not in CI.
+test-stress: deps
+	@scripts/deps.sh stress-ng
+	@$(MAKE) --no-print-directory unit
+	@BUILD=$(BUILD) RUNS=$(or $(RUNS),5) scripts/test_stress.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
