@@ -75,8 +75,14 @@ struct pending_result {
  * unapplied (ok:false, not stored: its retry is applied normally); answers
  * of commands already applied (point.write results) are always kept. */
 #define CORE_MAX_HELD_RESULTS 1024
-/* Answers handed to the uplink per iteration (Paho buffers 100 messages). */
+/* Answers handed to the uplink per iteration (Paho buffers 256 messages,
+ * the outbox's window and telemetry share them). */
 #define CORE_RESULTS_PER_ITERATION 32
+/* With this many answers waiting while the store works (they wait only
+ * for their turn to be published), the core takes no more commands: the
+ * uplink holds them, in order. A healthy burst is then never refused;
+ * the queue's control slots bound what is already on its way. */
+#define CORE_RESULTS_PAUSE_AT 128
 
 /* Each device's comm state, for the config it was made for (devcomm.c is
  * the only file that touches it; the others ask core_device_state). */
@@ -132,6 +138,7 @@ struct core {
 	struct pending_write writes[CORE_MAX_PENDING_WRITES];
 	struct pending_result *results; /* answers not yet published (malloc'd) */
 	int n_results, cap_results;
+	bool results_held;        /* the last commit could not store them (store failing) */
 	uint64_t next_request;
 
 	int64_t next_telemetry_ms;
@@ -249,6 +256,9 @@ void core_answer_platform(struct core *c, const char *req, bool ok, const char *
 /* Ends the iteration's store transaction: stores the answers given in it,
  * commits, and publishes them if that worked. Returns the commit's result. */
 int core_commit(struct core *c);
+/* Flow control of platform commands: pauses the uplink's intake while
+ * CORE_RESULTS_PAUSE_AT answers wait only to be published. */
+void core_pace_commands(struct core *c);
 void core_free_results(struct core *c);
 void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
 

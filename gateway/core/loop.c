@@ -85,6 +85,10 @@ static size_t handle_queue(struct core *c)
 	static struct core_msg batch[CORE_QUEUE_BATCH]; /* core thread only */
 	size_t total = 0;
 	for (int rounds = 0; rounds < 16; rounds++) {
+		/* Platform commands the full control slots (or the core's pause)
+		 * held back wait in the uplink, in order; each round frees slots. */
+		core_pace_commands(c);
+		uplink_feed_commands(c->up);
 		size_t n = queue_pop_many(c->q, batch, CORE_QUEUE_BATCH);
 		if (n == 0)
 			break;

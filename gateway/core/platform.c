@@ -103,6 +103,11 @@ static void publish_stored(struct core *c)
 	c->n_results = kept;
 }
 
+void core_pace_commands(struct core *c)
+{
+	uplink_pause_commands(c->up, !c->results_held && c->n_results >= CORE_RESULTS_PAUSE_AT);
+}
+
 int core_commit(struct core *c)
 {
 	static int held_logged; /* core thread only: log when the backlog changes, not every iteration */
@@ -114,6 +119,7 @@ int core_commit(struct core *c)
 	}
 	publish_stored(c);
 	bool held = crc != STORE_OK || rc != STORE_OK || incidents_pending_count(c->inc) > 0;
+	c->results_held = held;
 	if (held && c->n_results > 0 && c->n_results != held_logged)
 		log_warn("command", "%d command answer(s) held until the store has them (%s)", c->n_results,
 			 crc != STORE_OK ? store_err_name(crc) : rc != STORE_OK ? store_err_name(rc) :
@@ -202,7 +208,7 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 	struct command cmd;
 	char err[256] = "";
 	if (command_parse(json, len, &cmd, err, sizeof err) != 0) {
-		if (c->n_results >= CORE_MAX_HELD_RESULTS) /* nothing applied: no need to hold it */
+		if (c->n_results >= CORE_MAX_HELD_RESULTS && c->results_held) /* nothing applied: no need to hold it */
 			publish_answer(c, cmd.req, false, err);
 		else
 			core_answer_platform(c, cmd.req, false, err);
@@ -231,8 +237,10 @@ void core_handle_platform_command(struct core *c, const char *json, size_t len, 
 		log_info("command", "%s: replayed while still executing; answered when done", cmd.req);
 		return;
 	}
-	if (c->n_results >= CORE_MAX_HELD_RESULTS) {
-		/* Nothing applied, nothing stored: its retry is applied normally. */
+	if (c->n_results >= CORE_MAX_HELD_RESULTS && c->results_held) {
+		/* The store fails: nothing applied, nothing stored; its retry is
+		 * applied normally. (While the store works the uplink's pause
+		 * bounds the answers instead: see core_pace_commands.) */
 		log_warn("command", "%s: refused unapplied: %d answers wait for the store", cmd.req, c->n_results);
 		publish_answer(c, cmd.req, false, "store unavailable: not applied, retry later");
 		return;

@@ -20,6 +20,7 @@
 
 #include <MQTTAsync.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,11 +50,29 @@ struct ack_slot {
 	_Atomic uint64_t seq;     /* 0 = free */
 };
 
+/* Commands the core's control slots had no room for, in arrival order. */
+struct held_command {
+	struct held_command *next;
+	struct core_msg msg;
+};
+
+/* Bounds of the held commands: a platform burst of a few thousand fits;
+ * past them a command is left with Paho as the last resort (held_command). */
+#define HELD_COMMANDS_MAX 8192
+#define HELD_COMMAND_BYTES_MAX (4u << 20)
+
 struct uplink {
 	MQTTAsync client;
 	bool client_created;
 	struct queue *q;
-	atomic_bool cmd_waiting;  /* Paho holds a command the queue had no room for */
+	/* Held commands (see command_hold): `held_lock` is a leaf lock, taken
+	 * by Paho's receive thread and the core, never while calling Paho. */
+	pthread_mutex_t held_lock;
+	struct held_command *held_head, *held_tail;
+	size_t held_n, held_bytes;
+	bool held_warned;         /* one WARN per episode */
+	bool paho_warned;
+	atomic_bool cmd_paused;   /* the core asks for no more commands for now */
 	/* copied configuration */
 	char *url, *client_id, *username, *password, *ca, *cert, *key;
 	bool use_tls, verify;
@@ -105,20 +124,113 @@ static void cb_connection_lost(void *ctx, char *cause)
 	post_lost(u->q, false, text);  /* cause is Paho's (and NULL in 1.3.12) */
 }
 
-/* The core's control slots are full (a burst of commands while the store
- * fails costs a commit each): returning 0 leaves the command at the head of
- * Paho's in-memory queue, in order, and Paho calls again on its next cycle.
- * Dropping it would lose a command the broker already counts as delivered
- * (QoS 1 is acked on receipt). The pause keeps that retry from spinning.
- * Once the queue is closed (shutdown) the command is let go. */
-static int command_wait(struct uplink *u)
+/* Under held_lock: into the core queue, or behind the commands already
+ * held so the core sees them in arrival order. 0 = taken, -1 = past the
+ * bounds (the caller leaves the command with Paho). */
+static int command_take_locked(struct uplink *u, struct core_msg *m)
 {
-	if (queue_is_closed(u->q))
-		return 1;
-	if (!atomic_exchange(&u->cmd_waiting, true))
-		log_warn("uplink", "the core is behind: platform commands wait in the MQTT client, in order");
-	usleep(1000);
+	if (!u->held_head && !atomic_load(&u->cmd_paused) && queue_push_nowait(u->q, m) == 0)
+		return 0;
+	if (u->held_n >= HELD_COMMANDS_MAX || u->held_bytes + m->u.blob.len > HELD_COMMAND_BYTES_MAX)
+		return -1;
+	struct held_command *h = malloc(sizeof *h);
+	if (!h)
+		return -1;
+	h->next = NULL;
+	h->msg = *m;
+	if (u->held_tail)
+		u->held_tail->next = h;
+	else
+		u->held_head = h;
+	u->held_tail = h;
+	u->held_n++;
+	u->held_bytes += m->u.blob.len;
+	if (!u->held_warned) {
+		u->held_warned = true;
+		log_warn("uplink", "the core is behind: platform commands wait in the uplink, in order");
+	}
 	return 0;
+}
+
+/* A command the core's control slots cannot take yet (a burst while every
+ * commit fails costs a commit each) is held here, in order, and moved on by
+ * uplink_feed_commands as the core frees slots. It must not be dropped: the
+ * broker counts it delivered (Paho PUBACKs on receipt). Leaving it with
+ * Paho (returning 0) is only the last resort past the bounds: Paho offers a
+ * held message again only when its socket has something to read, one per
+ * read (mqtt_source.c measured 8 of 50 in 90 s). Returns Paho's answer. */
+static int command_hold(struct uplink *u, struct core_msg *m)
+{
+	pthread_mutex_lock(&u->held_lock);
+	int rc = command_take_locked(u, m);
+	bool warn = rc != 0 && !u->paho_warned;
+	if (warn)
+		u->paho_warned = true;
+	pthread_mutex_unlock(&u->held_lock);
+	if (rc == 0)
+		return 1;
+	if (queue_is_closed(u->q)) {
+		free(m->u.blob.data);
+		return 1; /* shutting down: let it go */
+	}
+	if (warn)
+		log_error("uplink", "%d platform commands held and the core takes none: the next wait in the MQTT client",
+			  HELD_COMMANDS_MAX);
+	free(m->u.blob.data);
+	return 0;
+}
+
+void uplink_pause_commands(struct uplink *u, bool pause)
+{
+	if (u)
+		atomic_store(&u->cmd_paused, pause);
+}
+
+void uplink_feed_commands(struct uplink *u)
+{
+	if (!u || atomic_load(&u->cmd_paused))
+		return;
+	pthread_mutex_lock(&u->held_lock);
+	bool had = u->held_head != NULL;
+	while (u->held_head && queue_push_nowait(u->q, &u->held_head->msg) == 0) {
+		struct held_command *h = u->held_head;
+		u->held_head = h->next;
+		if (!u->held_head)
+			u->held_tail = NULL;
+		u->held_n--;
+		u->held_bytes -= h->msg.u.blob.len;
+		free(h);
+	}
+	bool flowing = had && !u->held_head;
+	if (flowing)
+		u->held_warned = u->paho_warned = false;
+	pthread_mutex_unlock(&u->held_lock);
+	if (flowing)
+		log_info("uplink", "platform commands flow to the core again");
+}
+
+size_t uplink_held_commands(struct uplink *u)
+{
+	pthread_mutex_lock(&u->held_lock);
+	size_t n = u->held_n;
+	pthread_mutex_unlock(&u->held_lock);
+	return n;
+}
+
+static void free_held_commands(struct uplink *u)
+{
+	size_t n = 0;
+	while (u->held_head) {
+		struct held_command *h = u->held_head;
+		u->held_head = h->next;
+		free(h->msg.u.blob.data);
+		free(h);
+		n++;
+	}
+	u->held_tail = NULL;
+	u->held_n = u->held_bytes = 0;
+	if (n)
+		log_warn("uplink", "%zu platform commands not applied at stop (the platform's retry sends them again)", n);
 }
 
 static int cb_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
@@ -137,12 +249,8 @@ static int cb_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 			m.u.blob.data[n] = '\0';
 			m.u.blob.len = n;
 			m.u.blob.a = msg->payloadlen;
-			if (queue_push_nowait(u->q, &m) != 0) {
-				free(m.u.blob.data);
-				return command_wait(u);
-			}
-			if (atomic_exchange(&u->cmd_waiting, false))
-				log_info("uplink", "platform commands flow to the core again");
+			if (command_hold(u, &m) == 0)
+				return 0;
 		}
 	}
 	/* 1 = handled (also a message we cannot copy or another topic). */
@@ -378,6 +486,7 @@ struct uplink *uplink_create(const struct gw_config *cfg, struct queue *q, char 
 		return NULL;
 	}
 	u->q = q;
+	pthread_mutex_init(&u->held_lock, NULL);
 	for (int i = 0; i < ACK_SLOTS; i++) {
 		u->slots[i].u = u;
 		atomic_init(&u->slots[i].seq, 0);
@@ -407,6 +516,7 @@ struct uplink *uplink_create(const struct gw_config *cfg, struct queue *q, char 
 fail:
 	if (u->client_created)
 		MQTTAsync_destroy(&u->client);
+	pthread_mutex_destroy(&u->held_lock);
 	free_config_copies(u);
 	free(u);
 	return NULL;
@@ -799,6 +909,8 @@ void uplink_destroy(struct uplink *u)
 	if (!u)
 		return;
 	uplink_stop(u);
+	free_held_commands(u);
+	pthread_mutex_destroy(&u->held_lock);
 	free_config_copies(u);
 	free(u);
 }

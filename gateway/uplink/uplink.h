@@ -14,7 +14,9 @@
  *   MSG_UPLINK_ACKED    u.uplink.seq       PUBACK of a publish with seq != 0
  *   MSG_UPLINK_FAILED   u.uplink.seq       that publish failed
  *   MSG_UPLINK_COMMAND  blob = payload copy (NUL-terminated, blob.len bytes;
- *                       at most COMMAND_MAX_PAYLOAD + 1 bytes are copied)
+ *                       at most COMMAND_MAX_PAYLOAD + 1 bytes are copied);
+ *                       when the control slots are full, held in order
+ *                       until uplink_feed_commands moves them on
  * The core hands CONNECTED/LOST back with uplink_on_connected/uplink_on_lost
  * (and to the outbox), and calls uplink_tick when uplink_next_tick_ms says.
  *
@@ -89,6 +91,16 @@ void uplink_set_status(struct uplink *u, const struct status_counts *c, int64_t 
 /* Publishes the status now, changed or not (the platform's gateway.status).
  * 0, or negative when the link is down or Paho refused it. */
 int uplink_force_status(struct uplink *u, const struct status_counts *c, int64_t now_mono_ms);
+
+/* Moves the platform commands the core queue had no room for (held in
+ * arrival order by the callback) into the queue as far as its control slots
+ * allow. The core calls it after each round of taking its queue. */
+void uplink_feed_commands(struct uplink *u);
+/* While paused, new commands are held too (in order) and none is fed:
+ * the core's flow control while its answers wait to be published. */
+void uplink_pause_commands(struct uplink *u, bool pause);
+/* How many commands are held (status, tests). */
+size_t uplink_held_commands(struct uplink *u);
 
 enum uplink_state uplink_state(const struct uplink *u);
 const char *uplink_state_name(enum uplink_state s);
