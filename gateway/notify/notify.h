@@ -120,8 +120,9 @@ int notify_test(struct notify *n, const char *channel, uint64_t token);
 struct cJSON *notify_status_json(struct notify *n);
 /* After notify_create and notify_set_config: when the sender could not
  * start (libcurl missing: the gateway runs on without it), raises
- * gateway.notify naming every channel; each clears on its first delivery
- * after a reload that starts the sender. */
+ * gateway.notify naming every channel; a reload that starts it (libcurl
+ * installed since) clears it, and one that removes stopped channels from
+ * the config updates or clears it. */
 void notify_report_start(struct notify *n, struct incidents *inc, int64_t wall_ms);
 /* True when a gateway.notify incident is open from before a restart. */
 void notify_restore_incident(struct notify *n, bool open);

@@ -51,6 +51,8 @@ struct notify {
 	int n_bad;
 	bool restored_incident;           /* gateway.notify open from before a restart */
 	char down[256];                   /* why the sender did not start ("" when it runs) */
+	bool down_reported;               /* the channels are bad because the sender did not start */
+	bool bad_changed;                 /* a reload took bad channels out of the list */
 };
 
 static int find_channel(const struct notify_config *nc, const char *name)
@@ -131,6 +133,7 @@ int notify_set_config(struct notify *n, const struct gw_config *cfg)
 		if (find_channel(n->nc, n->bad[i]) < 0) {
 			free(n->bad[i]);
 			n->bad[i] = n->bad[--n->n_bad];
+			n->bad_changed = true;
 		} else {
 			i++;
 		}
@@ -420,11 +423,29 @@ static void update_gateway_incident(struct notify *n, struct incidents *inc, con
 
 void notify_report_start(struct notify *n, struct incidents *inc, int64_t wall_ms)
 {
-	if (!n || !n->down[0])
+	if (!n)
 		return;
-	for (int i = 0; n->nc && i < n->nc->n_channels; i++)
-		set_bad(n, n->nc->channels[i].name, true);
-	update_gateway_incident(n, inc, n->down, wall_ms);
+	bool changed = n->bad_changed;
+	n->bad_changed = false;
+	if (n->down[0]) {
+		for (int i = 0; n->nc && i < n->nc->n_channels; i++)
+			set_bad(n, n->nc->channels[i].name, true);
+		n->down_reported = true;
+		update_gateway_incident(n, inc, n->down, wall_ms);
+		return;
+	}
+	if (n->down_reported) {
+		/* The sender runs now (libcurl installed, then a reload): the
+		 * channels were bad only because it could not start; a send
+		 * that fails raises its channel again. */
+		n->down_reported = false;
+		while (n->n_bad > 0)
+			free(n->bad[--n->n_bad]);
+		changed = true;
+	}
+	/* A reload that removed the bad channels must not leave the incident open. */
+	if (changed)
+		update_gateway_incident(n, inc, NULL, wall_ms);
 }
 
 void notify_handle_result(struct notify *n, struct incidents *inc, const struct notify_result *r, int64_t wall_ms)

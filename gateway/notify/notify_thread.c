@@ -118,26 +118,38 @@ struct notify_sender {
 	struct xfer *active;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static char curl_load_err[256];   /* set when libcurl could not be loaded */
-static CURLcode curl_init_rc;
-static void curl_init_once(void)
+/* libcurl is loaded when the first sender starts. A failed load is not
+ * remembered: once libcurl4 is installed, a reload starts the sender. */
+static pthread_mutex_t curl_load_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool curl_loaded;          /* kept for the process's life once loaded */
+static int curl_load(char *err, size_t errlen)
 {
-	curl_init_rc = CURLE_FAILED_INIT;
-	void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);   /* kept for the process's life */
+	pthread_mutex_lock(&curl_load_mu);
+	if (curl_loaded)
+		goto out;
+	void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
-		snprintf(curl_load_err, sizeof curl_load_err, "cannot load %s: %s (install libcurl4)", CURL_SONAME,
-			 dlerror());
-		return;
+		snprintf(err, errlen, "libcurl: cannot load %s: %s (install libcurl4)", CURL_SONAME, dlerror());
+		goto out;
 	}
-#define CURL_FN_LOAD(n)                                                                                  \
-	if ((*(void **)&lc.n = dlsym(h, "curl_" #n)) == NULL) {                                          \
-		snprintf(curl_load_err, sizeof curl_load_err, "%s has no curl_" #n " (too old)", CURL_SONAME); \
-		return;                                                                                  \
+#define CURL_FN_LOAD(n)                                                                          \
+	if ((*(void **)&lc.n = dlsym(h, "curl_" #n)) == NULL) {                                  \
+		snprintf(err, errlen, "libcurl: %s has no curl_" #n " (too old)", CURL_SONAME); \
+		dlclose(h);                                                                      \
+		goto out;                                                                        \
 	}
 	CURL_FNS(CURL_FN_LOAD)
 #undef CURL_FN_LOAD
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (rc != CURLE_OK) {
+		snprintf(err, errlen, "libcurl: %s", curl_easy_strerror(rc));
+		dlclose(h);
+		goto out;
+	}
+	curl_loaded = true;
+out:
+	pthread_mutex_unlock(&curl_load_mu);
+	return curl_loaded ? 0 : -1;
 }
 
 /* ---- results to the core ---- */
@@ -651,15 +663,8 @@ static void *sender_main(void *arg)
 
 struct notify_sender *notify_sender_start(const struct notify_config *cfg, struct queue *q, char *err, size_t errlen)
 {
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_load_err[0]) {
-		snprintf(err, errlen, "libcurl: %s", curl_load_err);
+	if (curl_load(err, errlen) != 0)
 		return NULL;
-	}
-	if (curl_init_rc != CURLE_OK) {
-		snprintf(err, errlen, "libcurl: %s", curl_easy_strerror(curl_init_rc));
-		return NULL;
-	}
 	struct notify_sender *s = calloc(1, sizeof *s);
 	if (!s) {
 		snprintf(err, errlen, "out of memory");

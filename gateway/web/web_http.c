@@ -57,23 +57,32 @@ static struct {
 #define MHD_is_feature_supported lm.is_feature_supported
 #define MHD_get_connection_info lm.get_connection_info
 
-static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
-static char mhd_load_err[256];   /* set when libmicrohttpd could not be loaded */
-static void mhd_load_once(void)
+/* libmicrohttpd is loaded when the console starts. A failed load is not
+ * remembered: once libmicrohttpd12 is installed, a reload starts it. */
+static pthread_mutex_t mhd_load_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool mhd_loaded;          /* kept for the process's life once loaded */
+static int mhd_load(char *err, size_t errlen)
 {
-	void *h = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);   /* kept for the process's life */
+	pthread_mutex_lock(&mhd_load_mu);
+	if (mhd_loaded)
+		goto out;
+	void *h = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
-		snprintf(mhd_load_err, sizeof mhd_load_err, "cannot load %s: %s (install libmicrohttpd12)",
-			 MHD_SONAME, dlerror());
-		return;
+		snprintf(err, errlen, "console: cannot load %s: %s (install libmicrohttpd12)", MHD_SONAME, dlerror());
+		goto out;
 	}
-#define MHD_FN_LOAD(n)                                                                                 \
-	if ((*(void **)&lm.n = dlsym(h, "MHD_" #n)) == NULL) {                                         \
-		snprintf(mhd_load_err, sizeof mhd_load_err, "%s has no MHD_" #n " (too old)", MHD_SONAME); \
-		return;                                                                                \
+#define MHD_FN_LOAD(n)                                                                         \
+	if ((*(void **)&lm.n = dlsym(h, "MHD_" #n)) == NULL) {                                 \
+		snprintf(err, errlen, "console: %s has no MHD_" #n " (too old)", MHD_SONAME); \
+		dlclose(h);                                                                    \
+		goto out;                                                                      \
 	}
 	MHD_FNS(MHD_FN_LOAD)
 #undef MHD_FN_LOAD
+	mhd_loaded = true;
+out:
+	pthread_mutex_unlock(&mhd_load_mu);
+	return mhd_loaded ? 0 : -1;
 }
 
 #define COOKIE_NAME "gridgw_session"
@@ -1129,11 +1138,8 @@ struct web *web_start(const struct console_config *cc, struct queue *q, char *er
 	const char *listen = cc->listen ? cc->listen : "0.0.0.0:8080";
 	if (web_parse_listen(listen, host, sizeof host, &port, err, errlen) != 0)
 		return NULL;
-	pthread_once(&mhd_once, mhd_load_once);
-	if (mhd_load_err[0]) {
-		snprintf(err, errlen, "console: %s", mhd_load_err);
+	if (mhd_load(err, errlen) != 0)
 		return NULL;
-	}
 	struct web *w = calloc(1, sizeof *w);
 	if (w == NULL) {
 		snprintf(err, errlen, "out of memory");

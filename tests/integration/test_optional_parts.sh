@@ -5,11 +5,15 @@
 # on a box where someone removed them): it starts, an alarm from the
 # simulator (Modbus TCP) still reaches the platform (a real mosquitto),
 # gateway.notify names the channel and libcurl, the console's failure is
-# logged, and `gridgw status` says why the channel stands. Then, with the
+# logged, and `gridgw status` says why the channel stands. The libraries are
+# then put back (unmounted in the daemon's namespace) and a reload starts
+# both without a restart: the alarm's notification, which waited in the
+# store, reaches the webhook and gateway.notify clears. Then, with the
 # libraries in place but the console's port taken by another program, the
 # daemon runs without a console, and once the port is free a reload starts
 # it (no restart).
 . "$(dirname "$0")/../lib/common.sh"
+. "$GRIDGW_TOP/tests/lib/notify_common.sh"
 
 libpath() { ldconfig -p | awk -v n="$1" '$1 == n { print $NF; exit }'; }
 CURL_SO=$(libpath libcurl.so.4)
@@ -23,9 +27,10 @@ fi
 start_broker || { tap_fail "broker"; tap_done; exit 1; }
 MB=$(free_port)
 WEB=$(free_port)
-HOOK=$(free_port)
 P=grid/v1/op-gw
 H=$(echo screen-pw | "$GRIDGW" passwd)
+start_robot_fake hook || { tap_fail "webhook fake"; tap_done; exit 1; }
+HOOK=$ROBOT_PORT
 cat >"$TMP/gw.conf" <<CONF
 gateway = { id = "op-gw"; state_dir = "$TMP/state"; profiles_dir = "$GRIDGW_TOP/config/profiles"; };
 uplink = { url = "tcp://127.0.0.1:$BROKER_PORT"; topic_prefix = "grid/v1"; telemetry_interval = "0";
@@ -33,7 +38,7 @@ uplink = { url = "tcp://127.0.0.1:$BROKER_PORT"; topic_prefix = "grid/v1"; telem
 buses = ( { name = "lan"; type = "tcp"; host = "127.0.0.1"; port = $MB; timeout = "300ms"; } );
 devices = ( { id = "smoke-a"; profile = "smoke_detector"; bus = "lan"; unit = 1; poll = "200ms"; } );
 rules = ( { id = "smoke"; profile = "smoke_detector"; when = "alarm"; type = "fire.smoke"; severity = 1; } );
-notify = { channels = ( { name = "duty"; type = "webhook"; url = "http://127.0.0.1:$HOOK/hook"; } );
+notify = { channels = ( { name = "duty"; type = "webhook"; url = "http://127.0.0.1:$HOOK/hook/duty"; } );
   routes = ( { match = { severity = [1, 2]; }; to = ["duty"]; } ); };
 console = { listen = "127.0.0.1:$WEB"; users = ( { name = "screen"; role = "viewer"; password_hash = "$H"; } ); };
 CONF
@@ -60,6 +65,22 @@ check "a smoke alarm still becomes an incident on the platform" \
 check "gridgw status shows the channel stopped, with the reason" \
 	grep -q "notify    duty .*STOPPED, .*last error: libcurl: cannot load" "$TMP/status.txt"
 check "the daemon is still running" kill -0 "$PID_gw"
+check "nothing reached the webhook meanwhile" test "$(rec_count "$TMP/hook.rec" webhook)" = 0
+
+# "apt install" inside the daemon's namespace: the empty files go away.
+nsenter -t "$PID_gw" -m umount "$(readlink -f "$CURL_SO")" "$(readlink -f "$MHD_SO")" ||
+	tap_fail "unmount in the daemon's namespace"
+kill -HUP "$PID_gw"
+check "once the libraries are there a reload starts the console" \
+	wait_for "grep -q 'reload: console started' $TMP/gw.log" 15
+check "and the notifications: the alarm's job that waited in the store reaches the webhook" \
+	wait_for "[ \$(rec_count '$TMP/hook.rec' webhook fire.smoke) -ge 1 ]" 20
+check "gateway.notify is cleared at the platform" \
+	wait_for "grep '\"type\":\"gateway.notify\"' $TMP/incidents.log | grep -q '\"event\":\"cleared\"'" 15
+check "the console answers over HTTP" \
+	wait_for "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$WEB/ | grep -q 200" 10
+"$GRIDGW" status -c "$TMP/gw.conf" >"$TMP/status1.txt" 2>&1
+check "gridgw status no longer shows the channel stopped" bash -c "! grep -q STOPPED '$TMP/status1.txt'"
 kill "$PID_gw"; wait "$PID_gw" 2>/dev/null
 
 # --- the console's port taken at start, freed, then a reload -----------------
