@@ -739,8 +739,6 @@ int control_clients(const struct control *c)
 	return n;
 }
 
-/* Decides what to do with an existing file at the socket path: 0 when the
- * path is free (stale socket removed), negative errno to refuse. */
 /* 1 when a process listens on the Unix socket at path, 0 when none does
  * (no file, or connection refused), -errno when that cannot be told. */
 static int socket_listener(const char *path)
@@ -760,6 +758,8 @@ static int socket_listener(const char *path)
 	return e == ECONNREFUSED || e == ENOENT ? 0 : -e;
 }
 
+/* Decides what to do with an existing file at the socket path: 0 when the
+ * path is free (stale socket removed), negative errno to refuse. */
 static int control_clear_path(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
@@ -792,6 +792,27 @@ static int control_clear_path(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* Unlinks lock_path only if it still names the file judged (`judged`): a
+ * concurrent start may have replaced it with its own lock meanwhile. 0 when
+ * removed or already gone, 1 when it changed (look again), -1 on error. */
+static int unlink_if_same(const char *lock_path, const struct stat *judged)
+{
+	struct stat now;
+	if (lstat(lock_path, &now) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!same_file(&now, judged))
+		return 1;
+	log_warn("control", "%s is not the service user's own private file: replacing it", lock_path);
+	if (unlink(lock_path) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return 0;
+}
+
 /* Opens and locks the lock file so that only the service user can open
  * it: flock works on a read-only handle, so a lock file another user can
  * read lets that user hold it and stop every start (issue #14). A file
@@ -800,22 +821,30 @@ static int control_clear_path(const char *path, char *err, size_t errlen)
  * service user's), and any other file is left alone while a daemon
  * listens on the socket. The name is new
  * ("…sock.lock" was 0660): a handle still held on the old file locks
- * nothing. Returns the locked fd, or -1 with errno (EADDRINUSE: held). */
+ * nothing. Each replacement re-checks that the path still names the file
+ * judged, and a lock counts only on the file the path names after the
+ * flock: two starts racing over a stale file cannot both win. Returns the
+ * locked fd, or -1 with errno (EADDRINUSE: held). */
 static int lock_private_file(const char *lock_path, const char *sock_path)
 {
-	for (int attempt = 0; attempt < 2; attempt++) {
-		int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (attempt ? O_EXCL : 0), 0600);
+	for (int attempt = 0; attempt < 4; attempt++) {
+		struct stat st;
+		int fd = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			/* Someone else's file we may not write, or a symlink (ELOOP). */
-			if (attempt || (errno != EACCES && errno != EPERM && errno != ELOOP))
+			if (errno != EACCES && errno != EPERM && errno != ELOOP)
 				return -1;
+			if (lstat(lock_path, &st) != 0) {
+				if (errno == ENOENT)
+					continue;
+				return -1;
+			}
 			int live = socket_listener(sock_path);
 			if (live != 0) {
 				errno = live > 0 ? EADDRINUSE : -live;
 				return -1;
 			}
 		} else {
-			struct stat st;
 			bool is_private = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0;
 			if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 				int e = errno;
@@ -833,16 +862,23 @@ static int lock_private_file(const char *lock_path, const char *sock_path)
 					return -1;
 				}
 			} else if (is_private && st.st_uid == geteuid()) {
-				return fd;
+				/* Locked; but a concurrent start may have unlinked this
+				 * file between our open and our flock: only the file the
+				 * path still names is the lock. */
+				struct stat now;
+				if (lstat(lock_path, &now) == 0 && same_file(&now, &st))
+					return fd;
+				close(fd);
+				continue;
 			} else {
 				close(fd);
 			}
 		}
-		log_warn("control", "%s is not the service user's own private file: replacing it", lock_path);
-		if (unlink(lock_path) != 0)
+		int rc = unlink_if_same(lock_path, &st);
+		if (rc < 0)
 			return -1;
 	}
-	errno = EPERM;
+	errno = EAGAIN; /* the file kept changing under us: another start is racing */
 	return -1;
 }
 
