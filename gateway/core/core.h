@@ -139,6 +139,7 @@ struct core {
 	struct pending_result *results; /* answers not yet published (malloc'd) */
 	int n_results, cap_results;
 	bool results_held;        /* the last commit could not store them (store failing) */
+	bool results_refused;     /* the uplink refused the last answer published (buffer full) */
 	uint64_t next_request;
 
 	int64_t next_telemetry_ms;
@@ -259,6 +260,9 @@ int core_commit(struct core *c);
 /* Flow control of platform commands: pauses the uplink's intake while
  * CORE_RESULTS_PAUSE_AT answers wait only to be published. */
 void core_pace_commands(struct core *c);
+/* When the loop must run again for answers waiting only for their turn
+ * to be published (INT64_MAX: none). */
+int64_t core_answers_deadline(const struct core *c, int64_t now);
 void core_free_results(struct core *c);
 void core_handle_platform_command(struct core *c, const char *json, size_t len, int64_t now);
 

@@ -195,5 +195,6 @@ int64_t core_next_deadline(struct core *c, int64_t now)
 	for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++)
 		if (cand[i] < d)
 			d = cand[i];
-	return core_writes_deadline(c, d);
+	int64_t a = core_answers_deadline(c, now);
+	return core_writes_deadline(c, a < d ? a : d);
 }

@@ -101,6 +101,17 @@ static void publish_stored(struct core *c)
 			c->results[kept++] = *p;
 	}
 	c->n_results = kept;
+	c->results_refused = refused;
+}
+
+int64_t core_answers_deadline(const struct core *c, int64_t now)
+{
+	/* Stored answers past this iteration's share go out in the next ones:
+	 * soon, not at the loop's next timer (up to a second away). */
+	if (c->up && uplink_is_up(c->up) && c->n_results > 0 && c->results[0].stored &&
+	    incidents_pending_count(c->inc) == 0)
+		return now + (c->results_refused ? 20 : 1); /* Paho's buffer full: let it drain */
+	return INT64_MAX;
 }
 
 void core_pace_commands(struct core *c)
