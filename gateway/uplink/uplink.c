@@ -209,14 +209,6 @@ void uplink_feed_commands(struct uplink *u)
 		log_info("uplink", "platform commands flow to the core again");
 }
 
-size_t uplink_held_commands(struct uplink *u)
-{
-	pthread_mutex_lock(&u->held_lock);
-	size_t n = u->held_n;
-	pthread_mutex_unlock(&u->held_lock);
-	return n;
-}
-
 static void free_held_commands(struct uplink *u)
 {
 	size_t n = 0;

@@ -99,8 +99,6 @@ void uplink_feed_commands(struct uplink *u);
 /* While paused, new commands are held too (in order) and none is fed:
  * the core's flow control while its answers wait to be published. */
 void uplink_pause_commands(struct uplink *u, bool pause);
-/* How many commands are held (status, tests). */
-size_t uplink_held_commands(struct uplink *u);
 
 enum uplink_state uplink_state(const struct uplink *u);
 const char *uplink_state_name(enum uplink_state s);
