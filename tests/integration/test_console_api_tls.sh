@@ -1,7 +1,8 @@
 #!/bin/bash
 # The console under TLS (console.tls with a self-signed certificate made by
 # openssl here): HTTPS answers, plain HTTP does not, the session cookie is
-# Secure, and an unreadable key file stops the daemon with a clear error.
+# Secure, and an unreadable key file leaves the daemon running without a
+# console, with a clear error, until a reload finds the key.
 . "$(dirname "$0")/../lib/common.sh"
 
 WEB=$(free_port)
@@ -16,13 +17,17 @@ console = { listen = "127.0.0.1:$WEB"; tls = { cert = "$TMP/console.pem"; key = 
 CONF
 }
 write_conf "$TMP/missing.key"
-"$GRIDGW" run -c "$TMP/gw.conf" >"$TMP/bad.log" 2>&1
-rc=$?
-check "an unreadable TLS key stops the daemon" test "$rc" != 0
-check "... saying which file" grep -q "missing.key: No such file" "$TMP/bad.log"
-
-write_conf "$TMP/console.key"
 spawn gw "$GRIDGW" run -c "$TMP/gw.conf"
+check "an unreadable TLS key leaves the daemon without a console, saying which file" \
+	wait_for "grep -q 'ERROR core: console not started: .*missing.key: No such file' '$TMP/gw.log'" 15
+check "the daemon runs on (alarms do not depend on the console)" kill -0 "$PID_gw"
+check "nothing listens on the console's port" bash -c "! curl -s -k -o /dev/null 'https://127.0.0.1:$WEB/'"
+
+# The key put in place and a reload: the console starts, no restart.
+write_conf "$TMP/console.key"
+kill -HUP "$PID_gw"
+check "a reload with the key readable starts the console" \
+	wait_for "grep -q 'reload: console started' '$TMP/gw.log'" 15
 wait_port "$WEB" 10 || tap_fail "console listening"
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TMP/console.pem" "https://127.0.0.1:$WEB/")
 check "HTTPS serves the page ($code)" test "$code" = 200
