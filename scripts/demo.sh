@@ -48,7 +48,7 @@ trap stop_all EXIT
 port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 pick_port() { # preferred
 	local p=$1 i
-	for ((i = 0; i < 50; i++)); do port_free "$p" && { echo "$p"; return; }; p=$((20000 + RANDOM % 40000)); done
+	for ((i = 0; i < 50; i++)); do port_free "$p" && { echo "$p"; return; }; p=$((20000 + RANDOM % 12000)); done
 	echo "demo: no free port" >&2; exit 1
 }
 wait_port() { local i; for ((i = 0; i < 100; i++)); do port_free "$1" || return 0; sleep 0.1; done; return 1; }

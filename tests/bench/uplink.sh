@@ -20,7 +20,7 @@ trap '[ -n "$broker" ] && kill "$broker" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 port=
 for ((i = 0; i < 50; i++)); do
-	p=$((20000 + RANDOM % 40000))
+	p=$((20000 + RANDOM % 12000))
 	(exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null || { port=$p; break; }
 done
 [ -n "$port" ] || { echo "bench/uplink: no free port" >&2; exit 2; }

@@ -52,11 +52,24 @@ check() { # description cmd... ; returns the command's result
 	return $rc
 }
 
-free_port() { # a random loopback port nothing listens on
-	local p i
-	for ((i = 0; i < 50; i++)); do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null || { echo "$p"; return 0; }
+# A random loopback port nothing listens on, below the kernel's ephemeral
+# range (ip_local_port_range, 32768-60999 on Debian): a port in that range
+# can be the local end of any client connection on the box (a broker's
+# subscriber, another test's daemon), which no connect probe sees and which
+# makes a later bind fail with "address in use" (seen under make
+# test-stress). Ports already handed out in this test are not handed out
+# again ($(free_port) runs in a subshell: the list is a file).
+free_port() {
+	local p i lo=20000 hi=32768
+	read -r hi _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || hi=32768
+	[ "$hi" -gt "$((lo + 2000))" ] || { lo=10000; hi=32768; }
+	for ((i = 0; i < 100; i++)); do
+		p=$((lo + RANDOM % (hi - lo)))
+		grep -qx "$p" "$TMP/.ports" 2>/dev/null && continue
+		(exec 3<>/dev/tcp/127.0.0.1/"$p") 2>/dev/null && continue
+		echo "$p" >>"$TMP/.ports"
+		echo "$p"
+		return 0
 	done
 	return 1
 }
