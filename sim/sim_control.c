@@ -469,13 +469,19 @@ int sim_control_start(struct sim *s, const char *sock_path, bool use_stdin, stru
 		sim_control_stop(c);
 		return -1;
 	}
+	*out = c;
+	return 0;
+}
+
+int sim_control_run(struct sim_control *c)
+{
+	if (!c)
+		return 0;
 	if (pthread_create(&c->th, NULL, control_main, c) != 0) {
 		log_error("sim", "cannot start the control thread");
-		sim_control_stop(c);
 		return -1;
 	}
 	c->started = true;
-	*out = c;
 	return 0;
 }
 

@@ -11,8 +11,13 @@
 struct sim_control;
 
 /* Listens on sock_path (may be NULL; a stale socket file is replaced) and/or
- * reads stdin. Returns 0 and *out, or -1 (logged). */
+ * reads stdin, once sim_control_run starts its thread. Returns 0 and *out,
+ * or -1 (logged). */
 int sim_control_start(struct sim *s, const char *sock_path, bool use_stdin, struct sim_control **out);
+/* Starts answering (after the "ready" line, so no reply can come before
+ * it on stdout; clients that connected meanwhile wait in the backlog).
+ * NULL is fine. Returns 0, or -1 (logged). */
+int sim_control_run(struct sim_control *c);
 /* Stops the thread, closes clients, removes the socket file. NULL is fine. */
 void sim_control_stop(struct sim_control *c);
 

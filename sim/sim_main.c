@@ -255,7 +255,10 @@ static int run(const struct sim_opts *o)
 				n_rtu++;
 		}
 		sim_print(s, "ready devices=%d tcp=%d rtu=%d mqtt=%d", s->n_devs, n_tcp, n_rtu, n_mqtt);
-		run_loop(&r, o, &sigs);
+		if (sim_control_run(r.ctl) < 0)
+			rc = 1;
+		else
+			run_loop(&r, o, &sigs);
 	}
 	run_stop(&r);
 	sim_free(s);
