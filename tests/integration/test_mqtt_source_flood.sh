@@ -5,7 +5,7 @@
 # injection (every commit of the core takes FSYNC_DELAY_US longer):
 #  - a fresh alarm published after the backlog is full is raised and
 #    delivered to the platform within seconds, not behind the flood;
-#  - platform commands sent meanwhile are all answered;
+#  - platform commands sent while the flood goes on are all answered;
 #  - every message is accepted from Paho (none left there to trickle in);
 #    what is not mapped is a counted telemetry drop, nothing else.
 . "$(dirname "$0")/../lib/common.sh"
@@ -66,11 +66,13 @@ check "the flood outruns the stalled core: bulk readings are being dropped" wait
 echo "# before the alarm: $(status | jq -c '.sources[0]')"
 t0=$(date +%s%N)
 mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t sensors/d1/up -m '{"alarm":true}'
-for i in $(seq 1 10); do
-	mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "$P/cmd" -m "{\"req\":\"q$i\",\"op\":\"gateway.status\"}"
-done
+# The alarm's time is taken before anything else is started: ten more
+# client processes in between (under make test-stress each start costs
+# 0.1 s or more) would be counted as the gateway's.
 wait_for "grep -q '\"event\":\"raised\".*\"device\":\"d1\"' '$TMP/incidents.log'" 60
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+for i in $(seq 1 10); do echo "{\"req\":\"q$i\",\"op\":\"gateway.status\"}"; done |
+	mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "$P/cmd" -l
 echo "# alarm raised and delivered $ms ms after publishing, flood running: $(status | jq -c '.sources[0]')"
 # A commit takes 1 s more here: the alarm's iteration, its commit, spares.
 check "the fresh alarm reaches the platform within 4 stalled commits + 2 s of its publishing ($ms ms)" \
