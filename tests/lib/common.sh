@@ -19,11 +19,24 @@ TAP_FAILED=0
 declare -a SPAWNED=()
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 
+# Every descendant of a process, deepest first. A spawned wrapper (strace,
+# setpriv inside a shell function, unshare) is not the daemon: killing only
+# the wrapper left the daemon running after its test (strace detaches its
+# tracee when it is killed), holding CPU and ports for the tests after it.
+descendants() { # pid
+	local c
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		descendants "$c"
+		echo "$c"
+	done
+}
+
 cleanup() {
-	local pid f
-	for pid in "${SPAWNED[@]}"; do kill "$pid" 2>/dev/null; done
+	local pid f all=()
+	for pid in "${SPAWNED[@]}"; do all+=($(descendants "$pid") "$pid"); done
+	for pid in "${all[@]}"; do kill "$pid" 2>/dev/null; done
 	sleep 0.2
-	for pid in "${SPAWNED[@]}"; do kill -9 "$pid" 2>/dev/null; done
+	for pid in "${all[@]}"; do kill -9 "$pid" 2>/dev/null; done
 	# Under ASan/UBSan a daemon's report lands in its log, not in a test's
 	# assertion: any report in any log of this test is a failure.
 	for f in "$TMP"/*.log "$TMP"/*/*.log; do
