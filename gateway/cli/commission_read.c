@@ -436,7 +436,7 @@ static int read_device(const struct gw_config *cfg, int di, const struct read_ar
 	r.buf = malloc(sizeof *r.buf);
 	r.now = calloc((size_t)r.p->n_points + 1, sizeof *r.now);
 	r.prev = calloc((size_t)r.p->n_points + 1, sizeof *r.prev);
-	struct sigaction sa = { .sa_handler = read_on_signal }, old_int, old_term;
+	struct sigaction sa = { .sa_handler = read_on_signal };
 	int status = 1;
 	if (!r.buf || !r.now || !r.prev) {
 		fprintf(stderr, "gridgw read: out of memory\n");
@@ -451,8 +451,8 @@ static int read_device(const struct gw_config *cfg, int di, const struct read_ar
 	read_stop = 0;
 	if (a->watch) {
 		/* no SA_RESTART: a pause ends at once; libmodbus retries its own select */
-		sigaction(SIGINT, &sa, &old_int);
-		sigaction(SIGTERM, &sa, &old_term);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
 	}
 	do {
 		r.rounds++;
@@ -474,8 +474,11 @@ static int read_device(const struct gw_config *cfg, int di, const struct read_ar
 		read_pause(a->interval_ms);
 	} while (!read_stop);
 	if (a->watch) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
+		/* The handlers stay until exit: a stop often comes twice (timeout(1)
+		 * forwards it to the child and again to its process group; a
+		 * technician presses Ctrl-C twice), and the second one, under the
+		 * default action again, killed the process by SIGINT (exit 130)
+		 * while it was printing its last line. */
 		if (read_stop && !r.json)
 			printf("stopped after %d read%s\n", r.rounds, r.rounds == 1 ? "" : "s");
 	}

@@ -80,7 +80,7 @@ kill -INT $WPID; wait $WPID; wrc=$?
 check "--watch: the simulator's new battery 42 shows in a later read" grep -q '"name":"battery","value":42,"unit":"%","quality":"good","table":"input","address":2,"raw":\[42\]' "$TMP/watch.out"
 check "--watch: reads numbered 1, 2, ... through the daemon" \
 	$PY -c 'import json,sys; L=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if len(L) >= 2 and [d["read"] for d in L] == list(range(1, len(L)+1)) and all(d["via"] == "daemon" for d in L) else 1)' "$TMP/watch.out"
-check "--watch ends on SIGINT with exit 0 (last read good)" test "$wrc" = 0
+check "--watch ends on SIGINT with exit 0 (last read good)" test "$wrc" = 0 || { echo "# rc $wrc"; sed "s/^/# /" "$TMP/watch.err"; tail -c 600 "$TMP/watch.out" | sed "s/^/# /"; }
 
 # --- a dead unit ------------------------------------------------------------------------
 rd dead smoke-dead --json
