@@ -113,9 +113,12 @@ p99=$(field late_p99_us <<<"$s1") # lateness of the last ~1 s interval (--stats-
 # Were bus b waiting on a1's 200 ms timeouts, its polls would start up to
 # 200 ms late and slots would be skipped; the 100 ms bound separates that
 # from scheduling noise on a loaded test machine (and ASan). The 10 ms p99
-# target is measured by `make bench`, on a quiet machine.
-if [ "$polls" -ge 34 ] && [ "$over" = 0 ] && [ "$p99" -lt 100000 ]; then
-	tap_ok "bus b holds its periods while a1 is dead ($polls polls in ~2 s, p99 lateness ${p99} us, 0 overruns)"
+# target is measured by `make bench`, on a quiet machine. Waiting on a1
+# would skip a slot on most of the ~20 periods. A 2-core box at triple load
+# (stress-ng, the suite and an ASan suite) skipped 2 with every other poll on
+# time (p99 9.2 ms, 40 polls), so up to 3 are allowed.
+if [ "$polls" -ge 34 ] && [ "$over" -le 3 ] && [ "$p99" -lt 100000 ]; then
+	tap_ok "bus b holds its periods while a1 is dead ($polls polls in ~2 s, p99 lateness ${p99} us, $over overruns)"
 else tap_fail "bus b disturbed: $polls polls in ~2 s, p99 ${p99} us, overruns $over"; fi
 check "a2 on the same bus stays online beside the dead a1" [ "$(n ' comm a2 offline')" = "$a2off" ]
 ctl recover a1
