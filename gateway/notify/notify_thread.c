@@ -60,6 +60,7 @@ static struct {
 #define curl_multi_info_read lc.multi_info_read
 #define curl_multi_wakeup lc.multi_wakeup
 
+#include "common/dynlib.h"
 #include "common/log.h"
 #include "gateway/notify/notify.h"
 #include "gateway/notify/notify_priv.h"
@@ -122,24 +123,18 @@ struct notify_sender {
  * remembered: once libcurl4 is installed, a reload starts the sender. */
 static pthread_mutex_t curl_load_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool curl_loaded;          /* kept for the process's life once loaded */
+#define CURL_FN_SYM(n) { "curl_" #n, (void **)&lc.n },
+static const struct dynlib_sym curl_syms[] = { CURL_FNS(CURL_FN_SYM) };
+#undef CURL_FN_SYM
 static int curl_load(char *err, size_t errlen)
 {
 	pthread_mutex_lock(&curl_load_mu);
 	if (curl_loaded)
 		goto out;
-	void *h = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) {
-		snprintf(err, errlen, "libcurl: cannot load %s: %s (install libcurl4)", CURL_SONAME, dlerror());
+	void *h = dynlib_open("libcurl", CURL_SONAME, "libcurl4", curl_syms, sizeof curl_syms / sizeof curl_syms[0],
+			      err, errlen);
+	if (h == NULL)
 		goto out;
-	}
-#define CURL_FN_LOAD(n)                                                                          \
-	if ((*(void **)&lc.n = dlsym(h, "curl_" #n)) == NULL) {                                  \
-		snprintf(err, errlen, "libcurl: %s has no curl_" #n " (too old)", CURL_SONAME); \
-		dlclose(h);                                                                      \
-		goto out;                                                                        \
-	}
-	CURL_FNS(CURL_FN_LOAD)
-#undef CURL_FN_LOAD
 	CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (rc != CURLE_OK) {
 		snprintf(err, errlen, "libcurl: %s", curl_easy_strerror(rc));

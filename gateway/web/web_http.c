@@ -10,7 +10,6 @@
  * closes idle and half-open connections; per-IP and total limits keep one
  * client (or one scanner) from taking every slot. */
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -25,6 +24,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 
+#include "common/dynlib.h"
 #include "common/log.h"
 #include "common/queue.h"
 #include "common/timeutil.h"
@@ -61,26 +61,15 @@ static struct {
  * remembered: once libmicrohttpd12 is installed, a reload starts it. */
 static pthread_mutex_t mhd_load_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool mhd_loaded;          /* kept for the process's life once loaded */
+#define MHD_FN_SYM(n) { "MHD_" #n, (void **)&lm.n },
+static const struct dynlib_sym mhd_syms[] = { MHD_FNS(MHD_FN_SYM) };
+#undef MHD_FN_SYM
 static int mhd_load(char *err, size_t errlen)
 {
 	pthread_mutex_lock(&mhd_load_mu);
-	if (mhd_loaded)
-		goto out;
-	void *h = dlopen(MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (h == NULL) {
-		snprintf(err, errlen, "console: cannot load %s: %s (install libmicrohttpd12)", MHD_SONAME, dlerror());
-		goto out;
-	}
-#define MHD_FN_LOAD(n)                                                                         \
-	if ((*(void **)&lm.n = dlsym(h, "MHD_" #n)) == NULL) {                                 \
-		snprintf(err, errlen, "console: %s has no MHD_" #n " (too old)", MHD_SONAME); \
-		dlclose(h);                                                                    \
-		goto out;                                                                      \
-	}
-	MHD_FNS(MHD_FN_LOAD)
-#undef MHD_FN_LOAD
-	mhd_loaded = true;
-out:
+	if (!mhd_loaded)
+		mhd_loaded = dynlib_open("console", MHD_SONAME, "libmicrohttpd12", mhd_syms,
+					 sizeof mhd_syms / sizeof mhd_syms[0], err, errlen) != NULL;
 	pthread_mutex_unlock(&mhd_load_mu);
 	return mhd_loaded ? 0 : -1;
 }
