@@ -69,7 +69,8 @@ struct uplink {
 	 * by Paho's receive thread and the core, never while calling Paho. */
 	pthread_mutex_t held_lock;
 	struct held_command *held_head, *held_tail;
-	size_t held_n, held_bytes;
+	atomic_size_t held_n;     /* written under held_lock; read without it to skip an empty feed */
+	size_t held_bytes;
 	bool held_warned;         /* one WARN per episode */
 	bool paho_warned;
 	atomic_bool cmd_paused;   /* the core asks for no more commands for now */
@@ -188,7 +189,10 @@ void uplink_pause_commands(struct uplink *u, bool pause)
 
 void uplink_feed_commands(struct uplink *u)
 {
-	if (!u || atomic_load(&u->cmd_paused))
+	/* Called at every queue round: with nothing held (almost always) it
+	 * takes no lock. A command held just after this look is fed next round:
+	 * it was held because the queue was full or paused, so there is one. */
+	if (!u || atomic_load(&u->cmd_paused) || atomic_load_explicit(&u->held_n, memory_order_relaxed) == 0)
 		return;
 	pthread_mutex_lock(&u->held_lock);
 	bool had = u->held_head != NULL;
