@@ -100,7 +100,8 @@ wait_for() { # "shell condition" [secs]
 	# secs*10 tries 0.1 s apart, and never past 3*secs of wall time: a slow
 	# condition (a `gridgw status` answered by a stalled core takes 1 s) made
 	# a 60 s wait last 750 s and the suite hit its 600 s limit.
-	local cond=$1 secs=${2:-10} i end=$((SECONDS + 3 * ${2:-10}))
+	local cond=$1 secs=${2:-10} i end
+	end=$((SECONDS + 3 * secs))
 	for ((i = 0; i < secs * 10 && SECONDS <= end; i++)); do
 		eval "$cond" && return 0
 		sleep 0.1
