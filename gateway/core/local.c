@@ -220,6 +220,7 @@ static cJSON *status_object(struct core *c, int64_t now)
 		cJSON_AddNumberToObject(so, "backlog", (double)ss.backlog);
 		cJSON_AddNumberToObject(so, "dropped", (double)ss.dropped);
 		cJSON_AddNumberToObject(so, "dropped_priority", (double)ss.dropped_priority);
+		cJSON_AddNumberToObject(so, "deferred", (double)ss.deferred);
 		cJSON_AddItemToArray(srcs, so);
 	}
 	cJSON_AddNumberToObject(o, "messages", (double)c->messages);

@@ -11,18 +11,22 @@
 . "$(dirname "$0")/../lib/common.sh"
 
 command -v strace >/dev/null || { echo "ok 1 - # SKIP strace not installed"; echo "1..1"; exit 0; }
-# A latency test of a paced 3,500 msg/s flood: under ASan+UBSan (make
+# A latency test of a paced 5,000 msg/s flood: under ASan+UBSan (make
 # test-asan) the daemon is several times slower than the flood and the run
 # hit the 600 s suite limit (2026-12-02); it runs in the plain make test.
 case ${BUILD:-build} in *asan*)
 	echo "ok 1 - # SKIP flood latency is measured on the plain build, not under sanitizers"; echo "1..1"; exit 0 ;;
 esac
-# The flood is paced below what Paho receives on a loaded 2-core machine
-# (~4-5k/s) and above what a core whose every commit takes 3 s takes in: the
-# pile-up must be in the gateway, not in the broker's queue for it (an MQTT
-# subscription is one ordered stream, nothing can overtake there).
-N=35000
-RATE=3500
+# The flood is paced above what a core whose every commit takes 1 s more takes
+# in (~2.8k/s on a quiet 2-core box, ~1.2k/s under stress-ng --cpu 2), so the
+# pile-up is in the gateway. On a busy box Paho may also receive less than the
+# flood, and the excess queues at the broker, where nothing can overtake (one
+# subscription is one ordered stream, docs/mqtt_sources.md). So the alarm's
+# time in the gateway is measured from its arrival there, as the gateway
+# stamped it (the reading's time, `gridgw read`), and its wait at the broker
+# is only reported. For 20 s on a quiet box: the alarm comes mid-flood.
+N=100000
+RATE=5000
 FSYNC_DELAY_US=${FSYNC_DELAY_US:-1000000}
 start_broker "max_queued_messages 0" || { tap_fail "broker"; tap_done; exit 1; }
 P=grid/v1/flood-gw
@@ -59,28 +63,32 @@ for i in range(1, n + 1):
     print("{\"n\":%d}" % i)
     if i % 100 == 0:
         sys.stdout.flush()
+        with open(sys.argv[3], "w") as f: f.write("%d\n" % i)
         time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
-' "$N" "$RATE"; }
-spawn pub bash -c "$(declare -f pace); N=$N RATE=$RATE; pace | mosquitto_pub -h 127.0.0.1 -p $BROKER_PORT -q 1 -i flood-pub -t sensors/m1/up -l"
+' "$N" "$RATE" "$TMP/pub.sent"; }
+spawn pub bash -c "$(declare -f pace); N=$N RATE=$RATE TMP=$TMP; pace | mosquitto_pub -h 127.0.0.1 -p $BROKER_PORT -q 1 -i flood-pub -t sensors/m1/up -l"
 check "the flood outruns the stalled core: bulk readings are being dropped" wait_for "[ \"\$(src dropped)\" -gt 0 ]" 60
 echo "# before the alarm: $(status | jq -c '.sources[0]')"
-t0=$(date +%s%N)
+t0=$(date +%s%3N)
+sent0=$(cat "$TMP/pub.sent")
 mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t sensors/d1/up -m '{"alarm":true}'
-# The alarm's time is taken before anything else is started: ten more
+# The delivery time is taken before anything else is started: ten more
 # client processes in between (under make test-stress each start costs
 # 0.1 s or more) would be counted as the gateway's.
 wait_for "grep -q '\"event\":\"raised\".*\"device\":\"d1\"' '$TMP/incidents.log'" 60
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+t_delivered=$(date +%s%3N)
 for i in $(seq 1 10); do echo "{\"req\":\"q$i\",\"op\":\"gateway.status\"}"; done |
 	mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "$P/cmd" -l
-echo "# alarm raised and delivered $ms ms after publishing, flood running: $(status | jq -c '.sources[0]')"
+check "the flood was still going on when the alarm was published ($sent0 of $N sent)" test "$sent0" -lt "$N"
+arrived=$("$GRIDGW" read d1 -c "$TMP/gw.conf" --json | jq -r '.points[] | select(.name == "alarm") | .ts')
+t_arrived=$(date -d "$arrived" +%s%3N 2>/dev/null || echo 0)
+echo "# alarm published at $t0, arrived in the gateway $((t_arrived - t0)) ms later (behind the flood at the broker), raised and delivered $((t_delivered - t_arrived)) ms after arriving: $(status | jq -c '.sources[0]')"
 # A commit takes 1 s more here: the alarm's iteration, its commit, spares.
-check "the fresh alarm reaches the platform within 4 stalled commits + 2 s of its publishing ($ms ms)" \
-	test "$ms" -lt $((4 * FSYNC_DELAY_US / 1000 + 2000))
+check "the fresh alarm reaches the platform within 4 stalled commits + 2 s of its arrival ($((t_delivered - t_arrived)) ms)" \
+	test "$t_arrived" -ge "$t0" -a "$((t_delivered - t_arrived))" -lt $((4 * FSYNC_DELAY_US / 1000 + 2000))
 check "the 10 platform commands are answered within 15 s" \
 	wait_for "[ \$(grep -c '\"req\":\"q[0-9]*\"' '$TMP/results.log') -ge 10 ]" 15
-check "the flood was still going on" test "$(status | jq -r '.mqtt_sources.messages')" -lt "$N"
-wait_for "! kill -0 $PID_pub 2>/dev/null" 90
+wait_for "! kill -0 $PID_pub 2>/dev/null" 120
 check "every message accepted from Paho, none left there" wait_for "[ \"\$(src received)\" -ge $((N + 1)) ]" 60
 check "the backlog drains" wait_for "[ \"\$(src backlog)\" = 0 ]" 60
 sleep 2
@@ -90,4 +98,5 @@ mapped=$(jq -r '.mqtt_sources.messages' <<<"$st")
 dropped=$(jq -r '.sources[0].dropped' <<<"$st")
 check "mapped + dropped telemetry = accepted ($mapped + $dropped = $((N + 1)))" test $((mapped + dropped)) = $((N + 1))
 check "no alarm-relevant message dropped" test "$(jq -r '.sources[0].dropped_priority' <<<"$st")" = 0
+check "no message was ever left with Paho (deferred)" test "$(jq -r '.sources[0].deferred' <<<"$st")" = 0
 tap_done
