@@ -196,6 +196,15 @@ static void enforce_bounds(struct mqtt_source *s)
 	}
 }
 
+/* Under `lock`. */
+static bool is_priority(const struct mqtt_source *s, const char *payload, size_t len)
+{
+	for (int i = 0; i < s->n_keys; i++)
+		if (memmem(payload, len, s->keys[i], strlen(s->keys[i])))
+			return true;
+	return false;
+}
+
 /* Queues m behind its lane for the feeder, which decodes it and posts it
  * to the core (the callback holds Paho's global mutex, shared with the
  * uplink: decoding is not done here). Returns 0 (the core queue had room
@@ -204,13 +213,19 @@ static void enforce_bounds(struct mqtt_source *s)
  * of the blob). Never refuses for lack of room: a message left with Paho
  * is offered again only every ~15 s and slows Paho's one receive thread
  * for every client, the uplink's PUBACKs too. */
-static int backlog_offer(struct mqtt_source *s, const struct core_msg *m, bool prio)
+static int backlog_offer(struct mqtt_source *s, const struct core_msg *m, bool *prio_out)
 {
 	struct backlog_item *it = malloc(sizeof *it);
 	if (!it)
 		return -1;
 	it->msg = *m;
 	pthread_mutex_lock(&s->lock);
+	/* The source's index and alarm keys change on a reload: read under the
+	 * same lock as the push (one lock per message on Paho's thread). */
+	it->msg.u.blob.a = s->index;
+	const char *payload = m->u.blob.data + m->u.blob.b + 1;
+	bool prio = is_priority(s, payload, m->u.blob.len - (size_t)m->u.blob.b - 1);
+	*prio_out = prio;
 	struct lane *l = prio ? &s->prio : &s->bulk;
 	bool room = !s->held && queue_has_room_for(s, prio) && queue_data_room(s->q, 1);
 	lane_push(l, it);
@@ -346,13 +361,25 @@ static void *backlog_feed(void *arg)
 {
 	struct mqtt_source *s = arg;
 	struct timespec retry = { 0, 2 * 1000 * 1000 };
+	struct timespec linger = { 0, MQTT_SOURCE_LINGER_MS * 1000 * 1000 };
 	struct inflight *f = &s->fly;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		while ((s->held || (!f->have && !s->prio.head && !s->bulk.head)) && !s->stopping)
+		bool woken = false;
+		while ((s->held || (!f->have && !s->prio.head && !s->bulk.head)) && !s->stopping) {
 			pthread_cond_wait(&s->wake, &s->lock);
+			woken = true;
+		}
 		if (s->stopping)
 			break;
+		if (woken) {
+			/* Woken from idle by the first message of a burst: let the burst
+			 * gather, so the feeder and the core wake once for it. */
+			pthread_mutex_unlock(&s->lock);
+			nanosleep(&linger, NULL);
+			pthread_mutex_lock(&s->lock);
+			continue; /* held or stopping meanwhile? */
+		}
 		if (!f->have) {
 			struct lane *l = next_lane(s);
 			if (!l)
@@ -540,14 +567,6 @@ static void free_keys(char **keys, int n)
 	free(keys);
 }
 
-/* Under `lock`. */
-static bool is_priority(const struct mqtt_source *s, const char *payload, size_t len)
-{
-	for (int i = 0; i < s->n_keys; i++)
-		if (memmem(payload, len, s->keys[i], strlen(s->keys[i])))
-			return true;
-	return false;
-}
 
 /* ---- Paho callbacks (Paho's threads) --------------------------------- */
 
@@ -648,13 +667,10 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	m.u.blob.b = (int64_t)tlen;
 	m.u.blob.data = blob;
 	m.u.blob.len = tlen + 1 + plen;
-	pthread_mutex_lock(&s->lock);
-	m.u.blob.a = s->index;
-	bool prio = is_priority(s, blob + tlen + 1, plen);
-	pthread_mutex_unlock(&s->lock);
+	bool prio = false;
+	int rc = backlog_offer(s, &m, &prio);
 	if (prio)
 		atomic_fetch_add(&s->priority, 1);
-	int rc = backlog_offer(s, &m, prio);
 	if (rc < 0) {
 		free(blob);
 		uint64_t n = atomic_fetch_add(&s->deferred, 1) + 1;

@@ -60,6 +60,12 @@
  * holds fewer messages than this: a flood never stands between the core and
  * an alarm (of this source or of a bus) by more than this many messages. */
 #define MQTT_SOURCE_QUEUE_SHARE 1024
+/* How long the feeder, woken from idle by a message, waits for more before
+ * posting: at a steady trickle (20,000 detectors reporting once a minute,
+ * a message every 3 ms) it and the core each woke for every message, and
+ * the wake-ups were most of the daemon's CPU (docs/benchmarks.md, #12.4).
+ * A few ms on a path whose sender (NB-IoT, a bridge) takes seconds. */
+#define MQTT_SOURCE_LINGER_MS 10
 
 /* Stored after each message's final NUL. */
 struct mqtt_source_meta {

@@ -8,7 +8,9 @@
 # A SIGHUP reload two thirds into the run.
 # Reports, each with ✓/✗ against its target:
 #   - gridgw CPU (% of one core, /proc/PID/stat utime+stime) over the run
-#     after the first minute, the reload's own window left out (and with it);
+#     after the first minute, the reload's own window left out (and with it),
+#     beside a bare Paho subscriber on the same stream in the same windows
+#     (build/tests/bare_sub: receives and counts, the floor);
 #   - peak RSS (VmHWM) before the reload and at the end;
 #   - every alarm an incident (raised and cleared at the platform subscriber);
 #   - no message dropped (gridgw status --json: source received / mapped /
@@ -29,7 +31,8 @@ alarms=$((n / 100))
 telemetry=${COMMUNITY_TELEMETRY:-60s}
 NL=$GRIDGW_TOP/$BUILD/tests/notify_listen
 PUB=$GRIDGW_TOP/$BUILD/tests/detector_pub
-for b in "$NL" "$PUB"; do [ -x "$b" ] || { echo "bench/community: $b not built (make unit)"; exit 2; }; done
+BARE=$GRIDGW_TOP/$BUILD/tests/bare_sub
+for b in "$NL" "$PUB" "$BARE"; do [ -x "$b" ] || { echo "bench/community: $b not built (make unit)"; exit 2; }; done
 start_broker "max_queued_messages 0" >/dev/null || { echo "bench/community: no broker"; exit 2; }
 [ "$secs" -ge 90 ] || { echo "bench/community: COMMUNITY_SECONDS must be >= 90 (the first 65 s are the warm-up)"; exit 2; }
 mono_ms() { python3 -c 'import time; print(int(time.monotonic() * 1000))'; }
@@ -62,22 +65,25 @@ wait_for "status | jq -e '.sources[0].connected and .uplink == \"up\"' >/dev/nul
 sleep 1
 startup_s=$(awk -v a="$t_exec" -v b="$t_ready" 'BEGIN { printf "%.2f", (b - a) / 1000 }')
 
+# The floor: a bare Paho client on the same subscription that only counts.
+spawn bare "$BARE" -p "$BROKER_PORT" -t "sensors/+/up" --seconds $((secs + 300))
+wait_for "grep -q SUBSCRIBED '$TMP/bare.log'" 10 || { echo "bench/community: bare_sub did not subscribe"; exit 2; }
 spawn pub "$PUB" -p "$BROKER_PORT" -n "$n" --period 60 --seconds "$secs" --alarms "$alarms" --hold 20
 t0=$(ticks "$PID_gw"); s0=$(now_s)
 # warm-up: the first 60 s are every detector's first report since start,
 # each one storing its device's online state (one commit, fsync, each)
 sleep 65
-ta=$(ticks "$PID_gw"); sa=$(now_s)
+ta=$(ticks "$PID_gw"); ba=$(ticks "$PID_bare"); sa=$(now_s)
 sleep $(((secs - 65) * 2 / 3))
-tb=$(ticks "$PID_gw"); sb=$(now_s)
+tb=$(ticks "$PID_gw"); bb=$(ticks "$PID_bare"); sb=$(now_s)
 hwm_before=$(awk '/VmHWM/ { print $2 }' "/proc/$PID_gw/status")
 m_before=$(status | jq -r '.mqtt_sources.messages')
 kill -HUP "$PID_gw"
 wait_for "grep -A1000000 'RELOADING=1' '$TMP/notify.log' | grep -q 'READY=1'" 60
-tc=$(ticks "$PID_gw"); sc=$(now_s)
+tc=$(ticks "$PID_gw"); bc=$(ticks "$PID_bare"); sc=$(now_s)
 reload_s=$(awk '/RELOADING=1/ { rl = $1 } rl && / READY=1/ { printf "%.2f", ($1 - rl) / 1000; exit }' "$TMP/notify.log")
 wait_for "! kill -0 $PID_pub 2>/dev/null" $((secs + 60))
-td=$(ticks "$PID_gw"); sd=$(now_s)
+td=$(ticks "$PID_gw"); bd=$(ticks "$PID_bare"); sd=$(now_s)
 read -r _ sent _ acked _ pfailed _ n_alarm _ n_clear < <(grep '^SENT' "$TMP/pub.log")
 # everything PUBACKed by the broker reaches the core (the broker's queue for the gateway drains)
 wait_for "[ \"\$(status | jq -r '.sources[0].received')\" -ge ${acked:-0} ] && [ \"\$(status | jq -r '.sources[0].backlog')\" = 0 ]" 60
@@ -103,6 +109,9 @@ local_inc=$("$GRIDGW" incidents -c "$CONF" --all --json --limit 1000 2>/dev/null
 
 cpu_steady=$(awk -v t=$(((tb - ta) + (td - tc))) -v hz="$hz" -v s1="$sa" -v s2="$sb" -v s3="$sc" -v s4="$sd" \
 	'BEGIN { printf "%.2f", 100 * t / hz / ((s2 - s1) + (s4 - s3)) }')
+cpu_bare=$(awk -v t=$(((bb - ba) + (bd - bc))) -v hz="$hz" -v s1="$sa" -v s2="$sb" -v s3="$sc" -v s4="$sd" \
+	'BEGIN { printf "%.2f", 100 * t / hz / ((s2 - s1) + (s4 - s3)) }')
+bare_ratio=$(awk -v g="$cpu_steady" -v b="$cpu_bare" 'BEGIN { if (b > 0) printf "%.1f", g / b; else print "-" }')
 cpu_all=$(awk -v t=$((td - ta)) -v hz="$hz" -v s1="$sa" -v s4="$sd" 'BEGIN { printf "%.2f", 100 * t / hz / (s4 - s1) }')
 cpu_first=$(awk -v t=$((ta - t0)) -v hz="$hz" -v s1="$s0" -v s4="$sa" 'BEGIN { printf "%.2f", 100 * t / hz / (s4 - s1) }')
 win=$(awk -v s1="$sa" -v s2="$sb" -v s3="$sc" -v s4="$sd" 'BEGIN { printf "%.0f", (s2 - s1) + (s4 - s3) }')
@@ -113,6 +122,7 @@ echo "  $n detectors, 1 report each per 60 s ($rate msg/s), $n_alarm alarms + $n
 echo "  publisher: sent $sent, PUBACKed $acked, failed $pfailed"
 printf '  %-52s %-28s %s\n' "CPU, % of one core over ${win} s after the first minute" "$cpu_steady % (with the reload $cpu_all %)" "$(mark "$(le "$cpu_steady" 2 && echo y)") target <= 2 %"
 printf '  %-52s %-28s %s\n' "  the first minute (every detector's first report)" "$cpu_first %" ""
+printf '  %-52s %-28s %s\n' "  bare Paho subscriber on the same stream (the floor)" "$cpu_bare % (gridgw $bare_ratio x it)" ""
 printf '  %-52s %-28s %s\n' "peak RSS (VmHWM) before the reload / at the end" "$(mb "$hwm_before") / $(mb "$hwm_end") MB (now $(mb "$rss_end"))" "$(mark "$(le "$(mb "$hwm_end")" 40 && echo y)") target <= 40 MB"
 printf '  %-52s %-28s %s\n' "alarms raised / cleared at the platform subscriber" "$raised / $cleared of $n_alarm (store: $local_inc fire.smoke)" "$(mark "$([ "$raised" = "$n_alarm" ] && [ "$cleared" = "$n_clear" ] && [ "$n_alarm" -gt 0 ] && echo y)") every alarm an incident"
 printf '  %-52s %-28s %s\n' "messages: PUBACKed / received / mapped" "$acked / $received / $mapped" "$(mark "$([ "$received" = "$acked" ] && [ "$mapped" = "$acked" ] && [ "$dropped" = 0 ] && [ "$refused" = 0 ] && echo y)") none dropped (dropped $dropped, refused $refused)"

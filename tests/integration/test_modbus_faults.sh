@@ -100,26 +100,36 @@ ctl set a2 temp 12.5
 check "slow: fresh values after recovery" wait_n ' point a2 temp 12.5 good' 1
 
 # --- a dead device on bus a for 3 s: bus b's periods hold
+stat_b() { grep '^stats b ' "$OUT" | tail -n 1; }
+field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
+# bus b over ~2 s (stats lines are ~1 s apart): polls, overruns, p99 lateness
+# of the last ~1 s interval (--stats-reset)
+measure_b() {
+	local s0 s1
+	s0=$(stat_b); sleep 2; s1=$(stat_b)
+	echo "$(( $(field polls <<<"$s1") - $(field polls <<<"$s0") )) $(( $(field overruns <<<"$s1") - $(field overruns <<<"$s0") )) $(field late_p99_us <<<"$s1")"
+}
+# The same measure a moment before, with a1 alive: the box's own load.
+read -r bpolls bover bp99 < <(measure_b)
 a2off=$(n ' comm a2 offline')
 ctl fail a1 silent
 sleep 3
-stat_b() { grep '^stats b ' "$OUT" | tail -n 1; }
-field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
-s0=$(stat_b); sleep 2; s1=$(stat_b)
-polls=$(( $(field polls <<<"$s1") - $(field polls <<<"$s0") ))
-over=$(( $(field overruns <<<"$s1") - $(field overruns <<<"$s0") ))
-p99=$(field late_p99_us <<<"$s1") # lateness of the last ~1 s interval (--stats-reset)
-# 2 devices every 100 ms = 20 polls/s; stats lines are ~1 s apart, so ~2 s.
-# Were bus b waiting on a1's 200 ms timeouts, its polls would start up to
-# 200 ms late and slots would be skipped; the 100 ms bound separates that
-# from scheduling noise on a loaded test machine (and ASan). The 10 ms p99
-# target is measured by `make bench`, on a quiet machine. Waiting on a1
-# would skip a slot on most of the ~20 periods. A 2-core box at triple load
-# (stress-ng, the suite and an ASan suite) skipped 2 with every other poll on
-# time (p99 9.2 ms, 40 polls), so up to 3 are allowed.
-if [ "$polls" -ge 34 ] && [ "$over" -le 3 ] && [ "$p99" -lt 100000 ]; then
-	tap_ok "bus b holds its periods while a1 is dead ($polls polls in ~2 s, p99 lateness ${p99} us, $over overruns)"
-else tap_fail "bus b disturbed: $polls polls in ~2 s, p99 ${p99} us, overruns $over"; fi
+read -r polls over p99 < <(measure_b)
+# 2 devices every 100 ms = 20 polls/s, so ~40 in ~2 s. Were bus b waiting on
+# a1's 200 ms timeouts, its polls would start up to 200 ms late and a slot
+# would be skipped on most of the ~20 periods; the 100 ms bound separates
+# that from scheduling noise on a loaded test machine (and ASan). The 10 ms
+# p99 target is measured by `make bench`, on a quiet machine. A 2-core box at
+# triple load (stress-ng, the suite and an ASan suite) skipped 2 with every
+# other poll on time (p99 9.2 ms, 40 polls), so up to 3 are allowed; on a box
+# so busy that bus b skips slots with a1 alive too (28 polls, 13 overruns
+# under make test-stress with benchmarks beside it), bus b may instead do at
+# most 3 overruns and 6 polls worse than it did a moment before: a bus b
+# waiting on a1 would add most of the ~20 skips.
+if [ "$p99" -lt 100000 ] && { { [ "$polls" -ge 34 ] && [ "$over" -le 3 ]; } ||
+	{ [ "$over" -le $((bover + 3)) ] && [ "$polls" -ge $((bpolls - 6)) ]; }; }; then
+	tap_ok "bus b holds its periods while a1 is dead ($polls polls in ~2 s, p99 lateness ${p99} us, $over overruns; with a1 alive $bpolls, ${bp99} us, $bover)"
+else tap_fail "bus b disturbed: $polls polls in ~2 s, p99 ${p99} us, overruns $over (with a1 alive: $bpolls polls, p99 ${bp99} us, $bover overruns)"; fi
 check "a2 on the same bus stays online beside the dead a1" [ "$(n ' comm a2 offline')" = "$a2off" ]
 ctl recover a1
 check "silent: a1 back" wait_n ' comm a1 online' 5 8

@@ -56,14 +56,15 @@ status() { "$GRIDGW" status -c "$TMP/gw.conf" --json; }
 src() { status | jq -r ".sources[0].$1"; }
 
 pace() { python3 -c '
-import sys, time
+import os, sys, time
 n, rate = int(sys.argv[1]), int(sys.argv[2])
 t0 = time.monotonic()
 for i in range(1, n + 1):
     print("{\"n\":%d}" % i)
     if i % 100 == 0:
         sys.stdout.flush()
-        with open(sys.argv[3], "w") as f: f.write("%d\n" % i)
+        with open(sys.argv[3] + ".new", "w") as f: f.write("%d\n" % i)
+        os.replace(sys.argv[3] + ".new", sys.argv[3])  # never seen half-written
         time.sleep(max(0.0, t0 + i / rate - time.monotonic()))
 ' "$N" "$RATE" "$TMP/pub.sent"; }
 spawn pub bash -c "$(declare -f pace); N=$N RATE=$RATE TMP=$TMP; pace | mosquitto_pub -h 127.0.0.1 -p $BROKER_PORT -q 1 -i flood-pub -t sensors/m1/up -l"
