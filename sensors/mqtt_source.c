@@ -21,9 +21,10 @@
  * already PUBACKed a QoS 1 message, so the broker does not resend; Paho keeps
  * it at the head of its own queue and offers it again only on a later pass
  * of its receive loop — measured here: 8 of 50 messages delivered in 90 s
- * after a 2 s stall. So 0 is returned only as the last resort, when the
- * backlog itself is full (counted as `deferred`): nothing is lost, it is
- * just slow, and a core stuck that long is the watchdog's business. */
+ * after a 2 s stall. So 0 is returned only when the message cannot be
+ * copied at all (out of memory, counted as `deferred`): nothing is lost, it
+ * is just slow. A full backlog drops instead (bulk first, see
+ * enforce_bounds). */
 #include "sensors/mqtt_source.h"
 
 #include <MQTTAsync.h>
@@ -365,16 +366,19 @@ static void *backlog_feed(void *arg)
 	struct inflight *f = &s->fly;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
-		bool woken = false;
+		bool idle = false, was_held = false;
 		while ((s->held || (!f->have && !s->prio.head && !s->bulk.head)) && !s->stopping) {
+			idle = true;
+			was_held |= s->held;
 			pthread_cond_wait(&s->wake, &s->lock);
-			woken = true;
 		}
 		if (s->stopping)
 			break;
-		if (woken) {
+		if (idle && !was_held) {
 			/* Woken from idle by the first message of a burst: let the burst
-			 * gather, so the feeder and the core wake once for it. */
+			 * gather, so the feeder and the core wake once for it (an alarm
+			 * among them waits these 10 ms too). Not after a reload's hold:
+			 * what waited then goes at once. */
 			pthread_mutex_unlock(&s->lock);
 			nanosleep(&linger, NULL);
 			pthread_mutex_lock(&s->lock);
@@ -655,8 +659,11 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	}
 	struct mqtt_source_meta meta = { .arrival_ms = time_wall_ms(), .seq = atomic_fetch_add(&arrival_seq, 1) + 1 };
 	char *blob = malloc(tlen + 1 + plen + 1 + sizeof meta);
-	if (!blob)
+	if (!blob) {
+		uint64_t n = atomic_fetch_add(&s->deferred, 1) + 1;
+		cb_warn(s, "out of memory: message left with Paho for redelivery (%llu so far)", (unsigned long long)n);
 		return 0;  /* Paho keeps it and offers it again */
+	}
 	memcpy(blob, topic, tlen);
 	blob[tlen] = '\0';
 	if (plen)

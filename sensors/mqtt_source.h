@@ -79,7 +79,7 @@ struct mqtt_source_stats {
 	uint64_t received;        /* messages queued for the core */
 	uint64_t oversized;       /* dropped in the callback: payload > max_payload */
 	uint64_t backlogged;      /* found the core queue full and waited in the source's backlog */
-	uint64_t deferred;        /* found the backlog full too: left with Paho, which redelivers (slowly) */
+	uint64_t deferred;        /* could not be copied (out of memory): left with Paho, which redelivers (slowly) */
 	uint64_t bad_topic;       /* dropped: topic with an embedded NUL */
 	uint64_t connects;        /* successful connects, first one included */
 	uint64_t lost;            /* connections lost */

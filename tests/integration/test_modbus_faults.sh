@@ -127,7 +127,7 @@ read -r polls over p99 < <(measure_b)
 # most 3 overruns and 6 polls worse than it did a moment before: a bus b
 # waiting on a1 would add most of the ~20 skips.
 if [ "$p99" -lt 100000 ] && { { [ "$polls" -ge 34 ] && [ "$over" -le 3 ]; } ||
-	{ [ "$over" -le $((bover + 3)) ] && [ "$polls" -ge $((bpolls - 6)) ]; }; }; then
+	{ [ -n "$bpolls" ] && [ -n "$bover" ] && [ "$over" -le $((bover + 3)) ] && [ "$polls" -ge $((bpolls - 6)) ]; }; }; then
 	tap_ok "bus b holds its periods while a1 is dead ($polls polls in ~2 s, p99 lateness ${p99} us, $over overruns; with a1 alive $bpolls, ${bp99} us, $bover)"
 else tap_fail "bus b disturbed: $polls polls in ~2 s, p99 ${p99} us, overruns $over (with a1 alive: $bpolls polls, p99 ${bp99} us, $bover overruns)"; fi
 check "a2 on the same bus stays online beside the dead a1" [ "$(n ' comm a2 offline')" = "$a2off" ]

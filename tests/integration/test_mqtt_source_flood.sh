@@ -4,7 +4,10 @@
 # and the platform subscriber; the stall is strace's fsync/fdatasync delay
 # injection (every commit of the core takes FSYNC_DELAY_US longer):
 #  - a fresh alarm published after the backlog is full is raised and
-#    delivered to the platform within seconds, not behind the flood;
+#    delivered to the platform within seconds of reaching the gateway, not
+#    behind the flood held there; and within 30 s of its publishing (what
+#    it waits at the broker behind the flood is the broker's, one ordered
+#    stream, but not minutes: the trickle of issue 14.3 took over 60 s);
 #  - platform commands sent while the flood goes on are all answered;
 #  - every message is accepted from Paho (none left there to trickle in);
 #    what is not mapped is a counted telemetry drop, nothing else.
@@ -81,12 +84,16 @@ t_delivered=$(date +%s%3N)
 for i in $(seq 1 10); do echo "{\"req\":\"q$i\",\"op\":\"gateway.status\"}"; done |
 	mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "$P/cmd" -l
 check "the flood was still going on when the alarm was published ($sent0 of $N sent)" test "$sent0" -lt "$N"
-arrived=$("$GRIDGW" read d1 -c "$TMP/gw.conf" --json | jq -r '.points[] | select(.name == "alarm") | .ts')
-t_arrived=$(date -d "$arrived" +%s%3N 2>/dev/null || echo 0)
+arrived=$("$GRIDGW" read d1 -c "$TMP/gw.conf" --json | jq -r '.points[] | select(.name == "alarm") | .ts // empty')
+t_arrived=0
+[ -n "$arrived" ] && t_arrived=$(date -d "$arrived" +%s%3N 2>/dev/null || echo 0)
+[ "$t_arrived" -gt 0 ] || echo "# the gateway's time of the alarm reading is missing ('$arrived'): check 4 fails"
 echo "# alarm published at $t0, arrived in the gateway $((t_arrived - t0)) ms later (behind the flood at the broker), raised and delivered $((t_delivered - t_arrived)) ms after arriving: $(status | jq -c '.sources[0]')"
 # A commit takes 1 s more here: the alarm's iteration, its commit, spares.
 check "the fresh alarm reaches the platform within 4 stalled commits + 2 s of its arrival ($((t_delivered - t_arrived)) ms)" \
 	test "$t_arrived" -ge "$t0" -a "$((t_delivered - t_arrived))" -lt $((4 * FSYNC_DELAY_US / 1000 + 2000))
+check "and within 30 s of its publishing, its wait at the broker included ($((t_delivered - t0)) ms)" \
+	test "$((t_delivered - t0))" -lt 30000
 check "the 10 platform commands are answered within 15 s" \
 	wait_for "[ \$(grep -c '\"req\":\"q[0-9]*\"' '$TMP/results.log') -ge 10 ]" 15
 wait_for "! kill -0 $PID_pub 2>/dev/null" 120
@@ -99,5 +106,4 @@ mapped=$(jq -r '.mqtt_sources.messages' <<<"$st")
 dropped=$(jq -r '.sources[0].dropped' <<<"$st")
 check "mapped + dropped telemetry = accepted ($mapped + $dropped = $((N + 1)))" test $((mapped + dropped)) = $((N + 1))
 check "no alarm-relevant message dropped" test "$(jq -r '.sources[0].dropped_priority' <<<"$st")" = 0
-check "no message was ever left with Paho (deferred)" test "$(jq -r '.sources[0].deferred' <<<"$st")" = 0
 tap_done
