@@ -22,12 +22,13 @@ case ${BUILD:-build} in *asan*)
 esac
 # The flood is paced above what a core whose every commit takes 1 s more takes
 # in (~2.8k/s on a quiet 2-core box, ~1.2k/s under stress-ng --cpu 2), so the
-# pile-up is in the gateway. On a busy box Paho may also receive less than the
-# flood, and the excess queues at the broker, where nothing can overtake (one
+# pile-up is in the gateway. Paho also receives less than the flood here
+# (~2.5k/s with the broker, the publisher and strace on the same 2 cores), and
+# the excess queues at the broker, where nothing can overtake (one
 # subscription is one ordered stream, docs/mqtt_sources.md). So the alarm's
 # time in the gateway is measured from its arrival there, as the gateway
 # stamped it (the reading's time, `gridgw read`), and its wait at the broker
-# is only reported. For 20 s on a quiet box: the alarm comes mid-flood.
+# is bounded only loosely. For 20 s on a quiet box: the alarm comes mid-flood.
 N=100000
 RATE=5000
 FSYNC_DELAY_US=${FSYNC_DELAY_US:-1000000}
