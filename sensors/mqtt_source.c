@@ -571,7 +571,6 @@ static void free_keys(char **keys, int n)
 	free(keys);
 }
 
-
 /* ---- Paho callbacks (Paho's threads) --------------------------------- */
 
 static void on_subscribe_ok(void *ctx, MQTTAsync_successData *resp)
@@ -643,6 +642,15 @@ static void on_lost(void *ctx, char *cause)
 		cause ? cause : "socket closed", (unsigned long long)atomic_load(&s->lost));
 }
 
+/* A message that cannot be copied (out of memory): Paho keeps it and offers
+ * it again, slowly. Counted and logged; returns messageArrived's 0. */
+static int leave_with_paho(struct mqtt_source *s)
+{
+	uint64_t n = atomic_fetch_add(&s->deferred, 1) + 1;
+	cb_warn(s, "out of memory: message left with Paho for redelivery (%llu so far)", (unsigned long long)n);
+	return 0;
+}
+
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *msg)
 {
 	struct mqtt_source *s = ctx;
@@ -659,11 +667,8 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	}
 	struct mqtt_source_meta meta = { .arrival_ms = time_wall_ms(), .seq = atomic_fetch_add(&arrival_seq, 1) + 1 };
 	char *blob = malloc(tlen + 1 + plen + 1 + sizeof meta);
-	if (!blob) {
-		uint64_t n = atomic_fetch_add(&s->deferred, 1) + 1;
-		cb_warn(s, "out of memory: message left with Paho for redelivery (%llu so far)", (unsigned long long)n);
-		return 0;  /* Paho keeps it and offers it again */
-	}
+	if (!blob)
+		return leave_with_paho(s);
 	memcpy(blob, topic, tlen);
 	blob[tlen] = '\0';
 	if (plen)
@@ -680,9 +685,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 		atomic_fetch_add(&s->priority, 1);
 	if (rc < 0) {
 		free(blob);
-		uint64_t n = atomic_fetch_add(&s->deferred, 1) + 1;
-		cb_warn(s, "out of memory: message left with Paho for redelivery (%llu so far)", (unsigned long long)n);
-		return 0;
+		return leave_with_paho(s);
 	}
 	if (rc > 0)
 		atomic_fetch_add(&s->backlogged, 1);
