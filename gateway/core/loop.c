@@ -14,6 +14,7 @@
  * SIGHUP is reload.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -372,6 +373,7 @@ int cmd_run(int argc, char **argv)
 	}
 	if (core_start_southbound(c, NULL) != 0)
 		log_error("core", "some buses or sources did not start (see above); the others run");
+	(void)malloc_trim(0); /* libconfig's tree of the config is freed: give its heap back */
 	if (c->up && uplink_start(c->up, time_mono_ms()) != 0)
 		log_warn("core", "uplink: first connect refused; retrying with backoff");
 	c->watchdog_interval_ms = sdnotify_watchdog_interval_ms();
