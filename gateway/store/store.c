@@ -11,6 +11,9 @@
  *    the high-water mark before any event row is deleted, and open takes
  *    max(max(seq), meta.last_seq) + 1.
  *  - Undelivered events are never deleted.
+ *  - An event is delivered iff it has a row in `delivered` (schema v4);
+ *    such a row exists only beside its event and is deleted with it.
+ *  - floor never passes an undelivered event (see struct store).
  *  - No call aborts or crashes on an SQLite error: everything is mapped to
  *    enum store_err, kept for store_last_error and logged (rate-limited). */
 #include "gateway/store/store.h"
@@ -91,13 +94,26 @@ static const char *const migrations[] = {
 	 * restarts. */
 	("ALTER TABLE incidents ADD COLUMN cleared_ms INTEGER;"
 	 "ALTER TABLE incidents ADD COLUMN acked_ms INTEGER;"),
+	/* v3 -> v4: delivery marks move out of the payload rows into their own
+	 * table of small rows. Marking by UPDATE rewrote an ~800-byte row and
+	 * moved it between two partial indexes, ~20 us per event: the whole gap
+	 * between the outbox drain and bare Paho (docs/benchmarks.md, #12
+	 * target 5). A row in `delivered` now means delivered; events.delivered_ms
+	 * stays as a dead column (dropping it would rewrite the whole table at
+	 * the upgrade) and is no longer written or read. The indexes go first so
+	 * their pages can take the copied marks. */
+	("DROP INDEX IF EXISTS events_undelivered;"
+	 "DROP INDEX IF EXISTS events_delivered;"
+	 "CREATE TABLE delivered (seq INTEGER PRIMARY KEY, delivered_ms INTEGER NOT NULL);"
+	 "INSERT INTO delivered (seq, delivered_ms)"
+	 "  SELECT seq, delivered_ms FROM events WHERE delivered_ms IS NOT NULL;"),
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 	       "one migration step per schema version");
 
 enum stmt_id {
 	SQ_BEGIN, SQ_COMMIT, SQ_ROLLBACK,
-	SQ_APPEND, SQ_MARK, SQ_FETCH, SQ_BACKLOG,
+	SQ_APPEND, SQ_MARK, SQ_FETCH, SQ_BACKLOG, SQ_FLOOR,
 	SQ_PUT_INCIDENT, SQ_GET_INCIDENT,
 	SQ_DEVICE_STATE, SQ_READING,
 	SQ_CMD_GET, SQ_CMD_PUT,
@@ -111,10 +127,16 @@ static const char *const stmt_sql[SQ_COUNT] = {
 	[SQ_ROLLBACK] = "ROLLBACK",
 	[SQ_APPEND] = "INSERT INTO events (seq, incident_id, topic_suffix, payload, created_ms)"
 		      " VALUES (?1, ?2, ?3, ?4, ?5)",
-	[SQ_MARK] = "UPDATE events SET delivered_ms = ?2 WHERE seq = ?1 AND delivered_ms IS NULL",
-	[SQ_FETCH] = "SELECT seq, topic_suffix, payload FROM events"
-		     " WHERE delivered_ms IS NULL AND seq > ?1 ORDER BY seq LIMIT ?2",
-	[SQ_BACKLOG] = "SELECT count(*) FROM events WHERE delivered_ms IS NULL",
+	/* Only for an event still there: a late repeat PUBACK of a pruned event
+	 * must not leave a mark without its row. The first mark's time stays. */
+	[SQ_MARK] = "INSERT OR IGNORE INTO delivered (seq, delivered_ms)"
+		    " SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM events WHERE seq = ?1)",
+	[SQ_FETCH] = "SELECT e.seq, e.topic_suffix, e.payload FROM events e WHERE e.seq > ?1"
+		     " AND NOT EXISTS (SELECT 1 FROM delivered d WHERE d.seq = e.seq) ORDER BY e.seq LIMIT ?2",
+	[SQ_BACKLOG] = "SELECT count(*) FROM events e WHERE e.seq >= ?1"
+		       " AND NOT EXISTS (SELECT 1 FROM delivered d WHERE d.seq = e.seq)",
+	[SQ_FLOOR] = "SELECT e.seq FROM events e WHERE e.seq >= ?1"
+		     " AND NOT EXISTS (SELECT 1 FROM delivered d WHERE d.seq = e.seq) ORDER BY e.seq LIMIT 1",
 	[SQ_PUT_INCIDENT] =
 		"INSERT INTO incidents (id, alarm_key, rule, device, type, kind, severity, active,"
 		" acked, workflow, is_open, first_ms, last_ms, count, message, location_json, evidence_json,"
@@ -159,6 +181,14 @@ struct store {
 	int64_t page_size;
 	uint64_t next_seq;        /* the seq the next append gets */
 	uint64_t committed_next;  /* next_seq as of the last commit */
+	/* Every event with seq < floor is delivered (or gone): the outbox scans
+	 * for undelivered events from here, not from the oldest kept delivered
+	 * one. Only ever a lower bound, never past an undelivered event: it moves
+	 * up only to the first undelivered seq seen (or next_seq when none is),
+	 * and back to committed_floor when a transaction that may have written
+	 * the marks it stands on is rolled back. */
+	uint64_t floor;
+	uint64_t committed_floor; /* floor as of the last commit */
 	bool in_txn;
 	bool lazy;                /* store_begin called, BEGIN not yet run: no write so far */
 	int aborted;              /* store_err of a transaction we rolled back ourselves */
@@ -243,6 +273,7 @@ static void txn_ended_failed(struct store *s, int err)
 	s->in_txn = false;
 	s->lazy = false;
 	s->next_seq = s->committed_next;
+	s->floor = s->committed_floor; /* its marks may be gone with the rollback */
 	if (s->hook)
 		s->hook(s->hook_ctx, false, err);
 }
@@ -591,6 +622,7 @@ static struct store *store_new(const char *state_dir, char *err, size_t errlen)
 	}
 	s->history_keep_ms = 7LL * 86400 * 1000;
 	s->delivered_keep_ms = 86400LL * 1000;
+	s->floor = s->committed_floor = 1; /* seqs start at 1 */
 	return s;
 }
 
@@ -753,6 +785,7 @@ int store_commit(struct store *s)
 		s->lazy = false;
 		s->in_txn = false;
 		s->committed_next = s->next_seq;
+		s->committed_floor = s->floor;
 		if (s->hook)
 			s->hook(s->hook_ctx, true, STORE_OK);
 		return STORE_OK;
@@ -762,6 +795,7 @@ int store_commit(struct store *s)
 	if (rc == SQLITE_DONE) {
 		s->in_txn = false;
 		s->committed_next = s->next_seq;
+		s->committed_floor = s->floor;
 		if (s->hook)
 			s->hook(s->hook_ctx, true, STORE_OK);
 		return STORE_OK;
@@ -1039,13 +1073,44 @@ void outbox_event_free(struct outbox_event *ev)
 	ev->len = 0;
 }
 
+/* Raises the floor to v. Outside a transaction what was read is committed,
+ * so no rollback can take it back. */
+static void floor_raise(struct store *s, uint64_t v)
+{
+	if (v > s->floor)
+		s->floor = v;
+	if (!s->in_txn)
+		s->committed_floor = s->floor;
+}
+
+/* Moves the floor up to the oldest undelivered event, or to next_seq when
+ * every event is delivered: every later event gets a seq >= next_seq, and a
+ * rollback puts the floor back with next_seq. */
+static int floor_refresh(struct store *s)
+{
+	sqlite3_stmt *st = s->st[SQ_FLOOR];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)s->floor);
+	int rc = sqlite3_step(st);
+	uint64_t first = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : s->next_seq;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(s, rc, "find oldest undelivered");
+	floor_raise(s, first);
+	return STORE_OK;
+}
+
 int store_fetch_undelivered(struct store *s, uint64_t after_seq, int max, struct outbox_event *out, int *n)
 {
 	*n = 0;
 	if (max <= 0)
 		return STORE_OK;
+	/* Below the floor everything is delivered: start there. Such a fetch
+	 * also finds the oldest undelivered event, the next floor. */
+	bool from_floor = after_seq < s->floor;
+	uint64_t lo = from_floor ? s->floor - 1 : after_seq;
 	sqlite3_stmt *st = s->st[SQ_FETCH];
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)after_seq);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
 	sqlite3_bind_int(st, 2, max);
 	int rc = SQLITE_DONE; /* max may be 0: no step at all */
 	int ret = STORE_OK;
@@ -1078,14 +1143,18 @@ int store_fetch_undelivered(struct store *s, uint64_t after_seq, int max, struct
 		for (int i = 0; i < *n; i++)
 			outbox_event_free(&out[i]);
 		*n = 0;
+		return ret;
 	}
+	if (from_floor)
+		floor_raise(s, *n > 0 ? out[0].seq : s->next_seq);
 	return ret;
 }
 
-/* Marking needs a little room (the row grows, the partial indexes change).
- * When the cap is hit there may be none; then the delivered rows are deleted
- * right away instead, after recording the seq high-water mark: deleting
- * frees pages, so the outbox can always drain a full database. */
+/* Marking needs a little room (a new row in `delivered`). When the cap is
+ * hit there may be none; then the delivered rows are deleted right away
+ * instead, after recording the seq high-water mark: deleting frees pages,
+ * so the outbox can always drain a full database. An event's mark goes with
+ * it (a repeat PUBACK may have marked it before). */
 static int delete_delivered_now(struct store *s, const uint64_t *seqs, int n)
 {
 	bool own;
@@ -1094,8 +1163,12 @@ static int delete_delivered_now(struct store *s, const uint64_t *seqs, int n)
 		return rc;
 	rc = delete_with(s, "UPDATE meta SET value = max(value, ?1) WHERE key = 'last_seq'",
 			 (int64_t)(s->committed_next - 1), "record last seq", NULL);
-	for (int i = 0; i < n && rc == STORE_OK; i++)
+	for (int i = 0; i < n && rc == STORE_OK; i++) {
 		rc = delete_with(s, "DELETE FROM events WHERE seq = ?1", (int64_t)seqs[i], "delete delivered event", NULL);
+		if (rc == STORE_OK)
+			rc = delete_with(s, "DELETE FROM delivered WHERE seq = ?1", (int64_t)seqs[i],
+					 "delete delivered mark", NULL);
+	}
 	if (rc != STORE_OK && !s->in_txn)
 		return rc;
 	rc = own_end(s, own, rc);
@@ -1128,12 +1201,18 @@ int store_mark_delivered(struct store *s, const uint64_t *seqs, int n)
 	return rc;
 }
 
+/* Counts from the floor: the delivered history kept below it is not walked. */
 int64_t store_backlog(struct store *s)
 {
+	int frc = floor_refresh(s);
+	if (frc != STORE_OK)
+		return frc;
 	sqlite3_stmt *st = s->st[SQ_BACKLOG];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)s->floor);
 	int rc = sqlite3_step(st);
 	int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_ROW)
 		return fail(s, rc, "backlog");
 	return v;
@@ -1245,9 +1324,12 @@ static int prune_rows(struct store *s, int64_t now)
 	/* First the seq high-water mark, so deleting rows never lowers it. */
 	int rc = delete_with(s, "UPDATE meta SET value = max(value, ?1) WHERE key = 'last_seq'",
 			     (int64_t)(s->next_seq - 1), "record last seq", NULL);
-	if (rc == STORE_OK)
-		rc = delete_with(s, "DELETE FROM events WHERE delivered_ms IS NOT NULL AND delivered_ms < ?1",
+	if (rc == STORE_OK) /* an event and its mark go together */
+		rc = delete_with(s, "DELETE FROM events WHERE seq IN (SELECT seq FROM delivered WHERE delivered_ms < ?1)",
 				 now - s->delivered_keep_ms, "prune delivered events", NULL);
+	if (rc == STORE_OK)
+		rc = delete_with(s, "DELETE FROM delivered WHERE delivered_ms < ?1", now - s->delivered_keep_ms,
+				 "prune delivered marks", NULL);
 	if (rc == STORE_OK)
 		rc = delete_with(s, "DELETE FROM readings WHERE ts_ms < ?1", now - s->history_keep_ms,
 				 "prune readings", NULL);
@@ -1266,9 +1348,12 @@ static int prune_rows(struct store *s, int64_t now)
 			break;
 	}
 	/* Then delivered events however young: the platform has them. */
-	if (rc == STORE_OK && above_target(s, &rc))
-		rc = delete_with(s, "DELETE FROM events WHERE delivered_ms IS NOT NULL", 0,
+	if (rc == STORE_OK && above_target(s, &rc)) {
+		rc = delete_with(s, "DELETE FROM events WHERE seq IN (SELECT seq FROM delivered)", 0,
 				 "prune all delivered events", NULL);
+		if (rc == STORE_OK)
+			rc = delete_with(s, "DELETE FROM delivered", 0, "prune all delivered marks", NULL);
+	}
 	/* Last, closed incidents, oldest first. Open incidents are never touched. */
 	for (int i = 0; rc == STORE_OK && above_target(s, &rc) && i < 100000; i++) {
 		rc = delete_with(s, "DELETE FROM incidents WHERE id IN"

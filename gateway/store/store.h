@@ -105,7 +105,7 @@ int64_t store_size_bytes(struct store *s);
 
 /* Schema version this build writes (PRAGMA user_version). A file with a
  * newer version is refused; older ones are migrated step by step on open. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* True between a successful store_begin and the end of that transaction
  * (commit, rollback, or a rollback the store did itself after an error). */

@@ -734,8 +734,11 @@ static void test_v2_file_with_incidents_is_migrated(void **state)
 	r.acked = true;
 	assert_int_equal(store_put_incident(s, &r), STORE_OK);
 	store_close(s);
-	/* Turn the file back into what v2 wrote. */
+	/* Turn the file back into what v2 wrote (v4's marks table undone too). */
 	raw_exec(f->db, "ALTER TABLE incidents DROP COLUMN cleared_ms; ALTER TABLE incidents DROP COLUMN acked_ms;"
+			"DROP TABLE delivered;"
+			"CREATE INDEX events_undelivered ON events (seq) WHERE delivered_ms IS NULL;"
+			"CREATE INDEX events_delivered ON events (delivered_ms) WHERE delivered_ms IS NOT NULL;"
 			"PRAGMA user_version = 2;");
 	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM pragma_table_info('incidents') WHERE name = 'cleared_ms'"), 0);
 	s = open_store(f);
@@ -871,6 +874,262 @@ static void test_open_recover_moves_only_a_corrupt_file_aside(void **state)
 	assert_int_equal(unlink(rec.moved_to), 0);
 }
 
+/* Loads tests/fixtures/store/v3-main.sql (a dump of a store main's schema-v3
+ * code wrote) into f->db. */
+static void load_v3_fixture(struct fixture *f)
+{
+	const char *top = getenv("GRIDGW_TOP");
+	char path[512];
+	snprintf(path, sizeof path, "%s/tests/fixtures/store/v3-main.sql", top ? top : ".");
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	static char sql[65536];
+	size_t n = fread(sql, 1, sizeof sql - 1, fp);
+	fclose(fp);
+	assert_true(n > 0 && n < sizeof sql - 1);
+	sql[n] = '\0';
+	raw_exec(f->db, sql);
+	raw_exec(f->db, "PRAGMA journal_mode = WAL");
+}
+
+/* A store written by the schema-v3 code (delivered_ms in the event rows)
+ * opens with its delivered and undelivered events as they were, keeps its
+ * id and seq, and goes on: marking, pruning, reopening, read-only reads. */
+static void test_v3_file_from_main_keeps_delivery_state(void **state)
+{
+	struct fixture *f = *state;
+	load_v3_fixture(f);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM events WHERE delivered_ms IS NULL"), 6);
+	char err[256] = "";
+	struct store *ro = store_open_readonly(f->dir, err, sizeof err);
+	assert_null(ro); /* an old file is migrated by the daemon, not read as is */
+	assert_non_null(strstr(err, "start the daemon once"));
+
+	struct store *s = open_store(f);
+	assert_int_equal(raw_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_string_equal(store_id(s), "01M8YFMVGM64F18Z9VQG9CWVF4");
+	assert_int_equal(store_next_seq(s), 11);
+	assert_int_equal(store_backlog(s), 6);
+	uint64_t seqs[16];
+	uint64_t want[] = { 4, 5, 6, 8, 9, 10 };
+	assert_int_equal(fetch_all(s, seqs, 16), 6);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(seqs[i], want[i]);
+	/* The first delivery time is what was recorded, not the migration's. */
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM delivered d JOIN events e USING (seq)"
+				       " WHERE d.delivered_ms = e.delivered_ms"), 4);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'events_%deliver%'"), 0);
+
+	uint64_t four = 4;
+	assert_int_equal(store_mark_delivered(s, &four, 1), STORE_OK);
+	assert_int_equal(store_backlog(s), 5);
+	assert_int_equal(append(s, "{\"after\":1}"), 11);
+	assert_int_equal(store_backlog(s), 6);
+	store_close(s);
+
+	ro = store_open_readonly(f->dir, err, sizeof err);
+	assert_non_null(ro);
+	assert_int_equal(store_backlog(ro), 6);
+	struct outbox_event ev[8];
+	int n = 0;
+	assert_int_equal(store_fetch_undelivered(ro, 0, 8, ev, &n), STORE_OK);
+	assert_int_equal(n, 6);
+	assert_int_equal(ev[0].seq, 5);
+	assert_string_equal(ev[0].payload, "{\"i\":5}");
+	assert_int_equal(ev[5].seq, 11);
+	for (int i = 0; i < n; i++)
+		outbox_event_free(&ev[i]);
+	store_close(ro);
+
+	s = open_store(f);
+	char buf[64];
+	assert_int_equal(store_check_integrity(s, buf, sizeof buf), STORE_OK);
+	assert_int_equal(store_prune(s, time_wall_ms() + 2 * 86400LL * 1000), STORE_OK);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM events"), 6); /* 1-4 and 7 went */
+	assert_int_equal(raw_int(f->db, "SELECT min(seq) FROM events"), 5);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM delivered"), 0);
+	assert_int_equal(store_backlog(s), 6);
+	store_close(s);
+}
+
+/* Marks written in a transaction that rolls back are gone: those events
+ * are fetched again, even after a fetch inside it had moved past them. */
+static void test_rolled_back_marks_are_fetched_again(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	assert_int_equal(store_begin(s), STORE_OK);
+	for (int i = 0; i < 8; i++)
+		append(s, "{}");
+	assert_int_equal(store_commit(s), STORE_OK);
+	uint64_t d[] = { 1, 2, 3, 4, 5 };
+	assert_int_equal(store_begin(s), STORE_OK);
+	assert_int_equal(store_mark_delivered(s, d, 5), STORE_OK);
+	assert_int_equal(store_backlog(s), 3);
+	uint64_t seqs[16];
+	assert_int_equal(fetch_all(s, seqs, 16), 3);
+	assert_int_equal(seqs[0], 6);
+	store_rollback(s);
+	assert_int_equal(store_backlog(s), 8);
+	assert_int_equal(fetch_all(s, seqs, 16), 8);
+	assert_int_equal(seqs[0], 1);
+
+	/* Committed, they stay marked across a reopen. */
+	assert_int_equal(store_mark_delivered(s, d, 5), STORE_OK);
+	assert_int_equal(fetch_all(s, seqs, 16), 3);
+	store_close(s);
+	s = open_store(f);
+	assert_int_equal(store_backlog(s), 3);
+	assert_int_equal(fetch_all(s, seqs, 16), 3);
+	assert_int_equal(seqs[0], 6);
+	/* Every event delivered, then a rollback of new appends: the seqs they
+	 * gave back are handed out again and those events are undelivered. */
+	uint64_t rest[] = { 6, 7, 8 };
+	assert_int_equal(store_mark_delivered(s, rest, 3), STORE_OK);
+	assert_int_equal(store_backlog(s), 0);
+	assert_int_equal(fetch_all(s, seqs, 16), 0);
+	assert_int_equal(store_begin(s), STORE_OK);
+	assert_int_equal(append(s, "{}"), 9);
+	store_rollback(s);
+	assert_int_equal(append(s, "{\"again\":9}"), 9);
+	assert_int_equal(store_backlog(s), 1);
+	assert_int_equal(fetch_all(s, seqs, 16), 1);
+	assert_int_equal(seqs[0], 9);
+	store_close(s);
+}
+
+/* A repeat PUBACK of an event already pruned marks nothing: no mark is
+ * left without its event, and the counts stay right. */
+static void test_ack_of_pruned_event_leaves_no_mark(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	for (int i = 0; i < 3; i++)
+		append(s, "{}");
+	uint64_t d[] = { 1, 2, 3, 42 };
+	assert_int_equal(store_mark_delivered(s, d, 4), STORE_OK); /* 42 was never appended */
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM delivered"), 3);
+	assert_int_equal(store_prune(s, time_wall_ms() + 2 * 86400LL * 1000), STORE_OK);
+	assert_int_equal(store_mark_delivered(s, d, 3), STORE_OK);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM delivered"), 0);
+	assert_int_equal(raw_int(f->db, "SELECT count(*) FROM events"), 0);
+	assert_int_equal(store_backlog(s), 0);
+	assert_int_equal(append(s, "{}"), 4);
+	assert_int_equal(store_backlog(s), 1);
+	store_close(s);
+}
+
+/* Random appends (committed or rolled back), marks (of kept, pruned and
+ * unknown seqs; some in transactions that roll back), fetches from random
+ * points, backlog counts and prunes, checked against a plain model of which
+ * seqs exist and which are delivered. */
+enum { MODEL_MAX = 600 };
+struct model {
+	bool exists[MODEL_MAX + 2];
+	bool delivered[MODEL_MAX + 2];
+	uint64_t next;
+};
+
+static void model_check_fetch(struct store *s, const struct model *m, uint64_t after, int max)
+{
+	struct outbox_event ev[32];
+	int n = 0;
+	assert_int_equal(store_fetch_undelivered(s, after, max, ev, &n), STORE_OK);
+	int k = 0;
+	for (uint64_t q = after + 1; q < m->next && k < max; q++) {
+		if (!m->exists[q] || m->delivered[q])
+			continue;
+		assert_true(k < n);
+		assert_int_equal(ev[k].seq, q);
+		k++;
+	}
+	assert_int_equal(n, k);
+	for (int i = 0; i < n; i++)
+		outbox_event_free(&ev[i]);
+}
+
+static int64_t model_backlog(const struct model *m)
+{
+	int64_t b = 0;
+	for (uint64_t q = 1; q < m->next; q++)
+		b += m->exists[q] && !m->delivered[q];
+	return b;
+}
+
+static void model_mark(struct store *s, struct model *m, unsigned *rnd, bool keep)
+{
+	uint64_t d[16];
+	int n = 1 + (int)(rand_r(rnd) % 16);
+	uint64_t base = m->next > 20 ? m->next - 20 : 1;
+	for (int i = 0; i < n; i++) /* mostly recent, nearly in order, some beyond the head */
+		d[i] = rand_r(rnd) % 8 == 0 ? 1 + rand_r(rnd) % (m->next + 2) : base + rand_r(rnd) % 22;
+	assert_int_equal(store_mark_delivered(s, d, n), STORE_OK);
+	for (int i = 0; keep && i < n; i++)
+		if (d[i] < m->next && m->exists[d[i]])
+			m->delivered[d[i]] = true;
+}
+
+static void test_delivery_state_matches_model(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	static struct model m;
+	memset(&m, 0, sizeof m);
+	m.next = 1;
+	unsigned rnd = 12345;
+	for (int step = 0; step < 3000 && m.next < MODEL_MAX - 8; step++) {
+		int op = (int)(rand_r(&rnd) % 10);
+		if (op < 3) {
+			int k = 1 + (int)(rand_r(&rnd) % 4);
+			bool keep = rand_r(&rnd) % 4 != 0;
+			assert_int_equal(store_begin(s), STORE_OK);
+			for (int i = 0; i < k; i++)
+				assert_int_equal(append(s, "{}"), m.next + (uint64_t)i);
+			/* Inside the transaction its own appends are there to fetch. */
+			uint64_t before = m.next;
+			for (int i = 0; i < k; i++)
+				m.exists[m.next++] = true;
+			model_check_fetch(s, &m, 0, 32);
+			if (keep) {
+				assert_int_equal(store_commit(s), STORE_OK);
+			} else {
+				store_rollback(s);
+				while (m.next > before)
+					m.exists[--m.next] = false;
+			}
+		} else if (op < 6) {
+			model_mark(s, &m, &rnd, true);
+		} else if (op == 6) {
+			/* Marks in a caller's transaction that rolls back, after a fetch and
+			 * a count inside it. */
+			assert_int_equal(store_begin(s), STORE_OK);
+			model_mark(s, &m, &rnd, false);
+			int64_t ignored = store_backlog(s);
+			(void)ignored;
+			struct outbox_event ev[8];
+			int n = 0;
+			assert_int_equal(store_fetch_undelivered(s, 0, 8, ev, &n), STORE_OK);
+			for (int i = 0; i < n; i++)
+				outbox_event_free(&ev[i]);
+			store_rollback(s);
+		} else if (op == 7) {
+			assert_int_equal(store_prune(s, time_wall_ms() + 2 * 86400LL * 1000), STORE_OK);
+			for (uint64_t q = 1; q < m.next; q++)
+				if (m.delivered[q])
+					m.exists[q] = m.delivered[q] = false;
+		} else if (op == 8 && rand_r(&rnd) % 20 == 0) {
+			store_close(s);
+			s = open_store(f);
+		}
+		assert_int_equal(store_backlog(s), model_backlog(&m));
+		uint64_t after = rand_r(&rnd) % 2 ? 0 : rand_r(&rnd) % (m.next + 1);
+		model_check_fetch(s, &m, after, 1 + (int)(rand_r(&rnd) % 32));
+	}
+	assert_true(m.next > 200);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -897,6 +1156,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_size_cap_prunes_oldest_history_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_id_persists_across_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_recover_moves_only_a_corrupt_file_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_v3_file_from_main_keeps_delivery_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rolled_back_marks_are_fetched_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ack_of_pruned_event_leaves_no_mark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delivery_state_matches_model, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
