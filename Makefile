@@ -48,10 +48,11 @@ ALL_LDFLAGS = $(LDFLAGS) -pthread $(SAN)
 # first use instead (issue #12: a gateway that does not use them maps none
 # of their pages): libcurl and libmicrohttpd when notifications or the
 # console start (gateway/notify/notify_thread.c, gateway/web/web_http.c),
-# libcrypto at the first notification signature (gateway/notify/notify_sign.c).
+# libcrypto at the first notification signature (gateway/notify/notify_sign.c),
+# libcrypt at the first console password check (gateway/web/web_auth.c).
 # Paho is not linked either: common/mqtt_lib.c loads libpaho-mqtt3a for
 # tcp:// and libpaho-mqtt3as (with libssl + libcrypto) only for ssl://.
-DLOPEN_PKGS := libcurl libmicrohttpd libcrypto
+DLOPEN_PKGS := libcurl libmicrohttpd libcrypto libxcrypt
 LIBS    := $(shell $(PKG_CONFIG) --libs $(filter-out $(DLOPEN_PKGS),$(PKGS)) 2>/dev/null) -lm -lutil
 # For the programs that call Paho directly and use none of gridgw's MQTT
 # clients (gridgw-sim, tests/lib/bare_sub, detector_pub). A program that

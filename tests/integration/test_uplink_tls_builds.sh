@@ -71,7 +71,7 @@ check "plain: the uplink connects and the source subscribes" \
 alarm "$BROKER_PORT" plain p1
 check "plain: the alarm reaches the platform" wait_for "[ \$(raised p1) -ge 1 ]" 15
 check "plain: libpaho-mqtt3a is mapped" has_lib "$PID_gw" "libpaho-mqtt3a.so"
-for lib in libpaho-mqtt3as libssl libcrypto; do
+for lib in libpaho-mqtt3as libssl libcrypto libcrypt.so; do
 	check "plain: $lib is not mapped" bash -c "! { $(declare -f mapped); mapped $PID_gw; } | grep -q '^$lib'"
 done
 mapped "$PID_gw" | tr '\n' ' ' | sed 's/^/# mapped: /'; echo
