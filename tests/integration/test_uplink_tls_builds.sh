@@ -8,7 +8,9 @@
 #    restart: both sources' alarms reach the platform over the tcp:// uplink
 #    (two Paho builds in one process, neither interposing on the other);
 #  - an ssl:// uplink beside a tcp:// source, from the start: both builds
-#    mapped, the alarm delivered over TLS.
+#    mapped, the alarm delivered over TLS;
+#  - with the TLS build missing, an ssl:// source fails naming the library
+#    and the package to install.
 # The sources trust the system store (they have no ca setting): the test CA
 # is handed to OpenSSL with SSL_CERT_FILE.
 . "$(dirname "$0")/../lib/common.sh"
@@ -101,4 +103,22 @@ check "tls uplink: both Paho builds and libssl are mapped" \
 	bash -c "$(declare -f mapped has_lib); has_lib $PID_gw2 libpaho-mqtt3as.so && has_lib $PID_gw2 libpaho-mqtt3a.so && has_lib $PID_gw2 libssl.so"
 alarm "$BROKER_PORT" plain p1
 check "tls uplink: the tcp:// source's alarm is delivered over ssl://" wait_for "[ \$(raised p1) -gt $before ]" 15
+kill "$PID_gw2"; wait_for "! kill -0 $PID_gw2 2>/dev/null" 10
+
+# --- the TLS build missing ------------------------------------------------------
+# As on a box where it was removed: libpaho-mqtt3as.so.1 an empty file in the
+# daemon's mount namespace (root only). The ssl:// source must fail with the
+# library's name and the package to install.
+TLS_SO=$(ldconfig -p | awk '$1 == "libpaho-mqtt3as.so.1" { print $NF; exit }')
+if [ -n "$TLS_SO" ] && unshare -m true 2>/dev/null; then
+	rm -rf "$TMP/state"
+	write_conf "$TMP/gw.conf" "tcp://127.0.0.1:$BROKER_PORT" "ssl://127.0.0.1:$TLS"
+	SSL_CERT_FILE=$PKI/ca.crt spawn gw3 unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' \
+		sh "$(readlink -f "$TLS_SO")" "$GRIDGW" run -c "$TMP/gw.conf"
+	check "missing TLS build: the error names the library and the package" \
+		wait_for "grep -q 'cannot load libpaho-mqtt3as.so.1.*install libpaho-mqtt1.3' '$TMP/gw3.log'" 15
+	grep -m2 'libpaho-mqtt3as' "$TMP/gw3.log" | sed 's/^/# /'
+else
+	tap_ok "# SKIP missing TLS build: needs mount namespaces (root)"
+fi
 tap_done
