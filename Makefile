@@ -44,11 +44,22 @@ CFLAGS  ?= -O2 -g
 WFLAGS  := -std=c11 -Wall -Wextra -Werror -pthread
 ALL_CFLAGS = $(CFLAGS) $(WFLAGS) $(SAN)
 ALL_LDFLAGS = $(LDFLAGS) -pthread $(SAN)
-# libcurl and libmicrohttpd are dlopen()ed when notifications or the console
-# start (gateway/notify/notify_thread.c, gateway/web/web_http.c): their
-# headers are used, they are not linked (2-4 MB of RSS, issue #12).
-DLOPEN_PKGS := libcurl libmicrohttpd
-LIBS    := -lpaho-mqtt3as $(shell $(PKG_CONFIG) --libs $(filter-out $(DLOPEN_PKGS),$(PKGS)) 2>/dev/null) -lm -lutil
+# Libraries whose headers are used but which are not linked, dlopen()ed on
+# first use instead (issue #12: a gateway that does not use them maps none
+# of their pages): libcurl and libmicrohttpd when notifications or the
+# console start (gateway/notify/notify_thread.c, gateway/web/web_http.c),
+# libcrypto at the first notification signature (gateway/notify/notify_sign.c),
+# libcrypt at the first console password check (gateway/web/web_auth.c).
+# Paho is not linked either: common/mqtt_lib.c loads libpaho-mqtt3a for
+# tcp:// and libpaho-mqtt3as (with libssl + libcrypto) only for ssl://.
+DLOPEN_PKGS := libcurl libmicrohttpd libcrypto libxcrypt
+LIBS    := $(shell $(PKG_CONFIG) --libs $(filter-out $(DLOPEN_PKGS),$(PKGS)) 2>/dev/null) -lm -lutil
+# For the programs that call Paho directly and use none of gridgw's MQTT
+# clients (gridgw-sim, tests/lib/bare_sub, detector_pub). A program that
+# also runs gridgw's uplink or sources must not link it: the linked copy
+# would be global and interpose on the build common/mqtt_lib.c loads.
+PAHO_LIBS := -lpaho-mqtt3as
+PAHO_TESTLIB := bare_sub detector_pub
 CPPFLAGS += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 
 # Every .c under the four library folders, at any depth (a new module folder
@@ -116,7 +127,7 @@ $(BUILD)/gridgw: $(BUILD)/gateway/cli/main.o $(BUILD)/libgridgw.a
 
 $(BUILD)/gridgw-sim: $(SIM_OBJ) $(BUILD)/libgridgw.a
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(PAHO_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgridgw.a $(BUILD)/build-defs
 	@mkdir -p $(dir $@)
@@ -126,7 +137,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgridgw.a $(BUILD)/build-defs
 $(BUILD)/tests/%: tests/lib/%.c $(BUILD)/libgridgw.a $(BUILD)/build-defs
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CCLD    $@")
-	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) $(ALL_LDFLAGS)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libgridgw.a $(LIBS) \
+	  $(if $(filter $(PAHO_TESTLIB),$*),$(PAHO_LIBS)) $(ALL_LDFLAGS)
 
 unit: all $(UNIT_BIN)
 

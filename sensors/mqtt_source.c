@@ -27,7 +27,6 @@
  * enforce_bounds). */
 #include "sensors/mqtt_source.h"
 
-#include <MQTTAsync.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -39,6 +38,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/mqtt_lib.h"
 #include "common/timeutil.h"
 #include "sensors/json_map.h"
 
@@ -66,6 +66,7 @@ struct lane {
 };
 
 struct mqtt_source {
+	const struct mqtt_lib *mq;  /* the Paho build that created client: every call goes through it */
 	MQTTAsync client;
 	int index;                /* under `lock`: changes on a reload that keeps the source */
 	struct queue *q;
@@ -611,10 +612,10 @@ static void on_connected(void *ctx, char *cause)
 	ro.onSuccess = on_subscribe_ok;
 	ro.onFailure = on_subscribe_fail;
 	ro.context = s;
-	int rc = MQTTAsync_subscribe(s->client, s->topic, 1, &ro);
+	int rc = s->mq->subscribe(s->client, s->topic, 1, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		atomic_fetch_add(&s->subscribe_failed, 1);
-		log_error(COMP, "source %s: subscribe to %s: %s", s->name, s->topic, MQTTAsync_strerror(rc));
+		log_error(COMP, "source %s: subscribe to %s: %s", s->name, s->topic, s->mq->strerror(rc));
 	}
 }
 
@@ -691,8 +692,8 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 		atomic_fetch_add(&s->backlogged, 1);
 	atomic_fetch_add(&s->received, 1);
 consumed:
-	MQTTAsync_freeMessage(&msg);
-	MQTTAsync_free(topic);
+	s->mq->freeMessage(&msg);
+	s->mq->free(topic);
 	return 1;
 }
 
@@ -727,11 +728,6 @@ static void on_disconnect_fail(void *ctx, MQTTAsync_failureData *resp)
 
 /* ---- core thread ----------------------------------------------------- */
 
-static bool url_is_tls(const char *url)
-{
-	return strncmp(url, "ssl://", 6) == 0 || strncmp(url, "mqtts://", 8) == 0 || strncmp(url, "wss://", 6) == 0;
-}
-
 static void source_free(struct mqtt_source *s)
 {
 	free(s->name);
@@ -763,16 +759,16 @@ static int source_connect(struct mqtt_source *s, const struct mqtt_source_config
 	co.password = sc->password;
 	co.onFailure = on_connect_fail;
 	co.context = s;
-	if (url_is_tls(sc->url)) {
+	if (mqtt_url_is_tls(sc->url)) {
 		/* Paho segfaults on a secure URL without SSL options (#1566); check
 		 * the server against the system CAs and its hostname. */
 		ssl.enableServerCertAuth = 1;
 		ssl.verify = 1;
 		co.ssl = &ssl;
 	}
-	int rc = MQTTAsync_connect(s->client, &co);
+	int rc = s->mq->connect(s->client, &co);
 	if (rc != MQTTASYNC_SUCCESS) {
-		snprintf(err, errlen, "source %s: connect to %s: %s (%d)", sc->name, sc->url, MQTTAsync_strerror(rc), rc);
+		snprintf(err, errlen, "source %s: connect to %s: %s (%d)", sc->name, sc->url, s->mq->strerror(rc), rc);
 		return -1;
 	}
 	return 0;
@@ -839,24 +835,29 @@ struct mqtt_source *mqtt_source_start(const struct gw_config *cfg, int source_in
 	MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
 	cro.sendWhileDisconnected = 0;   /* a rule action while the broker is down fails now, visibly */
 	cro.MQTTVersion = MQTTVERSION_3_1_1;
-	int rc = MQTTAsync_createWithOptions(&s->client, sc->url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
-	if (rc != MQTTASYNC_SUCCESS) {
-		snprintf(err, errlen, "source %s: cannot create a client for %s: %s (%d)", sc->name, sc->url,
-			 MQTTAsync_strerror(rc), rc);
+	if (!(s->mq = mqtt_lib_for_url(sc->url, err, errlen))) {
 		backlog_stop(s, NULL, NULL);
 		source_free(s);
 		return NULL;
 	}
-	if ((rc = MQTTAsync_setCallbacks(s->client, s, on_lost, on_message, NULL)) != MQTTASYNC_SUCCESS ||
-	    (rc = MQTTAsync_setConnected(s->client, s, on_connected)) != MQTTASYNC_SUCCESS) {
-		snprintf(err, errlen, "source %s: cannot set callbacks: %s", sc->name, MQTTAsync_strerror(rc));
-		MQTTAsync_destroy(&s->client);
+	int rc = s->mq->createWithOptions(&s->client, sc->url, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "source %s: cannot create a client for %s: %s (%d)", sc->name, sc->url,
+			 s->mq->strerror(rc), rc);
+		backlog_stop(s, NULL, NULL);
+		source_free(s);
+		return NULL;
+	}
+	if ((rc = s->mq->setCallbacks(s->client, s, on_lost, on_message, NULL)) != MQTTASYNC_SUCCESS ||
+	    (rc = s->mq->setConnected(s->client, s, on_connected)) != MQTTASYNC_SUCCESS) {
+		snprintf(err, errlen, "source %s: cannot set callbacks: %s", sc->name, s->mq->strerror(rc));
+		s->mq->destroy(&s->client);
 		backlog_stop(s, NULL, NULL);
 		source_free(s);
 		return NULL;
 	}
 	if (source_connect(s, sc, err, errlen) < 0) {
-		MQTTAsync_destroy(&s->client);
+		s->mq->destroy(&s->client);
 		backlog_stop(s, NULL, NULL);
 		source_free(s);
 		return NULL;
@@ -885,7 +886,7 @@ int mqtt_source_publish(struct mqtt_source *s, const char *topic, const void *pa
 	ro.onSuccess = on_publish_ok;
 	ro.onFailure = on_publish_fail;
 	ro.context = s;
-	int rc = MQTTAsync_sendMessage(s->client, topic, &msg, &ro);
+	int rc = s->mq->sendMessage(s->client, topic, &msg, &ro);
 	switch (rc) {
 	case MQTTASYNC_SUCCESS:
 		return 0;
@@ -901,7 +902,7 @@ int mqtt_source_publish(struct mqtt_source *s, const char *topic, const void *pa
 		unsigned long suppressed = 0;
 		if (log_ratelimit_ok(&s->core_rl, &suppressed))
 			log_warn(COMP, "source %s: publish to %s: %s (%lu similar suppressed)", s->name, topic,
-				 MQTTAsync_strerror(rc), suppressed);
+				 s->mq->strerror(rc), suppressed);
 		return -EIO;
 	}
 	}
@@ -959,7 +960,7 @@ void mqtt_source_stop_take(struct mqtt_source *s, mqtt_source_take_fn take, void
 	dopts.context = s;
 	/* Also ends automatic reconnecting when we are not connected (rc then
 	 * MQTTASYNC_DISCONNECTED and no callback comes). */
-	int rc = MQTTAsync_disconnect(s->client, &dopts);
+	int rc = s->mq->disconnect(s->client, &dopts);
 	if (rc == MQTTASYNC_SUCCESS) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		for (int i = 0; i < 200 && !atomic_load(&s->disconnected); i++)
@@ -967,7 +968,7 @@ void mqtt_source_stop_take(struct mqtt_source *s, mqtt_source_take_fn take, void
 	}
 	/* Destroy takes Paho's mutex: any callback still running finishes
 	 * first, and none runs after. */
-	MQTTAsync_destroy(&s->client);
+	s->mq->destroy(&s->client);
 	backlog_stop(s, take, ctx);
 	if (final) {
 		struct mqtt_source_stats st;

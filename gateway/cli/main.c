@@ -5,33 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <MQTTAsync.h>
-
 #include "gateway/cli/cli.h"
 
-/* Process-wide set-up, before any thread or MQTT client exists.
- * - Paho's TLS build calls OpenSSL's global init (config file, providers,
- *   error strings) at its first client unless told not to: 1.35 MB of
- *   libcrypto pages touched for a tcp:// uplink (docs/benchmarks.md).
- *   OpenSSL >= 1.1 initialises itself on first use, so an ssl:// uplink or
- *   MQTT source still gets a fully initialised library when it connects.
- * - glibc gives every thread that mallocs its own arena (64 MB reserved, a
- *   few pages touched and kept each): the bus threads, Paho's and SQLite's
- *   allocations are few and small, so two arenas are plenty and keep freed
- *   memory where the next allocation finds it.
- * - Paho records every function entry and exit and every packet in an
- *   in-memory trace ring by default (a mutex, a strcpy, a vsnprintf each:
- *   several % of its receive thread at 333 messages/s, docs/benchmarks.md)
- *   that nothing here reads. Its level is raised to errors unless Paho's
- *   own tracing is asked for (MQTT_C_CLIENT_TRACE, for debugging). */
+/* Process-wide set-up, before any thread exists: glibc gives every thread
+ * that mallocs its own arena (64 MB reserved, a few pages touched and kept
+ * each): the bus threads, Paho's and SQLite's allocations are few and
+ * small, so two arenas are plenty and keep freed memory where the next
+ * allocation finds it. (Paho's own set-up is done by common/mqtt_lib.c
+ * when it loads a Paho build: gridgw links none.) */
 static void process_init(void)
 {
 	mallopt(M_ARENA_MAX, 2);
-	MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
-	io.do_openssl_init = 0;
-	MQTTAsync_global_init(&io);
-	if (!getenv("MQTT_C_CLIENT_TRACE"))
-		MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
 }
 
 struct command {

@@ -18,7 +18,6 @@
  * reused only ACK_SLOTS publishes later. */
 #include "gateway/uplink/uplink.h"
 
-#include <MQTTAsync.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,6 +29,7 @@
 #include <unistd.h>
 
 #include "gateway/uplink/command.h"
+#include "common/mqtt_lib.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 
@@ -62,6 +62,7 @@ struct held_command {
 #define HELD_COMMAND_BYTES_MAX (4u << 20)
 
 struct uplink {
+	const struct mqtt_lib *mq;  /* the Paho build that created client: every call goes through it */
 	MQTTAsync client;
 	bool client_created;
 	struct queue *q;
@@ -250,8 +251,8 @@ static int cb_message_arrived(void *ctx, char *topic, int topic_len, MQTTAsync_m
 		}
 	}
 	/* 1 = handled (also a message we cannot copy or another topic). */
-	MQTTAsync_freeMessage(&msg);
-	MQTTAsync_free(topic);
+	u->mq->freeMessage(&msg);
+	u->mq->free(topic);
 	return 1;
 }
 
@@ -459,16 +460,18 @@ static int create_client(struct uplink *u, char *err, size_t errlen)
 	co.deleteOldestMessages = 0;
 	co.restoreMessages = 0;
 	co.persistQoS0 = 0;
-	int rc = MQTTAsync_createWithOptions(&u->client, u->url, u->client_id, MQTTCLIENT_PERSISTENCE_NONE,
+	if (!(u->mq = mqtt_lib_for_url(u->url, err, errlen)))
+		return -1;
+	int rc = u->mq->createWithOptions(&u->client, u->url, u->client_id, MQTTCLIENT_PERSISTENCE_NONE,
 					     NULL, &co);
 	if (rc != MQTTASYNC_SUCCESS) {
-		snprintf(err, errlen, "MQTTAsync_create %s: %s (%d)", u->url, MQTTAsync_strerror(rc), rc);
+		snprintf(err, errlen, "MQTTAsync_create %s: %s (%d)", u->url, u->mq->strerror(rc), rc);
 		return -1;
 	}
 	u->client_created = true;
-	rc = MQTTAsync_setCallbacks(u->client, u, cb_connection_lost, cb_message_arrived, NULL);
+	rc = u->mq->setCallbacks(u->client, u, cb_connection_lost, cb_message_arrived, NULL);
 	if (rc != MQTTASYNC_SUCCESS) {
-		snprintf(err, errlen, "MQTTAsync_setCallbacks: %s (%d)", MQTTAsync_strerror(rc), rc);
+		snprintf(err, errlen, "MQTTAsync_setCallbacks: %s (%d)", u->mq->strerror(rc), rc);
 		return -1;
 	}
 	return 0;
@@ -511,7 +514,7 @@ struct uplink *uplink_create(const struct gw_config *cfg, struct queue *q, char 
 	return u;
 fail:
 	if (u->client_created)
-		MQTTAsync_destroy(&u->client);
+		u->mq->destroy(&u->client);
 	pthread_mutex_destroy(&u->held_lock);
 	free_config_copies(u);
 	free(u);
@@ -562,9 +565,9 @@ static int connect_now(struct uplink *u, int64_t now)
 	u->state = UPLINK_CONNECTING;
 	u->connect_started_ms = now;
 	u->lost_posted = false;
-	int rc = MQTTAsync_connect(u->client, &co);
+	int rc = u->mq->connect(u->client, &co);
 	if (rc != MQTTASYNC_SUCCESS) {
-		log_warn("uplink", "connect %s refused by Paho: %s (%d)", u->url, MQTTAsync_strerror(rc), rc);
+		log_warn("uplink", "connect %s refused by Paho: %s (%d)", u->url, u->mq->strerror(rc), rc);
 		uplink_on_lost(u, true, "connect request refused", now);
 		return -1;
 	}
@@ -626,7 +629,7 @@ static int publish_topic(struct uplink *u, const char *topic, const void *payloa
 	m.payloadlen = (int)len;
 	m.qos = qos;
 	m.retained = retained;
-	int rc = MQTTAsync_sendMessage(u->client, topic, &m, &ro);
+	int rc = u->mq->sendMessage(u->client, topic, &m, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		if (slot)
 			atomic_store(&slot->seq, 0);
@@ -678,7 +681,7 @@ int uplink_publish_telemetry(struct uplink *u, int64_t ts_wall_ms, const struct 
 	struct telemetry_emit e = { u, 0 };
 	int n = telemetry_build(u->gateway, ts_wall_ms, devs, n_devs, u->max_payload, emit_telemetry, &e);
 	if (n == -2) {
-		log_warn("uplink", "telemetry cut short: %s (%d)", MQTTAsync_strerror(e.rc), e.rc);
+		log_warn("uplink", "telemetry cut short: %s (%d)", u->mq->strerror(e.rc), e.rc);
 		return e.rc < 0 ? e.rc : -1;
 	}
 	return n;
@@ -721,13 +724,13 @@ void uplink_on_connected(struct uplink *u, int64_t now_mono_ms)
 		ro.onSuccess = cb_sub_ok;
 		ro.onFailure = cb_sub_fail;
 	}
-	int rc = MQTTAsync_subscribe(u->client, u->topic_cmd, 1, &ro);
+	int rc = u->mq->subscribe(u->client, u->topic_cmd, 1, &ro);
 	if (rc != MQTTASYNC_SUCCESS)
-		log_error("uplink", "subscribe %s: %s (%d)", u->topic_cmd, MQTTAsync_strerror(rc), rc);
+		log_error("uplink", "subscribe %s: %s (%d)", u->topic_cmd, u->mq->strerror(rc), rc);
 	u->status_published = false;
 	rc = publish_status(u, true, now_mono_ms, NULL);
 	if (rc != 0)
-		log_warn("uplink", "status publish: %s (%d); retried", MQTTAsync_strerror(rc), rc);
+		log_warn("uplink", "status publish: %s (%d); retried", u->mq->strerror(rc), rc);
 }
 
 void uplink_on_lost(struct uplink *u, bool connect_failed, const char *reason, int64_t now_mono_ms)
@@ -809,7 +812,7 @@ void uplink_tick(struct uplink *u, int64_t now_mono_ms)
 	case UPLINK_UP: {
 		if (now_mono_ms - u->last_up_check_ms >= UP_CHECK_MS) {
 			u->last_up_check_ms = now_mono_ms;
-			if (!MQTTAsync_isConnected(u->client)) {
+			if (!u->mq->isConnected(u->client)) {
 				post_synthetic_lost(u, false, "connection lost (detected)");
 				break;
 			}
@@ -874,9 +877,9 @@ void uplink_stop(struct uplink *u)
 	if (u->state == UPLINK_UP) {
 		int token = 0;
 		if (publish_status(u, false, time_mono_ms(), &token) == 0) {
-			int rc = MQTTAsync_waitForCompletion(u->client, token, 2000);
+			int rc = u->mq->waitForCompletion(u->client, token, 2000);
 			if (rc != MQTTASYNC_SUCCESS)
-				log_warn("uplink", "offline status not confirmed: %s (%d)", MQTTAsync_strerror(rc), rc);
+				log_warn("uplink", "offline status not confirmed: %s (%d)", u->mq->strerror(rc), rc);
 		}
 	}
 	if (u->client_created && (u->state == UPLINK_UP || u->state == UPLINK_CONNECTING)) {
@@ -886,15 +889,15 @@ void uplink_stop(struct uplink *u)
 			d = d5;
 		}
 		d.timeout = 1000;
-		int rc = MQTTAsync_disconnect(u->client, &d);
-		for (int i = 0; rc == MQTTASYNC_SUCCESS && i < 150 && MQTTAsync_isConnected(u->client); i++) {
+		int rc = u->mq->disconnect(u->client, &d);
+		for (int i = 0; rc == MQTTASYNC_SUCCESS && i < 150 && u->mq->isConnected(u->client); i++) {
 			struct timespec ts = { 0, 10 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
 		}
 	}
 	u->state = UPLINK_STOPPED;
 	if (u->client_created) {
-		MQTTAsync_destroy(&u->client);
+		u->mq->destroy(&u->client);
 		u->client_created = false;
 	}
 	log_info("uplink", "stopped");

@@ -1,13 +1,56 @@
 /* web_auth — passwords (crypt(3) from libxcrypt: hashes are verified with
  * crypt_rn, new ones are yescrypt "$y$" from crypt_gensalt_ra) and HTTP
- * Basic credentials. */
+ * Basic credentials.
+ *
+ * libcrypt is dlopen()ed when a password hash is first checked or made
+ * (a console user in the config, a login, `gridgw passwd`), not linked: a
+ * gateway without a console never maps it (80 kB of RSS, issue #12). */
 #include <crypt.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/dynlib.h"
+#include "common/log.h"
 #include "gateway/web/web.h"
 #include "gateway/web/web_priv.h"
+
+#define CRYPT_SONAME "libcrypt.so.1"
+#define CRYPT_PACKAGE "libcrypt1"
+
+static struct {
+	__typeof__(crypt_rn) *rn;
+	__typeof__(crypt_gensalt_ra) *gensalt_ra;
+	__typeof__(crypt_checksalt) *checksalt;
+} lc;
+static pthread_mutex_t lc_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool lc_loaded, lc_warned;
+
+/* 0 once libcrypt is resolved; a failure is logged once (the library and
+ * the package to install) and tried again at the next call. */
+static int crypt_load(void)
+{
+	pthread_mutex_lock(&lc_mu);
+	if (!lc_loaded) {
+		const struct dynlib_sym syms[] = {
+			{ "crypt_rn", (void **)&lc.rn },
+			{ "crypt_gensalt_ra", (void **)&lc.gensalt_ra },
+			{ "crypt_checksalt", (void **)&lc.checksalt },
+		};
+		char err[256];
+		if (dynlib_open("passwords", CRYPT_SONAME, CRYPT_PACKAGE, syms, sizeof syms / sizeof syms[0], err,
+				sizeof err)) {
+			lc_loaded = true;
+		} else if (!lc_warned) {
+			lc_warned = true;
+			log_error("web", "%s", err);
+		}
+	}
+	bool ok = lc_loaded;
+	pthread_mutex_unlock(&lc_mu);
+	return ok ? 0 : -ELIBACC;
+}
 
 /* The setting part of a hash is everything up to its last '$'. */
 static size_t setting_len(const char *hash)
@@ -18,16 +61,16 @@ static size_t setting_len(const char *hash)
 
 bool web_hash_usable(const char *hash)
 {
-	if (hash == NULL || hash[0] != '$' || strlen(hash) >= CRYPT_OUTPUT_SIZE)
+	if (hash == NULL || hash[0] != '$' || strlen(hash) >= CRYPT_OUTPUT_SIZE || crypt_load() != 0)
 		return false;
-	if (crypt_checksalt(hash) != CRYPT_SALT_OK)
+	if (lc.checksalt(hash) != CRYPT_SALT_OK)
 		return false;
 	/* A setting alone ("$y$j9T$salt") passes crypt_checksalt too: a real
 	 * hash is what crypt gives back for it, same setting, same length. */
 	struct crypt_data *cd = calloc(1, sizeof *cd);
 	if (cd == NULL)
 		return false;
-	const char *out = crypt_rn("probe", hash, cd, (int)sizeof *cd);
+	const char *out = lc.rn("probe", hash, cd, (int)sizeof *cd);
 	bool ok = out != NULL && out[0] == '$' && strlen(out) == strlen(hash) && setting_len(out) == setting_len(hash) &&
 		  strncmp(out, hash, setting_len(hash)) == 0;
 	explicit_bzero(cd, sizeof *cd);
@@ -39,10 +82,13 @@ int web_password_verify(const char *password, const char *hash)
 {
 	if (password == NULL || hash == NULL || hash[0] != '$')
 		return -EINVAL;
+	int lrc = crypt_load();
+	if (lrc)
+		return lrc;
 	struct crypt_data *cd = calloc(1, sizeof *cd);
 	if (cd == NULL)
 		return -ENOMEM;
-	const char *out = crypt_rn(password, hash, cd, (int)sizeof *cd);
+	const char *out = lc.rn(password, hash, cd, (int)sizeof *cd);
 	int rc;
 	if (out == NULL || out[0] != '$')
 		rc = -EINVAL;
@@ -57,9 +103,12 @@ int web_password_hash(const char *password, char *out, size_t outlen)
 {
 	if (password == NULL || out == NULL)
 		return -EINVAL;
+	int lrc = crypt_load();
+	if (lrc)
+		return lrc;
 	/* count 0 = libcrypt's default cost for yescrypt; NULL rbytes = it reads
 	 * the salt from the kernel's random source itself. */
-	char *setting = crypt_gensalt_ra("$y$", 0, NULL, 0);
+	char *setting = lc.gensalt_ra("$y$", 0, NULL, 0);
 	if (setting == NULL)
 		return errno ? -errno : -EINVAL;
 	struct crypt_data *cd = calloc(1, sizeof *cd);
@@ -67,7 +116,7 @@ int web_password_hash(const char *password, char *out, size_t outlen)
 		free(setting);
 		return -ENOMEM;
 	}
-	const char *h = crypt_rn(password, setting, cd, (int)sizeof *cd);
+	const char *h = lc.rn(password, setting, cd, (int)sizeof *cd);
 	int rc = 0;
 	if (h == NULL || h[0] != '$')
 		rc = -EINVAL;

@@ -80,9 +80,9 @@ for v in "$N:$TMP/n" "$N1:$TMP/n1"; do
 		[ -s "${v#*:}/${p}_${v%%:*}_$ARCH.deb" ] || { tap_fail "${p}_${v%%:*}_$ARCH.deb built"; tap_done; exit 1; }
 	done
 done
-check "gridgw depends on the libraries it dlopen()s (libcurl4, libmicrohttpd12)" bash -c \
-	"dpkg-deb -f '$TMP/n/gridgw_${N}_$ARCH.deb' Depends | grep -q 'libcurl4' &&
-	 dpkg-deb -f '$TMP/n/gridgw_${N}_$ARCH.deb' Depends | grep -q 'libmicrohttpd12'"
+deps=$(dpkg-deb -f "$TMP/n/gridgw_${N}_$ARCH.deb" Depends)
+check "gridgw depends on the libraries it dlopen()s (Depends: $deps)" bash -c \
+	"for p in libpaho-mqtt1.3 libcurl4 libmicrohttpd12 libssl3 libcrypt1; do grep -qw \"\$p\" <<<'$deps' || exit 1; done"
 check "lintian said nothing at all about $N" bash -c "! grep -E '^  [EW]: ' '$TMP/build-$N.log'"
 
 # ---- install N ----

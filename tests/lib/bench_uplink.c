@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <MQTTAsync.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 
 #include "gateway/config/config.h"
 #include "common/log.h"
+#include "common/mqtt_lib.h"
 #include "gateway/uplink/outbox.h"
 #include "common/queue.h"
 #include "gateway/store/store.h"
@@ -58,6 +58,10 @@ static int event_json(uint64_t seq, char *buf, size_t len)
 
 /* ---- bare Paho ---- */
 
+/* The bare client uses the Paho build the gateway's path loads (through the
+ * same table): one copy of Paho in the process, and the same code measured. */
+static const struct mqtt_lib *paho;
+
 struct bare {
 	_Atomic long acked;
 	_Atomic int connected;    /* 1 ok, -1 failed */
@@ -80,8 +84,8 @@ static void bare_lost(void *ctx, char *cause) { (void)cause; struct bare *b = ct
 static int bare_arrived(void *ctx, char *topic, int tl, MQTTAsync_message *m)
 {
 	(void)ctx; (void)tl;
-	MQTTAsync_freeMessage(&m);
-	MQTTAsync_free(topic);
+	paho->freeMessage(&m);
+	paho->free(topic);
 	return 1;
 }
 
@@ -103,20 +107,27 @@ static double run_bare(const struct bench_opts *o)
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	co.sendWhileDisconnected = 0;
 	double rate = -1;
-	if (b.efd < 0 || MQTTAsync_createWithOptions(&c, o->url, "bench-bare", MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)
+	char err[256];
+	if (!(paho = mqtt_lib_for_url(o->url, err, sizeof err))) {
+		fprintf(stderr, "bench_uplink: %s\n", err);
+		if (b.efd >= 0)
+			close(b.efd);
+		return -1;
+	}
+	if (b.efd < 0 || paho->createWithOptions(&c, o->url, "bench-bare", MQTTCLIENT_PERSISTENCE_NONE, NULL, &co)
 	    != MQTTASYNC_SUCCESS) {
 		if (b.efd >= 0)
 			close(b.efd);
 		return -1;
 	}
-	MQTTAsync_setCallbacks(c, &b, bare_lost, bare_arrived, NULL);
+	paho->setCallbacks(c, &b, bare_lost, bare_arrived, NULL);
 	MQTTAsync_connectOptions cn = MQTTAsync_connectOptions_initializer;
 	cn.cleansession = 1;
 	cn.MQTTVersion = MQTTVERSION_3_1_1;
 	cn.onSuccess = bare_conn_ok;
 	cn.onFailure = bare_conn_fail;
 	cn.context = &b;
-	if (MQTTAsync_connect(c, &cn) != MQTTASYNC_SUCCESS)
+	if (paho->connect(c, &cn) != MQTTASYNC_SUCCESS)
 		goto out;
 	for (int i = 0; i < 50 && b.connected == 0; i++)
 		bare_wait(&b);
@@ -136,7 +147,7 @@ static double run_bare(const struct bench_opts *o)
 			m.payload = payload;
 			m.payloadlen = len;
 			m.qos = 1;
-			if (MQTTAsync_sendMessage(c, "grid/v1/gw-bench-bare/incident", &m, &ro) != MQTTASYNC_SUCCESS)
+			if (paho->sendMessage(c, "grid/v1/gw-bench-bare/incident", &m, &ro) != MQTTASYNC_SUCCESS)
 				break;
 			sent++;
 		}
@@ -147,11 +158,11 @@ static double run_bare(const struct bench_opts *o)
 		rate = (double)o->events * 1000.0 / (double)(dt > 0 ? dt : 1);
 	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
 	d.timeout = 1000;
-	MQTTAsync_disconnect(c, &d);
-	for (int i = 0; i < 100 && MQTTAsync_isConnected(c); i++)
+	paho->disconnect(c, &d);
+	for (int i = 0; i < 100 && paho->isConnected(c); i++)
 		usleep(10000);
 out:
-	MQTTAsync_destroy(&c);
+	paho->destroy(&c);
 	close(b.efd);
 	return rate;
 }
