@@ -1,5 +1,6 @@
 #include "common/mqtt_lib.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,12 @@ static const struct mqtt_lib *get_build(int which, char *err, size_t errlen)
 	pthread_mutex_lock(&load_lock);
 	if (loaded[which]) {
 		out = &builds[which];
+	} else if (dlsym(RTLD_DEFAULT, "MQTTAsync_createWithOptions")) {
+		/* A Paho in the global scope (LD_PRELOAD, a program linking it)
+		 * would take over the loaded build's calls into itself: seen to
+		 * crash within ms of the first connect. Refuse, say why. */
+		snprintf(err, errlen, "mqtt: a Paho library is already in the process's global scope "
+			 "(LD_PRELOAD or a program linking it); refusing to load %s beside it", sonames[which]);
 	} else {
 		struct mqtt_lib t = { .soname = sonames[which] };
 		if (open_build(&t, sonames[which], err, errlen)) {
